@@ -1,0 +1,37 @@
+# tinkex — every target bootstraps .venv itself, so `make test` is the only
+# command a fresh clone needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv regen check test lint demo bench clean
+
+venv: $(STAMP)
+
+# Reinstall only when the project's dependency list changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,emulator]'
+	@touch $(STAMP)
+
+regen: $(STAMP)
+	$(PY) -m codegen regen
+
+check: $(STAMP)
+	$(PY) -m codegen check
+
+test: $(STAMP)
+	$(PY) -m codegen check
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check codegen tinkex tests
+	$(PY) -m mypy codegen tinkex
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,151 @@
+"""Command line: ``python -m codegen {regen,check,build,import-openapi,check-manifest}``."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+import yaml
+
+from .build import BuildResult, build
+from .errors import ManifestError
+from .importer import import_openapi
+from .check import check_manifest
+from .yamlsource import load_yaml
+
+
+def _project_config(root: Path) -> dict[str, Any]:
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    try:
+        return data["tool"]["tinkex"]["codegen"]
+    except KeyError:
+        raise SystemExit("pyproject.toml has no [tool.tinkex.codegen] table") from None
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _project_outputs(root: Path) -> dict[Path, str]:
+    cfg = _project_config(root)
+    result: BuildResult = build(root / cfg["manifest"], models_module=cfg["models_module"],
+                                runtime_module=cfg["runtime_module"],
+                                base_classes=cfg.get("base_classes"),
+                                source_name=cfg["manifest"])
+    outputs: dict[Path, str] = {}
+    for path in _as_list(cfg["openapi"]):
+        outputs[root / path] = result.openapi_json
+    for path in _as_list(cfg["stubs"]):
+        outputs[root / path] = result.stub_pyi
+    outputs[root / cfg["models"]] = result.models_py
+    outputs[root / cfg["extension_schemas"]] = result.extensions_json
+    return outputs
+
+
+def cmd_regen(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    outputs = _project_outputs(Path(args.root))
+    changed = 0
+    for path, text in outputs.items():
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            changed += 1
+            print(f"wrote {path.relative_to(Path(args.root).resolve()) if path.is_absolute() else path}")
+    print(f"regen: {len(outputs)} files, {changed} changed, {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    outputs = _project_outputs(Path(args.root))
+    stale = 0
+    for path, text in outputs.items():
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if old != text:
+            stale += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(keepends=True), text.splitlines(keepends=True),
+                fromfile=f"{path} (committed)", tofile=f"{path} (regenerated)", n=2))
+    if stale:
+        print(f"codegen check: {stale} generated file(s) are stale; run `make regen`",
+              file=sys.stderr)
+        return 1
+    print(f"codegen check: {len(outputs)} generated files are up to date")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    result = build(args.manifest, models_module=args.models_module,
+                   runtime_module=args.runtime_module)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "openapi.json").write_text(result.openapi_json, encoding="utf-8")
+    (out / "models.py").write_text(result.models_py, encoding="utf-8")
+    (out / "api.pyi").write_text(result.stub_pyi, encoding="utf-8")
+    (out / "extensions.schema.json").write_text(result.extensions_json, encoding="utf-8")
+    print(f"built {args.manifest} into {out}/ (openapi.json, models.py, api.pyi)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    text = Path(args.file).read_text(encoding="utf-8")
+    doc = json.loads(text) if args.file.endswith(".json") else yaml.safe_load(text)
+    if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
+        print(f"{args.file}: not an OpenAPI 3.x document", file=sys.stderr)
+        return 1
+    manifest = import_openapi(doc)
+    rendered = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
+    if args.output:
+        Path(args.output).write_text(rendered, encoding="utf-8")
+    else:
+        sys.stdout.write(rendered)
+    return 0
+
+
+def cmd_check_manifest(args: argparse.Namespace) -> int:
+    check_manifest(load_yaml(args.file))
+    print(f"{args.file}: OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    parser.add_argument("--root", default=".", help="project root (where pyproject.toml is)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("regen", help="rebuild this project's generated files").set_defaults(fn=cmd_regen)
+    sub.add_parser("check", help="exit 1 with a diff when a generated file is stale"
+                   ).set_defaults(fn=cmd_check)
+    b = sub.add_parser("build", help="build any manifest into a directory")
+    b.add_argument("manifest")
+    b.add_argument("--out", required=True)
+    b.add_argument("--models-module", default="models")
+    b.add_argument("--runtime-module", default="api")
+    b.set_defaults(fn=cmd_build)
+    i = sub.add_parser("import-openapi", help="turn an OpenAPI 3.x document into a manifest")
+    i.add_argument("file")
+    i.add_argument("-o", "--output")
+    i.set_defaults(fn=cmd_import)
+    c = sub.add_parser("check-manifest", help="check a manifest and report every problem")
+    c.add_argument("file")
+    c.set_defaults(fn=cmd_check_manifest)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ManifestError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Check a loaded manifest: structure (JSON Schema) first, then cross references.
+
+Every problem is collected (not just the first) and reported with its file,
+line and key path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+
+from .errors import ManifestError, ManifestProblem
+from .manifest_schema import MANIFEST
+from .yamlsource import Located
+
+_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST)
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[tuple[object, ...], str]:
+    """Turn a jsonschema error into (path, human message)."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            hint = ", ".join(sorted(allowed))
+            return path + (extra[0],), f"unknown key {extra[0]!r} (allowed: {hint})"
+    if error.validator == "propertyNames":
+        bad = error.message.split(" is not")[0]
+        return path, f"unknown key {bad} here"
+    if error.validator == "required":
+        return path, error.message.replace("is a required property", "is required")
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        return tuple(best.absolute_path) or path, f"invalid value: {best.message}"
+    if error.validator == "pattern":
+        return path, f"{error.instance!r} is not valid here (must match {error.validator_value})"
+    return path, error.message
+
+
+def check_structure(src: Located) -> list[ManifestProblem]:
+    problems = []
+    for error in _VALIDATOR.iter_errors(src.data):
+        path, message = _describe(error)
+        problems.append(src.problem(path, message))
+    return problems
+
+
+def _walk_refs(schema: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str):
+                yield path + (key,), value
+            elif key == "discriminator" and isinstance(value, dict):
+                for tag, target in (value.get("mapping") or {}).items():
+                    yield path + (key, "mapping", tag), target
+            elif key in ("properties",) and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield from _walk_refs(sub, path + (key, name))
+            elif key not in ("default", "examples", "enum", "const"):
+                yield from _walk_refs(value, path + (key,))
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            yield from _walk_refs(item, path + (i,))
+
+
+def check_references(src: Located) -> list[ManifestProblem]:
+    m = src.data
+    types: dict[str, Any] = m.get("types") or {}
+    pools = m.get("pools") or {}
+    policies = m.get("retry_policies") or {}
+    limits = m.get("dispatch_limits") or {}
+    groups = (m.get("sdk") or {}).get("groups") or {}
+    ops = [op for op in (m.get("operations") or []) if isinstance(op, dict)]
+    op_ids = {op.get("id") for op in ops}
+    out: list[ManifestProblem] = []
+
+    def need(kind: str, table: Any, name: Any, path: tuple[object, ...]) -> None:
+        if name is not None and name not in table:
+            known = ", ".join(sorted(map(str, table))) or "none defined"
+            out.append(src.problem(path, f"unknown {kind} {name!r} (known: {known})"))
+
+    # types: references, discriminators, required properties
+    for tname, schema in types.items():
+        for path, ref in _walk_refs(schema, ("types", tname)):
+            need("type", types, ref, path)
+        if isinstance(schema, dict):
+            props = schema.get("properties") or {}
+            for i, req in enumerate(schema.get("required") or []):
+                if props and req not in props:
+                    out.append(src.problem(("types", tname, "required", i),
+                                           f"required property {req!r} is not in properties"))
+            disc = schema.get("discriminator")
+            if isinstance(disc, dict) and not schema.get("oneOf"):
+                out.append(src.problem(("types", tname, "discriminator"),
+                                       "a discriminator needs oneOf variants"))
+
+    # defaults and root references
+    defaults = m.get("defaults") or {}
+    need("pool", pools, defaults.get("pool"), ("defaults", "pool"))
+    need("retry policy", policies, defaults.get("retry"), ("defaults", "retry"))
+    for pname, policy in policies.items():
+        if isinstance(policy, dict) and policy.get("max_attempts", 1) is None \
+                and not policy.get("budget_seconds"):
+            out.append(src.problem(("retry_policies", pname, "max_attempts"),
+                                   "an unbounded policy (max_attempts: null) needs budget_seconds"))
+    errors = m.get("errors") or {}
+    need("type", types, errors.get("schema"), ("errors", "schema"))
+    seen_status: dict[Any, int] = {}
+    for i, entry in enumerate(errors.get("map") or []):
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if status in seen_status:
+            out.append(src.problem(("errors", "map", i, "status"),
+                                   f"status {status} is mapped twice (also errors.map[{seen_status[status]}])"))
+        seen_status.setdefault(status, i)
+    futures = m.get("futures") or {}
+    need("operation", op_ids, futures.get("retrieve"), ("futures", "retrieve"))
+    session = m.get("session") or {}
+    need("operation", op_ids, session.get("create"), ("session", "create"))
+    need("operation", op_ids, (session.get("heartbeat") or {}).get("operation"),
+         ("session", "heartbeat", "operation"))
+    need("operation", op_ids, (session.get("finish") or {}).get("operation"),
+         ("session", "finish", "operation"))
+    need("operation", op_ids, (m.get("telemetry") or {}).get("operation"),
+         ("telemetry", "operation"))
+
+    # operations
+    first_id: dict[str, int] = {}
+    first_route: dict[tuple[str, str], int] = {}
+    first_method: dict[tuple[str, str], int] = {}
+    for i, op in enumerate(m.get("operations") or []):
+        if not isinstance(op, dict):
+            continue
+        base = ("operations", i)
+        oid = op.get("id")
+        if oid in first_id:
+            out.append(src.problem(base + ("id",), f"duplicate operation id {oid!r} "
+                                   f"(first at operations[{first_id[oid]}])"))
+        first_id.setdefault(oid, i)
+        path = op.get("path") or ""
+        # Two templates that differ only in placeholder names are the same route.
+        route = (op.get("method"), _PLACEHOLDER.sub("{}", path))
+        if route in first_route:
+            out.append(src.problem(base + ("path",), f"duplicate route {op.get('method')} {path} "
+                                   f"(first at operations[{first_route[route]}])"))
+        first_route.setdefault(route, i)
+        need("pool", pools, op.get("pool"), base + ("pool",))
+        need("retry policy", policies, op.get("retry"), base + ("retry",))
+        need("dispatch limit", limits, op.get("dispatch"), base + ("dispatch",))
+        need("type", types, op.get("body"), base + ("body",))
+        need("type", types, op.get("result"), base + ("result",))
+        future = op.get("future") or {}
+        need("type", types, future.get("result"), base + ("future", "result"))
+        if future and not futures:
+            out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
+        if op.get("method") == "GET" and op.get("body"):
+            out.append(src.problem(base + ("body",), "a GET operation cannot have a body"))
+        placeholders = _PLACEHOLDER.findall(path)
+        params = [p for p in op.get("params") or [] if isinstance(p, dict)]
+        names_in: dict[tuple[str, str], int] = {}
+        for j, p in enumerate(params):
+            key = (p.get("in"), p.get("name"))
+            if key in names_in:
+                out.append(src.problem(base + ("params", j, "name"),
+                                       f"duplicate {p.get('in')} parameter {p.get('name')!r}"))
+            names_in[key] = j
+            if p.get("in") == "path":
+                if p.get("name") not in placeholders:
+                    out.append(src.problem(base + ("params", j, "name"),
+                                           f"path parameter {p.get('name')!r} is not in {path}"))
+                if p.get("required") is False:
+                    out.append(src.problem(base + ("params", j, "required"),
+                                           "path parameters are always required"))
+            for rpath, ref in _walk_refs(p.get("schema"), base + ("params", j, "schema")):
+                need("type", types, ref, rpath)
+        for name in placeholders:
+            if ("path", name) not in names_in:
+                out.append(src.problem(base + ("path",),
+                                       f"path placeholder {{{name}}} has no path parameter"))
+        sdk = op.get("sdk") or {}
+        need("SDK group", groups, sdk.get("group"), base + ("sdk", "group"))
+        mkey = (sdk.get("group"), sdk.get("method"))
+        if mkey in first_method:
+            out.append(src.problem(base + ("sdk", "method"),
+                                   f"SDK method {mkey[0]}.{mkey[1]} is defined twice "
+                                   f"(first at operations[{first_method[mkey]}])"))
+        first_method.setdefault(mkey, i)
+        body_props = _props(types, op.get("body"))
+        seq = op.get("sequence") or {}
+        if seq and body_props is not None:
+            for k in ("field", "scope"):
+                if seq.get(k) not in body_props:
+                    out.append(src.problem(base + ("sequence", k),
+                                           f"{seq.get(k)!r} is not a field of {op.get('body')}"))
+        if seq and not op.get("body"):
+            out.append(src.problem(base + ("sequence",), "sequencing needs a body type"))
+        pag = op.get("pagination") or {}
+        if pag:
+            query = {p.get("name") for p in params if p.get("in") == "query"}
+            for k in ("offset", "limit"):
+                if pag.get(k) not in query and pag.get(k) not in (body_props or {}):
+                    out.append(src.problem(base + ("pagination", k),
+                                           f"{pag.get(k)!r} is not a parameter of {oid}"))
+            result_props = _props(types, op.get("result"))
+            head = str(pag.get("items", "")).split(".")[0]
+            if result_props is not None and head not in result_props:
+                out.append(src.problem(base + ("pagination", "items"),
+                                       f"{head!r} is not a field of {op.get('result')}"))
+    return out
+
+
+def _props(types: dict[str, Any], name: Any) -> dict[str, Any] | None:
+    schema = types.get(name) if isinstance(name, str) else None
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        return schema["properties"]
+    return None
+
+
+def check_manifest(src: Located) -> None:
+    """Raise ManifestError listing every problem of ``src``; return quietly if it is sound."""
+    problems = check_structure(src)
+    if not problems:
+        problems = check_references(src)
+    if problems:
+        raise ManifestError(problems)

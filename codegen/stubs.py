@@ -1,0 +1,212 @@
+"""Write the ``.pyi`` stub of the low-level API that the core builds at run time.
+
+The runtime builds one class per SDK group and one keyword-only method per
+operation from the compiled document (the way botocore builds clients from its
+service models); this stub gives those methods static types. Both sides derive
+names and parameters from the same rules in ``signature_of`` below, mirrored by
+``tinkex.core.operations``; a test (and ``mypy.stubtest``) proves they agree.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .compile import SCHEMA_PREFIX
+from .validate import HTTP_METHODS
+
+CALL_OPTIONS = [
+    ("timeout", "float | tuple[float, float] | None"),
+    ("max_retries", "int | None"),
+    ("idempotency_key", "str | None"),
+    ("extra_headers", "Mapping[str, str] | None"),
+    ("extra_query", "Mapping[str, object] | None"),
+    ("extra_body", "Mapping[str, object] | None"),
+]
+
+
+def python_name(name: str) -> str:
+    """Parameter name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``)."""
+    out = re.sub(r"[^0-9A-Za-z_]", "_", name).lower()
+    if out[:1].isdigit():
+        out = "_" + out
+    return out + "_" if keyword.iskeyword(out) else out
+
+
+@dataclass
+class Param:
+    name: str
+    annotation: str
+    required: bool
+
+
+def py_type(schema: Any, models: set[str]) -> str:
+    """A Python annotation for a compiled JSON Schema."""
+    if not isinstance(schema, dict):
+        return "Any"
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix(SCHEMA_PREFIX)
+        return name if name in models else "Any"
+    if "const" in schema:
+        return f"Literal[{schema['const']!r}]"
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            parts = _dedupe([py_type(s, models) for s in schema[key]])
+            return " | ".join(parts)
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        return py_type(schema["allOf"][0], models)
+    if "enum" in schema:
+        return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
+    t = schema.get("type")
+    if isinstance(t, list):
+        parts = _dedupe([py_type({**schema, "type": x}, models) for x in t])
+        return " | ".join(parts)
+    if t == "string":
+        return "str"
+    if t == "integer":
+        return "int"
+    if t == "number":
+        return "float"
+    if t == "boolean":
+        return "bool"
+    if t == "null":
+        return "None"
+    if t == "array":
+        return f"list[{py_type(schema.get('items'), models)}]"
+    if t == "object" or "properties" in schema or "additionalProperties" in schema:
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and not schema.get("properties"):
+            return f"dict[str, {py_type(extra, models)}]"
+        return "dict[str, Any]"
+    return "Any"
+
+
+def _dedupe(parts: list[str]) -> list[str]:
+    seen: list[str] = []
+    for p in parts:
+        if p not in seen:
+            seen.append(p)
+    if "None" in seen:  # keep None last, the usual spelling
+        seen.remove("None")
+        seen.append("None")
+    return seen
+
+
+def signature_of(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> list[Param]:
+    """Keyword-only parameters of an operation's method: path, query, header, then body fields."""
+    params: list[Param] = []
+    for p in op.get("parameters") or []:
+        schema = p.get("schema") or {}
+        required = bool(p.get("required")) and "default" not in schema
+        params.append(Param(python_name(p["name"]), py_type(schema, models), required))
+    body = (((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {})
+    ref = (body.get("schema") or {}).get("$ref", "")
+    schema = doc["components"]["schemas"].get(ref.removeprefix(SCHEMA_PREFIX), {})
+    seq_field = (op.get("x-tinkex-sequence") or {}).get("field")
+    required_fields = set(schema.get("required") or [])
+    for name, prop in (schema.get("properties") or {}).items():
+        required = name in required_fields and "default" not in prop and name != seq_field
+        params.append(Param(python_name(name), py_type(prop, models), required))
+    # required first (in order), then optional, like any hand-written signature
+    return [p for p in params if p.required] + [p for p in params if not p.required]
+
+
+def return_type(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> str:
+    future = op.get("x-tinkex-future")
+    if future:
+        return f"APIFuture[{future['result']}]"
+    ok = (op.get("responses") or {}).get("200") or {}
+    schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
+    return py_type(schema, models) if schema else "None"
+
+
+def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> str:
+    pag = op["x-tinkex-pagination"]
+    ok = (op.get("responses") or {}).get("200") or {}
+    ref = (((ok.get("content") or {}).get("application/json") or {}).get("schema") or {}).get("$ref", "")
+    schema: Any = doc["components"]["schemas"].get(ref.removeprefix(SCHEMA_PREFIX), {})
+    for part in pag["items"].split("."):
+        schema = (schema.get("properties") or {}).get(part, {})
+        if "$ref" in schema:
+            schema = doc["components"]["schemas"].get(schema["$ref"].removeprefix(SCHEMA_PREFIX), {})
+    return py_type(schema.get("items"), models) if isinstance(schema, dict) else "Any"
+
+
+def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {g: [] for g in doc["x-tinkex-sdk-groups"]["groups"]}
+    for item in doc["paths"].values():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                groups[op["x-tinkex-sdk"]["group"]].append(op)
+    for ops in groups.values():
+        ops.sort(key=lambda o: o["x-tinkex-sdk"]["method"])
+    return groups
+
+
+def _method(doc: dict[str, Any], op: dict[str, Any], models: set[str], name: str,
+            returns: str, summary: str | None) -> list[str]:
+    params = signature_of(doc, op, models)
+    args = ["self", "*"]
+    for p in params:
+        args.append(f"{p.name}: {p.annotation}" + ("" if p.required else " = ..."))
+    for name_, ann in CALL_OPTIONS:
+        args.append(f"{name_}: {ann} = ...")
+    lines = [f"    def {name}(", *[f"        {a}," for a in args], f"    ) -> {returns}:"]
+    if summary:
+        lines.append(f'        """{_doc(summary)}"""')
+        lines.append("        ...")
+    else:
+        lines[-1] += " ..."
+    return lines
+
+
+def _doc(text: str) -> str:
+    return " ".join(text.split()).replace('"""', "'''").replace("\\", "\\\\")
+
+
+def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str) -> str:
+    """Source of the ``.pyi`` for the API class that ``runtime_module`` builds at run time."""
+    models = set(doc["components"]["schemas"])
+    groups_meta = doc["x-tinkex-sdk-groups"]
+    by_group = operations_by_group(doc)
+    body: list[str] = []
+    used: set[str] = set()
+    for group, ops in by_group.items():
+        meta = groups_meta["groups"][group]
+        body += ["", "", f"class {meta['class_name']}:"]
+        if meta.get("description"):
+            body.append(f'    """{_doc(meta["description"])}"""')
+            body.append("")
+        body.append("    def __init__(self, engine: Engine) -> None: ...")
+        for op in ops:
+            ret = return_type(doc, op, models)
+            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"))
+            if "x-tinkex-pagination" in op:
+                item = page_item_type(doc, op, models)
+                body += _method(doc, op, models, "iter_" + op["x-tinkex-sdk"]["method"],
+                                f"Iterator[{item}]",
+                                f"Iterate over every item of every page of {op['operationId']}.")
+        used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models
+    client = groups_meta["client_class"]
+    body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
+             "", "    def __init__(self, engine: Engine) -> None: ..."]
+    for group in by_group:
+        cls = groups_meta["groups"][group]["class_name"]
+        body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
+    imports = [
+        f"# Generated by `python -m codegen`: typed surface of {runtime_module}; do not edit by hand.",
+        "",
+        "from collections.abc import Iterator, Mapping",
+        "from typing import Any, Literal",
+        "",
+        "from tinkex.core.engine import Engine",
+        "from tinkex.core.futures import APIFuture",
+    ]
+    if used:
+        imports.append(f"from {models_module} import (")
+        imports += [f"    {name}," for name in sorted(used)]
+        imports.append(")")
+    text = "\n".join(imports + body) + "\n"
+    return text
