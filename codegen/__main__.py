@@ -18,9 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
 import yaml
 
 from .build import BuildResult, build
+from .check import check_manifest
 from .errors import ManifestError
 from .importer import import_openapi
-from .check import check_manifest
 from .yamlsource import load_yaml
 
 

@@ -11,7 +11,7 @@ from .check import check_manifest
 from .compile import compile_manifest
 from .errors import ManifestError, ManifestProblem
 from .models import generate_models
-from .stubs import generate_stub
+from .stubs import generate_stub, generated_class_names
 from .validate import extension_schema_bundle, validate_document
 from .yamlsource import load_yaml
 
@@ -49,11 +49,13 @@ def build(manifest_path: str | Path, *, models_module: str, runtime_module: str,
           base_classes: dict[str, str] | None = None, source_name: str | None = None) -> BuildResult:
     manifest, doc = compile_file(manifest_path)
     source = source_name or Path(manifest_path).name
+    models_py = generate_models(doc, source, base_classes=base_classes)
     return BuildResult(
         manifest=manifest,
         document=doc,
         openapi_json=dump_json(doc),
         extensions_json=dump_json(extension_schema_bundle()),
-        models_py=generate_models(doc, source, base_classes=base_classes),
-        stub_pyi=generate_stub(doc, models_module, runtime_module),
+        models_py=models_py,
+        stub_pyi=generate_stub(doc, models_module, runtime_module,
+                               generated_class_names(models_py)),
     )

@@ -29,9 +29,10 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple[object, ...], st
         if extra:
             hint = ", ".join(sorted(allowed))
             return path + (extra[0],), f"unknown key {extra[0]!r} (allowed: {hint})"
-    if error.validator == "propertyNames":
-        bad = error.message.split(" is not")[0]
-        return path, f"unknown key {bad} here"
+    if "propertyNames" in error.schema_path:
+        # the offending key is the instance itself; point at its own line
+        key = error.instance
+        return path + (key,), f"unknown key {key!r} here"
     if error.validator == "required":
         return path, error.message.replace("is a required property", "is required")
     if error.validator in ("oneOf", "anyOf") and error.context:

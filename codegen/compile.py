@@ -146,3 +146,23 @@ def compile_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         }
     doc["components"] = components
     return doc
+
+
+def normalize_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys that only restate a default, so equal manifests compare equal.
+
+    Path parameters are always required, parameters are optional by default, and
+    operations need auth and are not deprecated unless they say so.
+    """
+    out = copy.deepcopy(manifest)
+    for op in out.get("operations") or []:
+        if op.get("auth") is True:
+            del op["auth"]
+        if op.get("deprecated") is False:
+            del op["deprecated"]
+        for p in op.get("params") or []:
+            if p.get("in") == "path" or p.get("required") is False:
+                p.pop("required", None)
+            if p.get("deprecated") is False:
+                del p["deprecated"]
+    return out

@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from .compile import API_EXTENSION_KEYS, OPERATION_KEYS, ROOT_SECTIONS, SCHEMA_PREFIX
+from .compile import OPERATION_KEYS, ROOT_SECTIONS
 from .validate import HTTP_METHODS
 
 _NON_IDENT = re.compile(r"[^a-z0-9_]+")
@@ -54,7 +54,7 @@ def _snake(text: str) -> str:
     return _NON_IDENT.sub("_", text).strip("_") or "op"
 
 
-def _operation(path: str, method: str, op: dict[str, Any], index: int) -> dict[str, Any]:
+def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"id": op.get("operationId") or _snake(f"{method}_{path}")}
     out["id"] = _snake(out["id"])
     out["method"] = method.upper()
@@ -126,12 +126,11 @@ def import_openapi(doc: dict[str, Any]) -> dict[str, Any]:
     for section, ext in ROOT_SECTIONS.items():
         if ext in doc:
             manifest[section] = copy.deepcopy(doc[ext])
-    _ = API_EXTENSION_KEYS
     operations = []
     for path, item in (doc.get("paths") or {}).items():
         for method, op in (item or {}).items():
             if method in HTTP_METHODS and isinstance(op, dict):
-                operations.append(_operation(path, method, op, len(operations)))
+                operations.append(_operation(path, method, op))
     schemas = (doc.get("components") or {}).get("schemas") or {}
     manifest["types"] = {name: schema_from_openapi(s) for name, s in schemas.items()}
     manifest["operations"] = operations

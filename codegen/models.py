@@ -34,6 +34,7 @@ FLAGS = [
     "--use-schema-description",
     "--use-field-description",
     "--keep-model-order",
+    "--output-datetime-class", "datetime",
 ]
 
 

@@ -42,13 +42,25 @@ class Param:
     required: bool
 
 
+class Models(set[str]):
+    """Names of the generated model classes, plus every schema (to inline collapsed unions)."""
+
+    def __init__(self, names: set[str], schemas: dict[str, Any]):
+        super().__init__(names)
+        self.schemas = schemas
+
+
 def py_type(schema: Any, models: set[str]) -> str:
     """A Python annotation for a compiled JSON Schema."""
     if not isinstance(schema, dict):
         return "Any"
     if "$ref" in schema:
         name = schema["$ref"].removeprefix(SCHEMA_PREFIX)
-        return name if name in models else "Any"
+        if name in models:
+            return name
+        # The model generator collapses pure unions (no class of their own): inline them.
+        target = getattr(models, "schemas", {}).get(name)
+        return py_type(target, models) if target is not None else "Any"
     if "const" in schema:
         return f"Literal[{schema['const']!r}]"
     for key in ("oneOf", "anyOf"):
@@ -166,9 +178,21 @@ def _doc(text: str) -> str:
     return " ".join(text.split()).replace('"""', "'''").replace("\\", "\\\\")
 
 
-def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str) -> str:
-    """Source of the ``.pyi`` for the API class that ``runtime_module`` builds at run time."""
-    models = set(doc["components"]["schemas"])
+def generated_class_names(models_py: str) -> set[str]:
+    """Top-level class names defined by the generated models module."""
+    import ast
+
+    return {n.name for n in ast.parse(models_py).body if isinstance(n, ast.ClassDef)}
+
+
+def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
+                  class_names: set[str] | None = None) -> str:
+    """Source of the ``.pyi`` for the API class that ``runtime_module`` builds at run time.
+
+    ``class_names`` are the classes the models module really defines (default: one per schema).
+    """
+    schemas = doc["components"]["schemas"]
+    models = Models(class_names if class_names is not None else set(schemas), schemas)
     groups_meta = doc["x-tinkex-sdk-groups"]
     by_group = operations_by_group(doc)
     body: list[str] = []

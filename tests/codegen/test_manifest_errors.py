@@ -1,0 +1,96 @@
+"""Malformed manifests: each produces one located line ``file:line: key.path: what``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codegen.check import check_manifest
+from codegen.errors import ManifestError
+from codegen.yamlsource import load_yaml
+
+BASE = (Path(__file__).parent.parent / "fixtures" / "petstore.yaml").read_text(encoding="utf-8")
+
+
+def _line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in manifest")
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ManifestError) as info:
+        check_manifest(load_yaml("pets.yaml", text))
+    return str(info.value).splitlines()
+
+
+# (description, replace-old, replace-new, line-needle in the mutated text, expected message part)
+CASES = [
+    ("unknown top-level key", "manifest_version: 1", "manifest_version: 1\nendpoints: []",
+     "endpoints: []", "pets.yaml:{line}: endpoints: unknown key 'endpoints'"),
+    ("unknown operation key", "    pagination: {offset", "    paginate: true\n    pagination: {offset",
+     "paginate: true", "pets.yaml:{line}: operations[0].paginate: unknown key 'paginate'"),
+    ("typo in a schema keyword", "    required: [id, name, species]",
+     "    requried: [id, name, species]", "requried:",
+     "pets.yaml:{line}: types.Pet.requried: unknown key 'requried' here"),
+    ("dangling type reference", "      species: {$ref: Species}\n      tags",
+     "      species: {$ref: Specie}\n      tags", "{$ref: Specie}",
+     "pets.yaml:{line}: types.Pet.properties.species.$ref: unknown type 'Specie'"),
+    ("duplicate operation id", "  - id: get_pet", "  - id: create_pet", "  - id: create_pet\n",
+     "duplicate operation id 'create_pet'"),
+    ("duplicate method and path", "    path: /groom", "    path: /pets", None,
+     "duplicate route POST /pets"),
+    ("unknown pool", "    pool: polling", "    pool: polls", "pool: polls",
+     "pets.yaml:{line}: operations[4].pool: unknown pool 'polls' (known: main, polling)"),
+    ("unknown retry policy", "    retry: none", "    retry: never", "retry: never",
+     "pets.yaml:{line}: operations[4].retry: unknown retry policy 'never'"),
+    ("bad method", "    method: GET\n    path: /pets\n", "    method: FETCH\n    path: /pets\n",
+     "method: FETCH", "pets.yaml:{line}: operations[0].method: 'FETCH' is not one of"),
+    ("negative pool size", "main: {connections: 4}", "main: {connections: -4}",
+     "connections: -4", "pets.yaml:{line}: pools.main.connections: -4 is less than the minimum of 1"),
+    ("bad status class", "statuses: [429, 5XX]", "statuses: [429, 6XX]", "6XX",
+     "pets.yaml:{line}: retry_policies.standard.statuses[1]: invalid value"),
+    ("path placeholder without parameter", "    path: /pets/{pet_id}", "    path: /pets/{pet}",
+     "/pets/{pet}", "path placeholder {pet} has no path parameter"),
+    ("future result type missing", "future: {result: GroomResult", "future: {result: Grooming",
+     "result: Grooming", "pets.yaml:{line}: operations[3].future.result: unknown type 'Grooming'"),
+    ("futures.retrieve names no operation", "  retrieve: get_job", "  retrieve: fetch_job",
+     "retrieve: fetch_job", "pets.yaml:{line}: futures.retrieve: unknown operation 'fetch_job'"),
+    ("duplicate YAML key", "  title: Pet Store", "  title: Pet Store\n  title: Again",
+     "title: Again", "pets.yaml:{line}: api.title: duplicate key (first defined on line"),
+    ("GET with a body", "    method: GET\n    path: /pets/{pet_id}\n    summary: One pet.\n",
+     "    method: GET\n    path: /pets/{pet_id}\n    summary: One pet.\n    body: NewPet\n",
+     "body: NewPet\n    result: Pet", "a GET operation cannot have a body"),
+    ("SDK group missing", "sdk: {group: jobs, method: poll}", "sdk: {group: work, method: poll}",
+     "group: work", "pets.yaml:{line}: operations[4].sdk.group: unknown SDK group 'work'"),
+    ("unbounded retry without a budget", "  none: {max_attempts: 1}", "  none: {max_attempts: null}",
+     "max_attempts: null", "needs budget_seconds"),
+    ("wrong value type", "  poll_timeout: 5", "  poll_timeout: soon", "poll_timeout: soon",
+     "pets.yaml:{line}: futures.poll_timeout: 'soon' is not of type 'number'"),
+    ("invalid YAML", "  title: Pet Store", "  title: [Pet Store", None, "invalid YAML"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_malformed_manifest_is_reported_on_one_located_line(case):
+    _, old, new, needle, expected = case
+    assert old in BASE, old
+    text = BASE.replace(old, new, 1)
+    problems = _problems(text)
+    if "{line}" in expected:
+        expected = expected.format(line=_line_of(text, needle))
+    assert any(expected in p for p in problems), problems
+    for p in problems:  # every problem is one located line
+        assert p.startswith("pets.yaml:") and p.split(":")[1].isdigit(), p
+
+
+def test_all_problems_are_reported_not_just_the_first():
+    text = BASE.replace("    pool: polling", "    pool: polls").replace("    retry: none", "    retry: x")
+    problems = _problems(text)
+    assert len(problems) == 2, problems
+
+
+def test_sound_manifest_passes():
+    check_manifest(load_yaml("pets.yaml", BASE))

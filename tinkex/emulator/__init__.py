@@ -1,0 +1,1 @@
+"""A local Tinker-compatible emulator: a real HTTP server backed by a small numpy language model."""
