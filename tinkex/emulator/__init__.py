@@ -1,1 +1,37 @@
-"""A local Tinker-compatible emulator: a real HTTP server backed by a small numpy language model."""
+"""A local Tinker-compatible emulator: a real HTTP server backed by a small numpy language model.
+
+Run it with ``python -m tinkex.emulator --data-dir DIR`` (see ``--help``), in a
+test with the ``tinkex_emulator`` pytest fixture, or in-process::
+
+    from tinkex.emulator import Emulator
+    with Emulator(data_dir="/tmp/emu") as emu:
+        ...  # talk to emu.base_url
+
+The server's dependencies (starlette, uvicorn, safetensors) are imported only
+when one of these names is used, so the pytest plugin and ``EmulatorProcess``
+work without them in the test process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .__main__ import main
+    from .config import EmulatorConfig, FaultConfig
+    from .server import Emulator
+
+__all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Emulator":
+        from .server import Emulator
+        return Emulator
+    if name in ("EmulatorConfig", "FaultConfig"):
+        from . import config
+        return getattr(config, name)
+    if name == "main":
+        from .__main__ import main
+        return main
+    raise AttributeError(name)

@@ -1,0 +1,186 @@
+"""The ASGI application: routes from the compiled document, validation, errors.
+
+Every path and method of ``tinkex/_spec/openapi.json`` becomes a route that
+dispatches to the handler registered under its ``operationId``; building the
+app fails if the two sets differ. Requests are checked the way a lenient real
+server would: path and query parameters against their schemas, JSON bodies
+against the generated pydantic models (which fill in defaults and infer
+missing chunk ``type`` fields, so SDK 0.3 - 0.16 bodies pass). Bad input is a
+400/422 whose ``detail`` names the field; only a bug yields a 500.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import auth, spec
+from .errors import ApiError
+from .faults import DropConnections, applies_to
+from .handlers import HANDLERS, Call, check_registry
+from .handlers.rest import download_archive
+from .services import Services
+
+log = logging.getLogger("tinkex.emulator")
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def error_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def to_response(result: Any) -> Response:
+    """Handlers return a model, a plain JSON value, ``None`` (an empty object) or a Response."""
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json", exclude_none=True)
+    return JSONResponse({} if result is None else result)
+
+
+def _field_error(loc: list[Any], msg: str, kind: str = "value_error") -> list[dict[str, Any]]:
+    return [{"loc": loc, "msg": msg, "type": kind}]
+
+
+def _check_json(value: Any, loc: list[Any]) -> None:
+    """Refuse values that JSON allows but no real server stores: huge ints, lone surrogates."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        raise ApiError(422, _field_error(loc, "integer does not fit in 64 bits"))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(422, _field_error(loc, "number must be finite"))
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, _field_error(loc, "string is not valid UTF-8")) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, loc)
+            _check_json(item, [*loc, key])
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, [*loc, i])
+
+
+def _coerce_param(param: spec.Param, raw: str) -> Any:
+    schema = param.schema
+    loc = [param.location, param.name]
+    if schema.get("type") == "integer":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(422, _field_error(loc, "value is not a valid integer",
+                                             "int_parsing")) from None
+        _check_json(value, loc)
+        return value
+    if "enum" in schema and raw not in schema["enum"]:
+        allowed = ", ".join(map(str, schema["enum"]))
+        raise ApiError(422, _field_error(loc, f"must be one of: {allowed}", "enum"))
+    return raw
+
+
+def parse_params(op: spec.Operation, request: Request) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for param in op.params:
+        source = request.path_params if param.location == "path" else request.query_params
+        raw = source.get(param.name)
+        if raw is None:
+            if param.required:
+                raise ApiError(422, _field_error([param.location, param.name], "field required",
+                                                 "missing"))
+            values[param.name] = param.schema.get("default")
+        else:
+            values[param.name] = _coerce_param(param, raw)
+    return values
+
+
+async def parse_body(op: spec.Operation, request: Request) -> Any:
+    if op.body_model is None:
+        return None
+    if "protobuf" in request.headers.get("content-type", ""):
+        raise ApiError(415, "protobuf request bodies are not supported by this emulator yet; "
+                            "it asks clients for JSON (client config proto_write_fwdbwd=false)")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+        _check_json(data, ["body"])
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
+    except ValueError as e:
+        msg = "request body is required" if not raw.strip() else f"malformed JSON body: {e}"
+        raise ApiError(400, msg) from None
+    try:
+        return op.body_model.model_validate(data)
+    except ValidationError as e:
+        raise ApiError(422, [{"loc": ["body", *err["loc"]], "msg": err["msg"],
+                              "type": err["type"]} for err in e.errors()]) from None
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        op = ops[request.method]
+        try:
+            if applies_to(op.path):
+                await services.faults.before_operation(op.operation_id)
+            owner = auth.owner_of(request.headers) if op.auth else ""
+            call = Call(owner=owner, params=parse_params(op, request),
+                        body=await parse_body(op, request), request=request)
+            result = HANDLERS[op.operation_id](services, call)
+            if inspect.isawaitable(result):
+                result = await result
+            return to_response(result)
+        except ApiError as e:
+            return error_response(e.status, e.detail, e.headers)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return error_response(500, "internal server error")
+
+    return endpoint
+
+
+async def _not_routed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail, dict(exc.headers or {}))
+
+
+def build_app(services: Services) -> Any:
+    """The ASGI app (Starlette inside the connection-dropping fault layer)."""
+    operations = spec.operations()
+    check_registry(operations)
+    by_path: dict[str, dict[str, spec.Operation]] = defaultdict(dict)
+    for op in operations:
+        by_path[op.path][op.method] = op
+    routes = [Route(path, _endpoint(services, ops), methods=list(ops))
+              for path, ops in by_path.items()]
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec.document_bytes(), media_type="application/json")
+
+    async def archive(request: Request) -> Response:
+        try:
+            return await download_archive(services, request.path_params["token"])
+        except ApiError as e:
+            return error_response(e.status, e.detail)
+
+    routes += [Route("/openapi.json", openapi, methods=["GET"]),
+               Route("/_emulator/archives/{token}", archive, methods=["GET"])]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_routed})
+    return DropConnections(app, services.faults)

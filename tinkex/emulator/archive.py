@@ -1,0 +1,93 @@
+"""Checkpoint archives behind signed, expiring URLs (``GET /_emulator/archives/{token}``).
+
+The real service hands out a signed storage URL; the emulator signs its own:
+the token carries the checkpoint, its owner and an expiry, authenticated with an
+HMAC whose key is kept in the database (so URLs survive a restart). Anyone with
+the URL may download until it expires, like a presigned URL; a tampered token
+is 403, an expired one 410. The download is a tar.gz of the weight file and a
+``checkpoint.json`` describing it, streamed from a spooled temporary file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import io
+import json
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from starlette.responses import StreamingResponse
+
+from .errors import ApiError
+
+_CHUNK = 64 * 1024
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class ArchiveSigner:
+    def __init__(self, secret: bytes, ttl: float):
+        self._secret = secret
+        self.ttl = ttl
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def token(self, run_id: str, kind: str, name: str, owner: str) -> tuple[str, float]:
+        """A URL-safe token and its expiry (wall-clock seconds)."""
+        expires = time.time() + self.ttl
+        claims = {"r": run_id, "k": kind, "n": name, "o": owner, "e": expires}
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+        return f"{payload}.{self._sign(payload)}", expires
+
+    def verify(self, token: str) -> dict[str, Any]:
+        payload, _, signature = token.partition(".")
+        try:
+            valid = hmac.compare_digest(self._sign(payload), signature)
+        except (TypeError, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            raise ApiError(403, "invalid archive URL signature")
+        claims: dict[str, Any] = json.loads(_unb64(payload))
+        if claims["e"] < time.time():
+            raise ApiError(410, "this archive URL has expired; request a new one")
+        return claims
+
+
+def build_archive(weights: Path, manifest: dict[str, Any]) -> IO[bytes]:
+    """A tar.gz holding the weights and ``checkpoint.json``, rewound for reading."""
+    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        tar.add(weights, arcname="adapter_model.safetensors")
+        meta = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+        info = tarfile.TarInfo("checkpoint.json")
+        info.size, info.mtime = len(meta), int(time.time())
+        tar.addfile(info, io.BytesIO(meta))
+    out.seek(0)
+    return out
+
+
+def _chunks(file: IO[bytes]) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(_CHUNK):
+            yield chunk
+
+
+async def stream_archive(weights: Path, manifest: dict[str, Any],
+                         filename: str) -> StreamingResponse:
+    file = await asyncio.to_thread(build_archive, weights, manifest)
+    return StreamingResponse(_chunks(file), media_type="application/gzip",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})

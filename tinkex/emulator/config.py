@@ -1,0 +1,156 @@
+"""Emulator settings: one dataclass, filled from command-line flags and ``TINKEX_EMULATOR_*``.
+
+Every flag has an environment variable of the same name (``--fault-5xx-rate`` ->
+``TINKEX_EMULATOR_FAULT_5XX_RATE``) so chaos settings can be switched on for a
+whole test run without touching the command that starts the emulator. A flag
+given on the command line wins over the environment. ``--alias`` repeats; its
+variable holds a comma-separated list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "TINKEX_EMULATOR_"
+QUEUE_STATES = ("paused_rate_limit", "paused_capacity")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Seeded fault injection; every rate is a probability per request in [0, 1]."""
+
+    seed: int = 0
+    rate_5xx: float = 0.0
+    rate_429: float = 0.0
+    drop_rate: float = 0.0
+    latency: float = 0.0
+    hold: float = 0.0
+    pause_state: str | None = None
+    pause_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything the emulator needs to run; see ``python -m tinkex.emulator --help``."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    poll_hold: float = 20.0
+    future_retention: float = 3600.0
+    gap_timeout: float = 30.0
+    workers: int = 2
+    archive_url_ttl: float = 900.0
+    log_level: str = "warning"
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a rate must lie in [0, 1], got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be >= 0, got {text}")
+    return value
+
+
+def _alias(text: str) -> tuple[str, str]:
+    name, sep, target = text.partition("=")
+    if not sep or not name.strip() or not target.strip():
+        raise argparse.ArgumentTypeError(f"an alias is NAME=BASE_MODEL, got {text!r}")
+    return name.strip(), target.strip()
+
+
+def _pause(text: str) -> tuple[str, float]:
+    state, sep, seconds = text.partition(":")
+    if not sep or state not in QUEUE_STATES:
+        raise argparse.ArgumentTypeError(
+            f"a pause is STATE:SECONDS with STATE one of {', '.join(QUEUE_STATES)}, got {text!r}")
+    return state, _seconds(seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tinkex.emulator",
+        description="A local Tinker-compatible server backed by a small numpy language model. "
+                    f"Every flag can also be set as {ENV_PREFIX}<FLAG> "
+                    f"(e.g. {ENV_PREFIX}FAULT_5XX_RATE).")
+    p.add_argument("--data-dir", type=Path, required=True,
+                   help="where the database and weights live")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--alias", type=_alias, action="append", default=[], metavar="NAME=BASE",
+                   help="serve BASE (e.g. tinkex/tiny-lm) under another model name; repeatable")
+    p.add_argument("--poll-hold", type=_seconds, default=20.0,
+                   help="how long retrieve_future waits for a result before answering 408")
+    p.add_argument("--future-retention", type=_seconds, default=3600.0,
+                   help="seconds a finished future stays retrievable; later polls get 410")
+    p.add_argument("--gap-timeout", type=_seconds, default=30.0,
+                   help="seconds a model waits for a missing seq_id before skipping it")
+    p.add_argument("--workers", type=int, default=2, help="compute threads")
+    p.add_argument("--archive-url-ttl", type=_seconds, default=900.0,
+                   help="lifetime of signed checkpoint archive URLs")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
+    faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
+                        help="share of API requests answered with a 5xx before running")
+    faults.add_argument("--fault-429-rate", type=_rate, default=0.0,
+                        help="share of asample requests refused with 429 (backpressure)")
+    faults.add_argument("--fault-drop-rate", type=_rate, default=0.0,
+                        help="share of API requests whose connection is closed without an answer")
+    faults.add_argument("--fault-latency", type=_seconds, default=0.0,
+                        help="seconds added before every API request")
+    faults.add_argument("--fault-hold", type=_seconds, default=0.0,
+                        help="the first poll of every future is held this long, then answered 408")
+    faults.add_argument("--fault-pause", type=_pause, default=None, metavar="STATE:SECONDS",
+                        help="every future waits SECONDS in a paused queue "
+                             "(408 with queue_state STATE)")
+    return p
+
+
+def _env_defaults(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> list[str]:
+    """Turn ``TINKEX_EMULATOR_*`` variables into flags placed before the real arguments."""
+    args: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        flag = action.option_strings[0]
+        value = env.get(ENV_PREFIX + flag[2:].upper().replace("-", "_"))
+        if value is None or value == "":
+            continue
+        items = value.split(",") if isinstance(action, argparse._AppendAction) else [value]
+        for item in items:
+            args += [flag, item.strip()]
+    return args
+
+
+def parse_config(argv: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None) -> EmulatorConfig:
+    """Flags override environment variables; argparse reports bad values and exits 2."""
+    parser = build_parser()
+    environ = os.environ if env is None else env
+    argv = list(argv) if argv is not None else []
+    ns = parser.parse_args(_env_defaults(parser, environ) + argv)
+    if ns.workers < 1:
+        parser.error("--workers must be >= 1")
+    state, seconds = ns.fault_pause or (None, 0.0)
+    return EmulatorConfig(
+        data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
+        poll_hold=ns.poll_hold, future_retention=ns.future_retention,
+        gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
+        log_level=ns.log_level,
+        faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
+                           rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
+                           latency=ns.fault_latency, hold=ns.fault_hold,
+                           pause_state=state, pause_seconds=seconds))

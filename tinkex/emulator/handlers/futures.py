@@ -1,0 +1,46 @@
+"""retrieve_future (the long poll) and cancel_future."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from tinkex import types as T
+
+from ..encoding import encode_result
+from ..futures import FutureRecord
+from ..services import Services
+from . import Call, handles
+
+
+def _try_again(record: FutureRecord) -> Response:
+    """The quiet "not ready" answer: 408 with the queue state the SDK reports to observers."""
+    body: dict[str, Any] = {"type": "try_again", "request_id": record.request_id,
+                            "queue_state": record.queue_state,
+                            "queue_state_reason": record.queue_state_reason}
+    return JSONResponse(body, status_code=408)
+
+
+@handles("retrieve_future")
+async def retrieve_future(s: Services, call: Call) -> Response:
+    body: T.FutureRetrieveRequest = call.body
+    record = s.futures.get(body.request_id, call.owner)
+    hold = s.faults.first_poll_hold(record)
+    if hold > 0:
+        await asyncio.sleep(hold)
+        return _try_again(record)
+    if not await s.futures.wait(record, s.config.poll_hold):
+        return _try_again(record)
+    if record.state == "failed":
+        return JSONResponse({"error": record.error, "category": record.category})
+    content, media_type = encode_result(record.result, call.request.headers.get("accept"))
+    return Response(content, media_type=media_type)
+
+
+@handles("cancel_future")
+def cancel_future(s: Services, call: Call) -> None:
+    # Work is short and already queued in order; cancelling only means nobody will ask again.
+    body: T.FutureCancelRequest = call.body
+    s.futures.get(body.request_id, call.owner)
