@@ -1,0 +1,173 @@
+"""The state one ServiceClient shares with the clients it creates.
+
+A ``ClientContext`` wires the generic core to Tinker: it resolves the
+configuration, builds the engine from the compiled document, attaches the
+future poller, sequencer and dispatch limiter, and owns the session (with its
+heartbeat) and the telemetry reporter. Every background thread belongs to its
+:class:`~tinkex.core.lifecycle.ThreadOwner`, so ``close()`` stops them all.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import os
+import platform
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
+from tinkex._spec import load_document
+from tinkex._version import __version__
+from tinkex.core import futures, limits, sequencing
+from tinkex.core.config import ClientConfig
+from tinkex.core.engine import Engine
+from tinkex.core.futures import APIFuture, FuturePoller
+from tinkex.core.lifecycle import ThreadOwner
+from tinkex.core.operations import load_table
+from tinkex.core.session import SessionManager
+from tinkex.core.telemetry import TelemetryReporter
+from tinkex.types import ClientConfigResponse, _generated
+
+T = TypeVar("T")
+_PROCESS_UUID = str(uuid.uuid4())
+_PROCESS_PID = os.getpid()
+
+
+def process_uuid() -> str:
+    """A random id per process (a forked child gets its own)."""
+    global _PROCESS_UUID, _PROCESS_PID
+    if os.getpid() != _PROCESS_PID:
+        _PROCESS_UUID, _PROCESS_PID = str(uuid.uuid4()), os.getpid()
+    return _PROCESS_UUID
+
+
+def _tags(environ: Mapping[str, str], env_name: str | None) -> list[str]:
+    raw = environ.get(env_name, "") if env_name else ""
+    return sorted({t.strip() for t in raw.split(",") if t.strip()})
+
+
+class ClientContext:
+    """Engine + background components of one client family, closed together."""
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
+                 user_metadata: Mapping[str, str] | None = None, project_id: str | None = None,
+                 display_name: str | None = None,
+                 default_headers: Mapping[str, str] | None = None,
+                 timeout: float | tuple[float, float] | None = None,
+                 max_retries: int | None = None, session_id: str | None = None,
+                 with_session: bool = True, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        document = load_document()
+        table = load_table(document)
+        self.config = ClientConfig.resolve(
+            table, api_key=api_key, base_url=base_url, default_headers=default_headers,
+            timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env)
+        self.engine = Engine(table, self.config, models_module=_generated)
+        self.owner = ThreadOwner(self.engine)
+        self.poller: FuturePoller = self.owner.own(futures.install(self.engine))
+        self.sequencer = sequencing.install(self.engine)
+        self.dispatcher = limits.install(self.engine)
+        self.api: Any = TinkerAPI(self.engine)
+        self.telemetry = self.owner.own(TelemetryReporter(self.engine, self._telemetry_payload,
+                                                          environ=env))
+        project_env = table.api.env.get("project_id")
+        self.project_id = project_id or (env.get(project_env) if project_env else None) or None
+        self.user_metadata = dict(user_metadata or {})
+        self.display_name = display_name
+        self._tags = _tags(env, table.api.env.get("tags"))
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._counter_lock = threading.Lock()
+        self._event_index = itertools.count()
+        self._sessionless_id = f"sessionless-{uuid.uuid4()}"
+        self._server_config: ClientConfigResponse | None = None
+        self.session: SessionManager | None = None
+        if with_session:
+            self.session = self.owner.own(SessionManager(
+                self.engine, create_body=self._create_session_body,
+                heartbeat_body=lambda sid: {"session_id": sid, "type": "session_heartbeat"},
+                finish_body=lambda sid, status: {"reason": {"type": status}}))
+            if session_id is not None:
+                self.session.adopt(session_id)
+        self.log_event("SESSION_START", severity="INFO")
+
+    # ---- session and counters -----------------------------------------------------------
+
+    def _create_session_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"tags": self._tags, "user_metadata": self.user_metadata,
+                                "sdk_version": __version__, "type": "create_session"}
+        if self.project_id:
+            body["project_id"] = self.project_id
+        if self.display_name:
+            body["display_name"] = self.display_name
+        return body
+
+    @property
+    def session_id(self) -> str:
+        """The server session (created on first use, then heartbeated)."""
+        if self.session is None:
+            raise RuntimeError("this client has no session (REST-only)")
+        session_id = self.session.ensure()
+        assert session_id is not None
+        return session_id
+
+    def next_number(self, counter: str) -> int:
+        """Per-session counters from 0: ``model_seq_id``, ``sampling_session_seq_id``."""
+        with self._counter_lock:
+            numbers = self._counters.setdefault(counter, itertools.count())
+            return next(numbers)
+
+    @property
+    def server_config(self) -> ClientConfigResponse:
+        """The server's client configuration (feature flags), fetched once."""
+        if self._server_config is None:
+            self._server_config = self.api.service.get_client_config(sdk_version=__version__)
+        return self._server_config
+
+    # ---- background work ----------------------------------------------------------------
+
+    def in_background(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
+        """Run a blocking call on the client's threads; an APIFuture of its result."""
+        return self.poller.run_in_background(fn, *args)
+
+    # ---- telemetry ----------------------------------------------------------------------
+
+    def _event(self, kind: str, severity: str, **fields: Any) -> dict[str, Any]:
+        return {"event": kind, "event_id": str(uuid.uuid4()),
+                "event_session_index": next(self._event_index), "severity": severity,
+                "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(), **fields}
+
+    def log_event(self, kind: str, severity: str = "INFO", **fields: Any) -> None:
+        self.telemetry.log(self._event(kind, severity, **fields))
+
+    def log_exception(self, exc: BaseException, where: str) -> None:
+        """Report an exception that escaped a public method (sent at once)."""
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.telemetry.log_exception(self._event(
+            "UNHANDLED_EXCEPTION", "ERROR", error_type=type(exc).__name__,
+            error_message=f"{where}: {exc}", traceback=tb))
+
+    def _telemetry_payload(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        session = self.session
+        session_id = session._session_id if session is not None and session.created else None
+        return {"events": events, "platform": platform.system(), "sdk_version": __version__,
+                "session_id": session_id or self._sessionless_id,
+                "process_uuid": process_uuid()}
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def close(self, status: str | None = "success") -> None:
+        """Finish the session (when one was created), flush telemetry, stop every thread."""
+        if self.owner.closed:
+            return
+        if self.session is not None:
+            self.session.close(status if self.session.created else None)
+        self.owner.close()
+        self.engine.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.owner.closed

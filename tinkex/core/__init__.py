@@ -1,0 +1,51 @@
+"""The generic blocking engine, configured entirely by a compiled API document.
+
+Nothing here knows a particular API: operations, pools, retry policies, error
+classes, auth and SDK names all come from the document's ``x-tinkex-*`` keys.
+Logging goes to the ``tinkex`` logger hierarchy, silent until the application
+configures logging.
+"""
+
+import logging
+
+from .api import api_classes, build_api
+from .config import ClientConfig
+from .engine import Engine, Response
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BillingError,
+    ClientClosedError,
+    ConfigError,
+    ConflictError,
+    DocumentError,
+    FutureExpiredError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestErrorCategory,
+    RequestFailedError,
+    SDKError,
+    UnprocessableEntityError,
+)
+from .operations import Operation, OperationTable
+from .retry import RetryPolicy
+from .transport import Timeout
+
+logging.getLogger("tinkex").addHandler(logging.NullHandler())
+
+__all__ = [
+    "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
+    "APITimeoutError", "AuthenticationError", "BadRequestError", "BillingError",
+    "ClientClosedError", "ClientConfig", "ConfigError", "ConflictError", "DocumentError", "Engine",
+    "FutureExpiredError", "InternalServerError", "NotFoundError", "Operation", "OperationTable",
+    "PermissionDeniedError", "RateLimitError", "RequestErrorCategory", "RequestFailedError",
+    "Response", "RetryPolicy", "SDKError", "Timeout", "UnprocessableEntityError", "api_classes",
+    "build_api",
+]

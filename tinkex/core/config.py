@@ -1,0 +1,113 @@
+"""Client configuration: constructor arguments > environment > document defaults.
+
+The document names everything environment-dependent (``x-tinkex-api.env`` for
+settings such as the base URL, ``x-tinkex-auth`` for the key's variable, its
+required prefix and extra headers), so this module knows no API. The resolved
+configuration is immutable and never shows a secret in its repr or its errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .errors import ConfigError
+from .operations import OperationTable
+from .redact import Redactor, Secret
+from .transport import Timeout
+
+ALWAYS_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
+
+
+@dataclass(frozen=True, repr=False)
+class ClientConfig:
+    """Everything a client needs to talk to the API; build it with :meth:`resolve`."""
+
+    base_url: str
+    api_key: Secret | None
+    auth_header: str
+    headers: Mapping[str, str]
+    """Sent with every request: headers from the environment, then the caller's defaults."""
+    user_agent: str
+    timeout: Timeout | None
+    """Replaces the document's default timeout (operations' own overrides still apply)."""
+    max_retries: int | None
+    """Replaces the attempt limit of every retrying policy (single-attempt policies stay so)."""
+    redactor: Redactor
+
+    @classmethod
+    def resolve(
+        cls,
+        table: OperationTable,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        timeout: float | tuple[float, float] | Timeout | None = None,
+        max_retries: int | None = None,
+        user_agent: str | None = None,
+        sdk_version: str = "0",
+        environ: Mapping[str, str] | None = None,
+        require_api_key: bool = True,
+    ) -> ClientConfig:
+        """Combine arguments, ``environ`` (default ``os.environ``) and the document's defaults.
+
+        Empty strings count as unset. Raise ConfigError (never quoting the key)
+        when the key is missing while required, or lacks the declared prefix.
+        """
+        env = os.environ if environ is None else environ
+        auth = table.auth
+        key = _first(api_key, env.get(auth.env) if auth.env else None)
+        source = "the api_key argument" if api_key else f"${auth.env}"
+        if key is None and require_api_key:
+            where = f" or set {auth.env}" if auth.env else ""
+            raise ConfigError(f"No API key: pass api_key={where}.")
+        if key is not None and auth.prefix and not key.startswith(auth.prefix):
+            raise ConfigError(f"The API key from {source} must start with {auth.prefix!r}.")
+        url_env = table.api.env.get("base_url")
+        url = _first(base_url, env.get(url_env) if url_env else None) or table.api.base_url
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
+        headers: dict[str, str] = {}
+        secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS}
+        secret_values = [key] if key else []
+        for extra in auth.env_headers:
+            value = _first(env.get(extra.env))
+            if value is not None:
+                headers[extra.header] = value
+            if extra.secret:
+                secret_names.add(extra.header.lower())
+                secret_values += [value] if value else []
+        for name, value in (default_headers or {}).items():
+            headers[name] = value
+            if name.lower() in secret_names:
+                secret_values.append(value)
+        if max_retries is not None and max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0 (got {max_retries}).")
+        template = user_agent or table.api.user_agent or f"{table.api.name}/{{sdk_version}}"
+        return cls(
+            base_url=url.rstrip("/"),
+            api_key=Secret(key) if key is not None else None,
+            auth_header=auth.header,
+            headers=MappingProxyType(headers),
+            user_agent=template.replace("{sdk_version}", sdk_version),
+            timeout=None if timeout is None else Timeout.coerce(timeout, table.default_timeout),
+            max_retries=max_retries,
+            redactor=Redactor(secret_values, secret_names),
+        )
+
+    def __repr__(self) -> str:
+        return (f"ClientConfig(base_url={self.base_url!r}, api_key={self.api_key!r}, "
+                f"headers={self.redactor.headers(self.headers)!r}, "
+                f"user_agent={self.user_agent!r}, timeout={self.timeout!r}, "
+                f"max_retries={self.max_retries!r})")
+
+
+def _first(*values: str | None) -> str | None:
+    """The first value that is set (not None, not empty)."""
+    for value in values:
+        if value:
+            return value
+    return None

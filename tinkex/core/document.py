@@ -1,0 +1,400 @@
+"""Load a compiled API document, refuse it if it is invalid, and read its root sections.
+
+The document is OpenAPI 3.1 plus ``x-tinkex-*`` keys. openapi tooling accepts
+anything under ``x-``, so the runtime checks those values itself, with the
+JSON Schemas that codegen ships next to the document (``extensions.schema.json``)
+and with cross-reference checks (a named pool, policy, operation or type must
+exist). Every problem is reported at once, each as ``location: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+
+from .errors import STATUS_ERRORS, DocumentError
+from .retry import Backoff, StatusSet
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+SCHEMA_PREFIX = "#/components/schemas/"
+SCHEMAS_FILE = "extensions.schema.json"
+PACKAGED_SCHEMAS = Path(__file__).resolve().parent.parent / "_spec" / SCHEMAS_FILE
+"""Where ``make regen`` puts the extension schemas inside the package."""
+
+Document = dict[str, Any]
+Source = Mapping[str, Any] | str | Path
+
+
+def load_document(source: Source, *, extension_schemas: Source | None = None) -> Document:
+    """The document from a mapping or a JSON file, validated; raise DocumentError otherwise.
+
+    The extension schemas come from ``extension_schemas``, else from
+    ``extensions.schema.json`` beside a document file, else from the package.
+    """
+    if isinstance(source, Mapping):
+        doc, name, sibling = dict(source), "the API document", None
+    else:
+        path = Path(source)
+        doc, name, sibling = _read_json(path, path.name), str(path), path.parent / SCHEMAS_FILE
+    if extension_schemas is None:
+        extension_schemas = sibling if sibling is not None and sibling.exists() else PACKAGED_SCHEMAS
+    bundle = (dict(extension_schemas) if isinstance(extension_schemas, Mapping)
+              else _read_json(Path(extension_schemas), "extension schemas"))
+    problems = validate_extensions(doc, bundle)
+    if not problems:  # cross references only make sense in a well-formed document
+        problems = check_references(doc)
+    if problems:
+        raise DocumentError(problems, name)
+    return doc
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocumentError([f"<file>: cannot read {path}: {exc}"], what) from exc
+    if not isinstance(data, dict):
+        raise DocumentError(["<root>: not a JSON object"], what)
+    return data
+
+
+def iter_operations(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(path, method, operation)`` for every operation, in document order."""
+    for path, item in (doc.get("paths") or {}).items():
+        for method, op in (item or {}).items():
+            if method in HTTP_METHODS and isinstance(op, dict):
+                yield path, method, op
+
+
+def _check(where: str, schema: Mapping[str, Any], value: Any) -> list[str]:
+    problems = []
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(value):
+        sub = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        problems.append(f"{where}{sub}: {error.message}")
+    return problems
+
+
+def validate_extensions(doc: Mapping[str, Any], bundle: Mapping[str, Any]) -> list[str]:
+    """Every ``x-tinkex-*`` value that its JSON Schema refuses, every unknown or missing key."""
+    root, per_op = bundle["root"], bundle["operation"]
+    problems = [f"<root>: missing required extension {key}"
+                for key in bundle["required_root"] if key not in doc]
+    if not (doc.get("servers") or [{}])[0].get("url"):
+        problems.append("servers[0].url: the document declares no server URL")
+    for key, value in doc.items():
+        if key.startswith("x-tinkex-"):
+            problems += (_check(f"<root>.{key}", root[key], value) if key in root
+                         else [f"<root>.{key}: unknown extension key"])
+    for path, method, op in iter_operations(doc):
+        where = f"paths.{path}.{method}"
+        problems += [f"{where}: missing required extension {key}"
+                     for key in bundle["required_operation"] if key not in op]
+        for key, value in op.items():
+            if key.startswith("x-tinkex-"):
+                problems += (_check(f"{where}.{key}", per_op[key], value) if key in per_op
+                             else [f"{where}.{key}: unknown extension key"])
+    return problems
+
+
+def check_references(doc: Mapping[str, Any]) -> list[str]:
+    """Every name in an extension value that does not resolve."""
+    pools = doc["x-tinkex-pools"]
+    policies = doc["x-tinkex-retry-policies"]
+    limits = doc.get("x-tinkex-dispatch-limits") or {}
+    groups = doc["x-tinkex-sdk-groups"]["groups"]
+    types = (doc.get("components") or {}).get("schemas") or {}
+    op_ids = {op.get("operationId") for _, _, op in iter_operations(doc)}
+    problems: list[str] = []
+
+    def need(kind: str, known: Any, name: Any, where: str) -> None:
+        if name is not None and name not in known:
+            listed = ", ".join(sorted(map(str, known))) or "none defined"
+            problems.append(f"{where}: unknown {kind} {name!r} (known: {listed})")
+
+    defaults = doc["x-tinkex-defaults"]
+    need("pool", pools, defaults["pool"], "<root>.x-tinkex-defaults.pool")
+    need("retry policy", policies, defaults["retry"], "<root>.x-tinkex-defaults.retry")
+    for name, policy in policies.items():
+        if policy.get("max_attempts", 1) is None and not policy.get("budget_seconds"):
+            problems.append(f"<root>.x-tinkex-retry-policies.{name}: an unbounded policy "
+                            "(max_attempts: null) needs budget_seconds")
+    errors = doc["x-tinkex-errors"]
+    need("type", types, errors.get("schema"), "<root>.x-tinkex-errors.schema")
+    for i, rule in enumerate(errors["map"]):
+        need("exception class", STATUS_ERRORS, rule["exception"],
+             f"<root>.x-tinkex-errors.map[{i}].exception")
+    futures = doc.get("x-tinkex-futures") or {}
+    need("operation", op_ids, futures.get("retrieve"), "<root>.x-tinkex-futures.retrieve")
+    session = doc.get("x-tinkex-session") or {}
+    need("operation", op_ids, session.get("create"), "<root>.x-tinkex-session.create")
+    for part in ("heartbeat", "finish"):
+        need("operation", op_ids, (session.get(part) or {}).get("operation"),
+             f"<root>.x-tinkex-session.{part}.operation")
+    need("operation", op_ids, (doc.get("x-tinkex-telemetry") or {}).get("operation"),
+         "<root>.x-tinkex-telemetry.operation")
+    seen_methods: dict[tuple[str, str], str] = {}
+    seen_ids: set[str] = set()
+    for path, method, op in iter_operations(doc):
+        where = f"paths.{path}.{method}"
+        op_id = op.get("operationId")
+        if not op_id:
+            problems.append(f"{where}.operationId: missing")
+        elif op_id in seen_ids:
+            problems.append(f"{where}.operationId: duplicate operation id {op_id!r}")
+        seen_ids.add(op_id or "")
+        need("pool", pools, op.get("x-tinkex-pool"), f"{where}.x-tinkex-pool")
+        need("retry policy", policies, op.get("x-tinkex-retry"), f"{where}.x-tinkex-retry")
+        need("dispatch limit", limits, op.get("x-tinkex-dispatch"), f"{where}.x-tinkex-dispatch")
+        future = op.get("x-tinkex-future")
+        if future is not None:
+            need("type", types, future["result"], f"{where}.x-tinkex-future.result")
+            if not futures:
+                problems.append(f"{where}.x-tinkex-future: needs the root x-tinkex-futures")
+        for ref_where, ref in _type_refs(op):
+            need("type", types, ref, f"{where}.{ref_where}")
+        sdk = op["x-tinkex-sdk"]
+        need("SDK group", groups, sdk["group"], f"{where}.x-tinkex-sdk.group")
+        key = (sdk["group"], sdk["method"])
+        if key in seen_methods:
+            problems.append(f"{where}.x-tinkex-sdk: {key[0]}.{key[1]} is already "
+                            f"{seen_methods[key]}")
+        seen_methods.setdefault(key, str(op_id))
+    return problems
+
+
+def _type_refs(op: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    body = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+    ref = (body.get("schema") or {}).get("$ref")
+    if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
+        yield "requestBody", ref.removeprefix(SCHEMA_PREFIX)
+    ok = ((op.get("responses") or {}).get("200") or {}).get("content") or {}
+    ref = ((ok.get("application/json") or {}).get("schema") or {}).get("$ref")
+    if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
+        yield "responses.200", ref.removeprefix(SCHEMA_PREFIX)
+
+
+# ---- root sections, as immutable values ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """Identity of the API and where it lives; ``env`` maps setting names to variable names."""
+
+    name: str
+    title: str
+    version: str
+    base_url: str
+    user_agent: str | None
+    parity_version: str | None
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class EnvHeader:
+    """A header whose value comes from an environment variable."""
+
+    header: str
+    env: str
+    secret: bool
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    """How the API key travels (``header``), where it comes from and what it must start with."""
+
+    header: str
+    env: str | None
+    prefix: str | None
+    env_headers: tuple[EnvHeader, ...]
+
+
+@dataclass(frozen=True)
+class IdempotencySpec:
+    header: str
+    prefix: str
+    retry_count_header: str | None
+
+
+@dataclass(frozen=True)
+class NotReadySpec:
+    """A poll answer meaning "not done yet": one of ``statuses``, or ``field == value`` in the body."""
+
+    statuses: StatusSet
+    field: str | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class QueueStateSpec:
+    field: str
+    reason_field: str | None
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FailureSpec:
+    """Where a failed future puts its error and whose fault it was."""
+
+    field: str
+    category_field: str | None
+    categories: tuple[str, ...]
+    default_category: str | None
+
+
+@dataclass(frozen=True)
+class MetadataOnlySpec:
+    request_field: str
+    field: str
+    value: str
+    size_field: str
+    budget_bytes: int
+
+
+@dataclass(frozen=True)
+class BadRequestSpec:
+    statuses: StatusSet
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class FutureSpec:
+    """How future operations are resolved: the retrieve operation and how to read its answers."""
+
+    retrieve: str
+    request_id_field: str
+    poll_timeout: float
+    poller_threads: int
+    iteration_header: str | None
+    type_header: str | None
+    not_ready: NotReadySpec
+    queue_state: QueueStateSpec | None
+    failure: FailureSpec
+    metadata_only: MetadataOnlySpec | None
+    expired_statuses: StatusSet
+    bad_request: BadRequestSpec | None
+    backoff: Backoff
+
+
+@dataclass(frozen=True)
+class HeartbeatSpec:
+    operation: str
+    interval: float
+    timeout: float
+    warn_after: float | None
+    stop_statuses: StatusSet
+
+
+@dataclass(frozen=True)
+class FinishSpec:
+    operation: str
+    statuses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    create: str
+    id_field: str | None
+    heartbeat: HeartbeatSpec | None
+    finish: FinishSpec | None
+
+
+@dataclass(frozen=True)
+class TelemetrySpec:
+    operation: str
+    batch_size: int
+    flush_interval: float
+    queue_size: int
+    timeout: float
+    env: str | None
+    enabled_values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DispatchPenalty:
+    """After a backoff status: fewer requests in flight, and each counted as bigger, for a while."""
+
+    max_in_flight: int
+    byte_multiplier: float
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class DispatchLimitSpec:
+    name: str
+    max_in_flight: int
+    max_bytes: int | None
+    backoff_statuses: StatusSet
+    penalty: DispatchPenalty | None
+
+
+def parse_api(doc: Mapping[str, Any]) -> ApiSpec:
+    ext, info = doc["x-tinkex-api"], doc.get("info") or {}
+    return ApiSpec(ext["name"], info.get("title", ext["name"]), info.get("version", ""),
+                   doc["servers"][0]["url"], ext.get("user_agent"), ext.get("parity_version"),
+                   MappingProxyType(dict(ext.get("env") or {})))
+
+
+def parse_auth(spec: Mapping[str, Any]) -> AuthSpec:
+    headers = tuple(EnvHeader(h["header"], h["env"], bool(h.get("secret", False)))
+                    for h in spec.get("env_headers") or ())
+    return AuthSpec(spec["header"], spec.get("env"), spec.get("prefix") or None, headers)
+
+
+def parse_idempotency(spec: Mapping[str, Any] | None) -> IdempotencySpec | None:
+    if not spec:
+        return None
+    return IdempotencySpec(spec["header"], spec.get("prefix", ""), spec.get("retry_count_header"))
+
+
+def parse_futures(spec: Mapping[str, Any] | None) -> FutureSpec | None:
+    if not spec:
+        return None
+    nr, qs, fail = spec["not_ready"], spec.get("queue_state"), spec["failure"]
+    meta, bad = spec.get("metadata_only"), spec.get("bad_request")
+    return FutureSpec(
+        retrieve=spec["retrieve"], request_id_field=spec["request_id_field"],
+        poll_timeout=float(spec["poll_timeout"]), poller_threads=spec["poller_threads"],
+        iteration_header=spec.get("iteration_header"), type_header=spec.get("type_header"),
+        not_ready=NotReadySpec(StatusSet.of(nr["statuses"]), nr.get("field"), nr.get("value")),
+        queue_state=(QueueStateSpec(qs["field"], qs.get("reason_field"), tuple(qs.get("values") or ()))
+                     if qs else None),
+        failure=FailureSpec(fail["field"], fail.get("category_field"),
+                            tuple(fail.get("categories") or ()), fail.get("default_category")),
+        metadata_only=(MetadataOnlySpec(meta["request_field"], meta["field"], meta["value"],
+                                        meta["size_field"], meta["budget_bytes"]) if meta else None),
+        expired_statuses=StatusSet.of(spec.get("expired_statuses")),
+        bad_request=BadRequestSpec(StatusSet.of(bad["statuses"]), bad["max_retries"]) if bad else None,
+        backoff=Backoff.from_spec(spec["backoff"]),
+    )
+
+
+def parse_session(spec: Mapping[str, Any] | None) -> SessionSpec | None:
+    if not spec:
+        return None
+    hb, fin = spec.get("heartbeat"), spec.get("finish")
+    heartbeat = HeartbeatSpec(hb["operation"], float(hb["interval"]), float(hb["timeout"]),
+                              hb.get("warn_after"), StatusSet.of(hb.get("stop_statuses"))) if hb else None
+    finish = FinishSpec(fin["operation"], tuple(fin["statuses"])) if fin else None
+    return SessionSpec(spec["create"], spec.get("id_field"), heartbeat, finish)
+
+
+def parse_telemetry(spec: Mapping[str, Any] | None) -> TelemetrySpec | None:
+    if not spec:
+        return None
+    return TelemetrySpec(spec["operation"], spec["batch_size"], float(spec["flush_interval"]),
+                         spec["queue_size"], float(spec["timeout"]), spec.get("env"),
+                         tuple(spec.get("enabled_values") or ("1", "true", "yes", "on")))
+
+
+def parse_dispatch_limit(name: str, spec: Mapping[str, Any]) -> DispatchLimitSpec:
+    pen = spec.get("penalty")
+    penalty = DispatchPenalty(pen["max_in_flight"], float(pen["byte_multiplier"]),
+                              float(pen["window_seconds"])) if pen else None
+    return DispatchLimitSpec(name, spec["max_in_flight"], spec.get("max_bytes"),
+                             StatusSet.of(spec.get("backoff_statuses")), penalty)

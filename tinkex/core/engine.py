@@ -1,0 +1,407 @@
+"""The engine: the one object other components use to talk to the API.
+
+It owns the configuration, the operation table and the transport, and offers
+three levels: :meth:`Engine.send` (one logical request with the operation's
+retry policy), :meth:`Engine.send_once` (exactly one attempt, any status; for
+loops that do their own retrying) and :meth:`Engine.call` (the low-level API:
+keyword arguments in, result model out).
+
+Per-operation work (URL, static headers, timeout, policy, parameter routing,
+models) is planned once in the constructor, so a call does little besides
+building its body and sending it. Components that extend calls plug in through
+three attributes, each None by default: ``future_resolver``, ``sequencer`` and
+``dispatcher`` (see the protocols below).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
+from random import random as default_random
+from types import ModuleType
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import pydantic
+import pydantic_core
+
+from .config import ClientConfig
+from .document import Source
+from .errors import (
+    APIResponseValidationError,
+    APIStatusError,
+    ConfigError,
+    RequestInfo,
+)
+from .operations import JSON, Operation, OperationTable, Param, load_table
+from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
+from .transport import Response, Timeout, Transport
+
+__all__ = ["Dispatcher", "Engine", "FutureResolver", "Response", "Sequencer"]
+
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+DETAIL_LIMIT = 500
+"""Characters of the server's error detail kept in an exception message."""
+
+
+class FutureResolver(Protocol):
+    """Turns the parsed submit response of a future operation into what ``call`` returns."""
+
+    def __call__(self, operation: Operation, submitted: Any, submit_started_at: float) -> Any: ...
+
+
+class Sequencer(Protocol):
+    """Numbers the body field of ``operation.sequence`` and keeps submissions in order.
+
+    ``allocate`` returns a context manager that, on entry, sets
+    ``body[operation.sequence.field]`` (body is the JSON-ready dict about to be
+    sent) and holds this submission's turn until the send inside returns.
+    """
+
+    def allocate(self, operation: Operation, body: dict[str, Any]) -> ContextManager[Any]: ...
+
+
+class Dispatcher(Protocol):
+    """Admission control for operations with a ``dispatch`` limit."""
+
+    def acquire(self, operation: Operation, body_bytes_estimate: int) -> ContextManager[Any]: ...
+
+    def note_status(self, operation: Operation, status: int) -> None:
+        """Told the status of every attempt (a backoff status may tighten the limit)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every call of one operation shares, computed once."""
+
+    op: Operation
+    url: str
+    headers: Mapping[str, str]
+    timeout: Timeout
+    policy: RetryPolicy
+    params: Mapping[str, Param]
+    required: frozenset[str]
+    defaults: tuple[Param, ...]
+    body_model: type[pydantic.BaseModel] | None
+    result_model: type[pydantic.BaseModel] | None
+    needs_key: bool
+
+
+class Engine:
+    """Config + operation table + transport; thread-safe once the hooks are attached."""
+
+    def __init__(self, document: OperationTable | Source, config: ClientConfig, *,
+                 models_module: ModuleType | Mapping[str, Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 random: Callable[[], float] = default_random) -> None:
+        self.table = load_table(document)
+        self.config = config
+        self.future_resolver: FutureResolver | None = None
+        self.sequencer: Sequencer | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._models = models_module
+        self._clock = clock
+        self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
+        self.transport = Transport(self.table.pools, config.base_url, clock=clock,
+                                   redact=config.redactor.text)
+        self._idempotency = self.table.idempotency
+        self._plans = {op.id: self._plan(op) for op in self.table}
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def model(self, type_name: str) -> type[pydantic.BaseModel] | None:
+        """The pydantic class generated for a component schema, if the models know it."""
+        models = self._models
+        found = (models.get(type_name) if isinstance(models, Mapping)
+                 else getattr(models, type_name, None) if models is not None else None)
+        return found if isinstance(found, type) and issubclass(found, pydantic.BaseModel) else None
+
+    def _plan(self, op: Operation) -> _Plan:
+        cfg = self.config
+        headers = {"User-Agent": cfg.user_agent, "Accept": JSON, **cfg.headers}
+        if op.auth and cfg.api_key is not None:
+            headers[cfg.auth_header] = str(cfg.api_key)
+        policy = op.retry
+        if cfg.max_retries is not None and policy.retries:
+            policy = policy.with_max_retries(cfg.max_retries)
+        return _Plan(
+            op=op, url=cfg.base_url + op.path, headers=headers,
+            timeout=(cfg.timeout or self.table.default_timeout).merged(op.timeout_override),
+            policy=policy, params={p.name: p for p in op.params},
+            required=frozenset(p.name for p in op.params if p.required),
+            defaults=tuple(p for p in op.params
+                           if p.location != "body" and p.default is not None and not p.required),
+            body_model=self.model(op.body_type) if op.body_type else None,
+            result_model=self.model(op.result_type) if op.result_type else None,
+            needs_key=op.auth and cfg.api_key is None,
+        )
+
+    def _plan_for(self, operation_id: str) -> _Plan:
+        try:
+            return self._plans[operation_id]
+        except KeyError:
+            raise ValueError(f"unknown operation {operation_id!r}") from None
+
+    # ---- sending -----------------------------------------------------------------------
+
+    def send(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
+             query: Mapping[str, Any] | None = None, headers: Mapping[str, str | None] | None = None,
+             body: Any = None, content_type: str | None = None, accept: str | None = None,
+             timeout: float | tuple[float, float] | Timeout | None = None,
+             max_retries: int | None = None, idempotency_key: str | None = None,
+             retry: bool = True) -> Response:
+        """Send one logical request under the operation's retry policy; return its 2xx response.
+
+        ``body`` is a pydantic model, a JSON-ready value or bytes (then give
+        ``content_type``). Raises the mapped APIStatusError for any other
+        status, APIConnectionError / APITimeoutError when no response came.
+        A header given as None is not sent.
+        """
+        plan = self._plan_for(operation_id)
+        if not retry:
+            policy = SINGLE_ATTEMPT
+        elif max_retries is not None:
+            policy = plan.op.retry.with_max_retries(max_retries)
+        else:
+            policy = plan.policy
+        return self._send(plan, policy, path_params, query, headers, body, content_type, accept,
+                          timeout, idempotency_key)
+
+    def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
+                  query: Mapping[str, Any] | None = None,
+                  headers: Mapping[str, str | None] | None = None, body: Any = None,
+                  content_type: str | None = None, accept: str | None = None,
+                  timeout: float | tuple[float, float] | Timeout | None = None,
+                  idempotency_key: str | None = None) -> Response:
+        """Exactly one attempt; the response whatever its status (for loops that retry themselves).
+
+        Raises only APIConnectionError / APITimeoutError (no response at all).
+        """
+        plan = self._plan_for(operation_id)
+        return self._send(plan, None, path_params, query, headers, body, content_type, accept,
+                          timeout, idempotency_key)
+
+    def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
+              query: Mapping[str, Any] | None, extra_headers: Mapping[str, str | None] | None,
+              body: Any, content_type: str | None, accept: str | None,
+              timeout: float | tuple[float, float] | Timeout | None,
+              idempotency_key: str | None) -> Response:
+        op = plan.op
+        if plan.needs_key:
+            raise ConfigError(f"{op.id} needs an API key and none is configured.")
+        url = _fill_path(op, plan.url, path_params) if "{" in plan.url else plan.url
+        headers: dict[str, str | None] = dict(plan.headers)
+        content = _encode(body)
+        if content is not None:
+            if content_type and op.request_media and content_type not in op.request_media:
+                raise ValueError(f"{op.id} accepts {', '.join(op.request_media)}, "
+                                 f"not {content_type}")
+            headers["Content-Type"] = content_type or JSON
+        if accept:
+            headers["Accept"] = accept
+        if extra_headers:
+            headers.update(extra_headers)
+        idem = self._idempotency
+        if idem is not None and (op.idempotent or idempotency_key):
+            headers[idem.header] = idempotency_key or f"{idem.prefix}{uuid.uuid4()}"
+        count_header = idem.retry_count_header if idem is not None else None
+        call_timeout = Timeout.coerce(timeout, plan.timeout)
+        dispatcher = self.dispatcher if op.dispatch else None
+        pool, method, transport = op.pool, op.method, self.transport
+
+        def attempt(retries_taken: int) -> Response:
+            if count_header:
+                headers[count_header] = str(retries_taken)
+            response = transport.request(pool, method, url, headers=headers, params=query,
+                                         content=content, timeout=call_timeout)
+            if dispatcher is not None:
+                dispatcher.note_status(op, response.status)
+            return response
+
+        if policy is None:
+            return attempt(0)
+        response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
+        if not response.ok:
+            raise self._status_error(op, response, report)
+        return response
+
+    def _status_error(self, op: Operation, response: Response,
+                      report: RetryReport) -> APIStatusError:
+        rule = self.table.errors.rule_for(response.status)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        path = response.url.removeprefix(self.config.base_url)
+        detail = _detail(body)
+        message = f"{op.id}: {op.method} {path} -> HTTP {response.status}"
+        message = self.config.redactor.text(f"{message}: {detail}" if detail else message)
+        error = (rule.exception if rule else APIStatusError)(
+            message, response=response, body=body, request=RequestInfo(op.method, response.url),
+            retryable=rule.retryable if rule else False)
+        error.record_attempts(report.attempts, report.elapsed, report.last_status, report.exhausted)
+        return error
+
+    # ---- the low-level API -------------------------------------------------------------
+
+    def call(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,
+             max_retries: int | None = None, idempotency_key: str | None = None,
+             extra_headers: Mapping[str, str] | None = None,
+             extra_query: Mapping[str, object] | None = None,
+             extra_body: Mapping[str, object] | None = None, **kwargs: Any) -> Any:
+        """Call an operation with its parameters and body fields as keywords; return its result.
+
+        The result is parsed into the result model (APIResponseValidationError
+        if it does not fit); a future operation's submit response goes through
+        ``future_resolver`` when one is attached.
+        """
+        plan = self._plan_for(operation_id)
+        op = plan.op
+        path, query, headers, fields = self._route(plan, kwargs)
+        if extra_query:
+            query.update(extra_query)
+        if extra_headers:
+            headers.update(extra_headers)
+        # A number the caller chose (e.g. resubmitting the same request) is sent as is.
+        chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
+        body = self._body(plan, fields, extra_body)
+        started = self._clock()
+        with self._admission(op, body), self._turn(op, None if chosen else body):
+            response = self.send(operation_id, path_params=path, query=query or None,
+                                 headers=headers, body=body, timeout=timeout,
+                                 max_retries=max_retries, idempotency_key=idempotency_key)
+        result = self._parse(plan, response)
+        if op.future is not None and self.future_resolver is not None:
+            return self.future_resolver(op, result, started)
+        return result
+
+    def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
+               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, Any]]:
+        """Split keyword arguments into path, query, header and body by the operation's params."""
+        routes: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}, "body": {}}
+        missing = plan.required.difference(kwargs)
+        if missing:
+            raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() missing required "
+                            f"keyword argument(s): {', '.join(sorted(missing))}")
+        for default in plan.defaults:
+            routes[default.location][default.wire_name] = default.default
+        for name, value in kwargs.items():
+            param = plan.params.get(name)
+            if param is None:
+                raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() got an unexpected "
+                                f"keyword argument {name!r}")
+            routes[param.location][param.wire_name] = value
+        query = {k: _scalar(v) for k, v in routes["query"].items() if v is not None}
+        headers = {k: str(_scalar(v)) for k, v in routes["header"].items() if v is not None}
+        return routes["path"], query, headers, routes["body"]
+
+    def _body(self, plan: _Plan, fields: dict[str, Any],
+              extra: Mapping[str, object] | None) -> dict[str, Any] | None:
+        """The JSON-ready body: validated by the body model (defaults filled), Nones left out."""
+        op = plan.op
+        if op.body_type is None and not fields and not extra:
+            return None
+        seq = op.sequence
+        if seq is not None and self.sequencer is not None:
+            fields.setdefault(seq.field, seq.start)  # validated now, numbered by the sequencer
+        if plan.body_model is not None:
+            body = plan.body_model.model_validate(fields).model_dump(
+                mode="json", by_alias=True, exclude_none=True)
+        else:
+            body = pydantic_core.to_jsonable_python({k: v for k, v in fields.items() if v is not None},
+                                                    exclude_none=True)
+        if extra:
+            body.update(extra)
+        return body
+
+    def _admission(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
+        if op.dispatch is None or self.dispatcher is None:
+            return contextlib.nullcontext()
+        return self.dispatcher.acquire(op, len(pydantic_core.to_json(body)) if body else 0)
+
+    def _turn(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
+        if op.sequence is None or self.sequencer is None or body is None:
+            return contextlib.nullcontext()
+        return self.sequencer.allocate(op, body)
+
+    def _parse(self, plan: _Plan, response: Response) -> Any:
+        op = plan.op
+        if op.result_type is None:
+            return None
+        try:
+            if plan.result_model is not None:
+                return plan.result_model.model_validate_json(response.content)
+            return response.json()
+        except (pydantic.ValidationError, ValueError) as exc:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            message = self.config.redactor.text(
+                f"{op.id}: the response is not a valid {op.result_type}: {_short(str(exc))}")
+            raise APIResponseValidationError(
+                message, response=response, body=body,
+                request=RequestInfo(op.method, response.url)) from exc
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pools; later calls raise ClientClosedError."""
+        self.transport.close()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: start from fresh connection pools."""
+        self.transport.reset_after_fork()
+
+
+def _scalar(value: Any) -> Any:
+    """A path/query/header value as the wire wants it: enums by value, booleans in lower case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _fill_path(op: Operation, template: str, values: Mapping[str, Any] | None) -> str:
+    """The URL with each ``{placeholder}`` replaced by its percent-encoded value."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not values or values.get(name) is None:
+            raise TypeError(f"{op.id} needs the path parameter {name!r}")
+        return quote(str(_scalar(values[name])), safe="")
+    return _PLACEHOLDER.sub(value, template)
+
+
+def _encode(body: Any) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, pydantic.BaseModel):
+        return body.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return pydantic_core.to_json(body)
+
+
+def _detail(body: Any) -> str:
+    """The server's explanation: ``detail``, ``error`` or ``message`` of a JSON body, else the text."""
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message"):
+            if body.get(key) not in (None, ""):
+                value = body[key]
+                return _short(value if isinstance(value, str)
+                              else pydantic_core.to_json(value).decode())
+    if isinstance(body, str):
+        return _short(body.strip())
+    return _short(pydantic_core.to_json(body).decode()) if body is not None else ""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT] + "…"

@@ -1,0 +1,239 @@
+"""Every exception the core raises, in one hierarchy.
+
+Callers catch these and nothing else: transport exceptions from requests and
+urllib3 are wrapped at the transport boundary, and HTTP error statuses become
+:class:`APIStatusError` subclasses chosen by the document's error map.
+
+All of them pickle with their attributes (errors cross process boundaries in
+multiprocessing pools and in futures run elsewhere). Most constructors take
+keyword-only arguments, which the default ``BaseException`` pickling cannot
+rebuild, so :class:`SDKError` pickles its instance dictionary instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .transport import Response
+
+
+def _rebuild(cls: type[SDKError], args: tuple[Any, ...], state: dict[str, Any]) -> SDKError:
+    error = cls.__new__(cls, *args)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class SDKError(Exception):
+    """Root of every error raised by the core (the domain re-exports it under its own name)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+class ConfigError(SDKError):
+    """The client cannot be configured: missing or malformed credential, bad base URL, ..."""
+
+
+class DocumentError(SDKError):
+    """The compiled API document is invalid; ``problems`` lists every finding as ``location: what``."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...], source: str = "the API document") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class ClientClosedError(SDKError):
+    """A request was made through a client (or transport) after ``close()``."""
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What was asked: the method and the URL without its query string (which may hold secrets)."""
+
+    method: str
+    url: str
+
+
+class APIError(SDKError):
+    """A request failed. ``attempts``, ``elapsed`` and ``last_status`` tell how hard we tried."""
+
+    def __init__(self, message: str, request: RequestInfo | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+        self.attempts = 1
+        self.elapsed = 0.0
+        self.last_status: int | None = None
+
+    def record_attempts(self, attempts: int, elapsed: float, last_status: int | None,
+                        exhausted: bool) -> None:
+        """Note how the retry loop ended; the message says it when more than one attempt was made."""
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.last_status = last_status
+        if attempts > 1 or exhausted:
+            plural = "attempt" if attempts == 1 else "attempts"
+            status = f"last status {last_status}" if last_status is not None else "no response"
+            why = "retries exhausted" if exhausted else "not retryable"
+            self.message = (f"{self.message} [{why}: {attempts} {plural} in {elapsed:.2f} s, "
+                            f"{status}]")
+            self.args = (self.message,)
+
+
+class APIStatusError(APIError):
+    """The server answered with a status outside 2xx."""
+
+    def __init__(self, message: str, *, response: Response | None = None,
+                 status_code: int | None = None, body: Any = None,
+                 request: RequestInfo | None = None, retryable: bool = False) -> None:
+        super().__init__(message, request, body)
+        self.response = response
+        if status_code is None:
+            status_code = response.status if response is not None else 0
+        self.status_code = status_code
+        self.last_status = status_code
+        self.retryable = retryable
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401."""
+
+
+class BillingError(APIStatusError):
+    """HTTP 402."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+class FutureExpiredError(APIStatusError):
+    """The server no longer knows a future (410 while polling): submit the request again."""
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response: refused or reset connection, DNS, TLS, proxy, broken body, bad URL."""
+
+    def __init__(self, message: str = "Connection error.", *,
+                 request: RequestInfo | None = None) -> None:
+        super().__init__(message, request)
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting or reading took longer than the timeout."""
+
+    def __init__(self, message: str = "Request timed out.", *,
+                 request: RequestInfo | None = None) -> None:
+        super().__init__(message, request=request)
+
+
+class APIResponseValidationError(APIError):
+    """A 2xx response whose body is not what the document promises."""
+
+    def __init__(self, message: str, *, response: Response, body: Any = None,
+                 request: RequestInfo | None = None) -> None:
+        super().__init__(message, request, body)
+        self.response = response
+        self.status_code = response.status
+        self.last_status = response.status
+
+
+class RequestErrorCategory(str, enum.Enum):
+    """Whose fault a failed asynchronous request was, as reported by the server."""
+
+    USER = "user"
+    SERVER = "server"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> RequestErrorCategory:
+        """The category named by ``value`` (any case); UNKNOWN for anything else."""
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            return cls.UNKNOWN
+
+
+class RequestFailedError(SDKError):
+    """An asynchronous request (a future) completed with a failure."""
+
+    def __init__(self, message: str, request_id: str,
+                 category: RequestErrorCategory = RequestErrorCategory.UNKNOWN) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.category = category
+
+
+STATUS_ERRORS: dict[str, type[APIStatusError]] = {
+    cls.__name__: cls
+    for cls in (
+        APIStatusError, BadRequestError, AuthenticationError, BillingError, PermissionDeniedError,
+        NotFoundError, ConflictError, UnprocessableEntityError, RateLimitError,
+        InternalServerError, FutureExpiredError,
+    )
+}
+"""The classes a document's error map may name, by name."""
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One entry of the document's error map; ``status`` is a code or a class such as ``"5XX"``."""
+
+    status: int | str
+    exception: type[APIStatusError]
+    retryable: bool
+
+    def matches(self, status: int) -> bool:
+        if isinstance(self.status, int):
+            return status == self.status
+        return str(status)[0] == self.status[0]
+
+
+@dataclass(frozen=True)
+class ErrorMap:
+    """Status -> exception class; an exact status wins over a class such as ``5XX``."""
+
+    rules: tuple[ErrorRule, ...]
+
+    def rule_for(self, status: int) -> ErrorRule | None:
+        exact = [r for r in self.rules if r.status == status]
+        return next((r for r in exact or self.rules if r.matches(status)), None)
+
+    @classmethod
+    def from_spec(cls, rules: Iterable[Mapping[str, Any]]) -> ErrorMap:
+        """From ``x-tinkex-errors.map`` (exception names already checked against STATUS_ERRORS)."""
+        return cls(tuple(ErrorRule(r["status"], STATUS_ERRORS[r["exception"]],
+                                   bool(r.get("retryable", False))) for r in rules))

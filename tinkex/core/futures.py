@@ -1,0 +1,520 @@
+"""Futures: ``APIFuture`` and the bounded pool of threads that long-polls for their results.
+
+A "future" operation answers its submit with a handle; the result is fetched by
+polling the document's retrieve operation (``x-tinkex-futures``). Polling starts
+at submit, so results arrive even if nobody calls ``result()``. Every signal —
+not-ready statuses and body markers, queue-state fields, failure fields, the
+metadata-only flow, expiry — comes from that spec; this module knows no API.
+
+Polls run on a small, bounded :class:`TaskPool` instead of a thread per future:
+a task that must wait (backoff, byte budget) gives its thread back instead of
+sleeping on it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pydantic
+
+from tinkex.core.document import FutureSpec
+from tinkex.core.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    FutureExpiredError,
+    RequestErrorCategory,
+    RequestFailedError,
+    RequestInfo,
+)
+from tinkex.core.lifecycle import CLOSE_TIMEOUT, TaskPool
+from tinkex.core.limits import ByteBudget
+from tinkex.core.operations import Operation
+from tinkex.core.transport import Response
+
+if TYPE_CHECKING:
+    from tinkex.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+U = TypeVar("U")
+QueueStateObserver = Callable[[str, "str | None"], None]
+Decoder = Callable[[bytes, str], Any]
+
+
+class APIFuture(concurrent.futures.Future[T]):
+    """The eventual result of a request; works with ``concurrent.futures.wait``/``as_completed``.
+
+    ``result(timeout)`` raises the builtin ``TimeoutError`` and keeps polling;
+    ``cancel()`` stops polling this future. ``request_id`` is the server's handle
+    (None for futures not backed by one request).
+    """
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self._on_cancel: Callable[[], None] | None = None
+        self._on_wait: Callable[[], None] | None = None
+        self._observers: list[QueueStateObserver] = []
+        self._queue_state: tuple[str, str | None] | None = None
+        self._observer_lock = threading.Lock()
+
+    @classmethod
+    def from_value(cls, value: T) -> APIFuture[T]:
+        """A future that is already resolved with ``value``."""
+        future: APIFuture[T] = cls()
+        future.set_result(value)
+        return future
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> APIFuture[Any]:
+        """A future that has already failed with ``exc``."""
+        future: APIFuture[Any] = cls()
+        future.set_exception(exc)
+        return future
+
+    def result(self, timeout: float | None = None) -> T:
+        """Wait for the result; ``TimeoutError`` after ``timeout`` seconds (polling continues)."""
+        return self._wait(super().result, timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait for completion and return the error, if any; ``TimeoutError`` like :meth:`result`."""
+        return self._wait(super().exception, timeout)
+
+    def _wait(self, wait: Callable[[float | None], U], timeout: float | None) -> U:
+        if self._on_wait is not None:
+            self._on_wait()
+        try:
+            return wait(timeout)
+        except concurrent.futures.TimeoutError:  # a distinct class before Python 3.11
+            raise TimeoutError(f"no result within {timeout} s") from None
+
+    def running(self) -> bool:
+        """True while the result is still being fetched."""
+        return not self.done()
+
+    def cancel(self) -> bool:
+        """Stop fetching the result; False if it has already arrived."""
+        if not super().cancel():
+            return False
+        # Moves the state to CANCELLED_AND_NOTIFIED so that wait()/as_completed() see it.
+        self.set_running_or_notify_cancel()
+        if self._on_cancel is not None:
+            self._on_cancel()
+        return True
+
+    def map(self, fn: Callable[[T], U]) -> APIFuture[U]:
+        """A future of ``fn(result)``; fails (without calling ``fn``) if this one fails."""
+        return CombinedFuture([self], lambda results: fn(results[0]))
+
+    def add_queue_state_observer(self, observer: QueueStateObserver) -> None:
+        """Call ``observer(state, reason)`` whenever the server reports a new queue state.
+
+        If a state is already known the observer hears it at once, so registering
+        after the submit misses nothing.
+        """
+        with self._observer_lock:
+            self._observers.append(observer)
+            known = self._queue_state
+        if known is not None:
+            _notify([observer], *known)
+
+    def _note_queue_state(self, state: str, reason: str | None) -> bool:
+        """Record a reported state; True (and observers told) only when it changed."""
+        with self._observer_lock:
+            if self._queue_state == (state, reason):
+                return False
+            self._queue_state = (state, reason)
+            observers = list(self._observers)
+        _notify(observers, state, reason)
+        return True
+
+    def _settle(self, value: Any = None, exc: BaseException | None = None) -> None:
+        # A future may be cancelled while its last poll is in flight; that answer is dropped.
+        try:
+            if exc is None:
+                self.set_result(value)
+            else:
+                self.set_exception(exc)
+        except concurrent.futures.InvalidStateError:
+            pass
+
+
+def _notify(observers: Sequence[QueueStateObserver], state: str, reason: str | None) -> None:
+    for observer in observers:
+        try:
+            observer(state, reason)
+        except Exception:  # an observer's bug must not break polling
+            log.exception("queue-state observer failed")
+
+
+class CombinedFuture(APIFuture[T]):
+    """Resolves to ``combine([results...])`` once every input future has succeeded.
+
+    The first failure (or cancellation) of an input fails the whole; cancelling
+    the whole cancels the inputs. Used to join the results of chunked calls.
+    """
+
+    def __init__(self, futures: Sequence[APIFuture[Any]],
+                 combine: Callable[[list[Any]], T]) -> None:
+        super().__init__()
+        self.futures = list(futures)
+        self._combine = combine
+        self._remaining = len(self.futures)
+        self._lock = threading.Lock()
+        if not self.futures:
+            self._finish()
+        for future in self.futures:
+            future.add_done_callback(self._input_done)
+
+    def _input_done(self, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            self._settle(exc=concurrent.futures.CancelledError())
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._settle(exc=exc)
+            return
+        with self._lock:
+            self._remaining -= 1
+            last = self._remaining == 0
+        if last:
+            self._finish()
+
+    def _finish(self) -> None:
+        try:
+            value = self._combine([f.result() for f in self.futures])
+        except Exception as exc:
+            self._settle(exc=exc)
+        else:
+            self._settle(value)
+
+    def cancel(self) -> bool:
+        """Cancel the inputs too: nobody will read their results."""
+        if not super().cancel():
+            return False
+        for future in self.futures:
+            future.cancel()
+        return True
+
+
+class _Poll:
+    """The polling state of one future; run by the pool, one poll per run."""
+
+    def __init__(self, future: APIFuture[Any], result_type: str,
+                 headers: dict[str, str], accept: str) -> None:
+        self.future = future
+        self.result_type = result_type
+        self.headers = headers
+        self.accept = accept
+        self.iteration = 0
+        self.metadata_allowed = True
+        self.reserved = 0  # bytes held in the poller's budget until the future resolves
+        self.wanted = 0  # bytes announced by a metadata-only answer, not yet reserved
+        self.bad_requests = 0
+        self.failures = 0  # consecutive 5xx / 429 / connection failures, for the backoff
+
+
+class FuturePoller:
+    """Resolves future operations by long-polling the document's retrieve operation.
+
+    One per engine (:func:`install`), registered with the client's
+    :class:`~tinkex.core.lifecycle.ThreadOwner`. ``decoders`` maps a non-JSON
+    result media type to ``decode(content, result_type_name)``; such results are
+    returned as the decoder makes them.
+    """
+
+    def __init__(self, engine: Engine, spec: FutureSpec, *,
+                 decoders: Mapping[str, Decoder] | None = None,
+                 random: Callable[[], float] = random.random) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.decoders = dict(decoders or {})
+        self.pool = TaskPool("poller", spec.poller_threads)
+        meta = spec.metadata_only
+        self.budget = ByteBudget(meta.budget_bytes) if meta is not None else None
+        self._random = random
+        self._observers: list[QueueStateObserver] = []
+        self._lock = threading.Lock()
+        self._live: dict[APIFuture[Any], _Poll] = {}
+        self._parked: list[_Poll] = []  # waiting for byte budget
+        self._stopped = False
+
+    # ---- public -------------------------------------------------------------------------
+
+    def resolve(self, operation: Operation, submitted: Any, submit_started_at: float) -> APIFuture[Any]:
+        """The engine's ``future_resolver``: start polling for the result of a submit.
+
+        ``submitted`` is the parsed submit answer, holding ``request_id_field``.
+        (``submit_started_at`` is part of the engine's resolver protocol; no spec
+        key asks for it yet.)
+        """
+        assert operation.future is not None
+        request_id = _field(submitted, self.spec.request_id_field)
+        future: APIFuture[Any] = APIFuture(str(request_id))
+        headers = {}
+        if self.spec.type_header and operation.future.request_type:
+            headers[self.spec.type_header] = operation.future.request_type
+        poll = _Poll(future, operation.future.result_type, headers,
+                     self._accept(operation.future.result_media))
+        future._on_cancel = lambda: self._forget(poll)
+        future._on_wait = self.pool.kick
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the future poller is closed")
+            self._live[future] = poll
+        self.pool.schedule(functools.partial(self._run, poll))
+        return future
+
+    def _accept(self, media: Sequence[str]) -> str:
+        """The Accept header: the declared result media this poller can decode, in order."""
+        return ", ".join(m for m in media if m == "application/json" or m in self.decoders)
+
+    def add_queue_state_observer(self, observer: QueueStateObserver) -> None:
+        """Call ``observer(state, reason)`` when any future of this poller changes queue state."""
+        self._observers.append(observer)
+
+    def run_in_background(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
+        """Run ``fn(*args)`` on the poller's threads (e.g. a non-blocking twin of a slow call)."""
+        future: APIFuture[T] = APIFuture()
+        future._on_wait = self.pool.kick
+
+        def task() -> None:
+            if not future.done():  # not cancelled before it started
+                try:
+                    future._settle(fn(*args))
+                except BaseException as exc:
+                    future._settle(exc=exc)
+
+        self.pool.schedule(task)
+        return future
+
+    # ---- one poll -----------------------------------------------------------------------
+
+    def _run(self, poll: _Poll) -> float | None:
+        if poll.future.done():
+            return None
+        try:
+            if poll.wanted and not self._reserve(poll):
+                return None  # parked until budget is released
+            return self._poll_once(poll)
+        except BaseException as exc:
+            self._finish(poll, exc=exc)
+            return None
+
+    def _poll_once(self, poll: _Poll) -> float | None:
+        spec = self.spec
+        body: dict[str, Any] = {spec.request_id_field: poll.future.request_id}
+        if spec.metadata_only is not None:
+            body[spec.metadata_only.request_field] = poll.metadata_allowed
+        headers = dict(poll.headers)
+        if spec.iteration_header:
+            headers[spec.iteration_header] = str(poll.iteration)
+        poll.iteration += 1
+        try:
+            response = self.engine.send_once(spec.retrieve, body=body, headers=headers,
+                                             accept=poll.accept, timeout=spec.poll_timeout)
+        except APIConnectionError:
+            return self._backoff(poll)
+        status = response.status
+        if status in spec.not_ready.statuses:
+            poll.failures = poll.bad_requests = 0
+            self._note_queue_state(poll, _json_or_none(response))
+            return 0.0  # the server holds each poll until it has news: no need to wait
+        if status in spec.expired_statuses:
+            raise self._status_error(response, FutureExpiredError, "expired")
+        if spec.bad_request is not None and status in spec.bad_request.statuses:
+            poll.bad_requests += 1
+            if poll.bad_requests <= spec.bad_request.max_retries:
+                return self._backoff(poll)
+        elif status == 429 or status >= 500:
+            return self._backoff(poll)
+        if not response.ok:
+            rule = self.engine.table.errors.rule_for(status)
+            raise self._status_error(response, rule.exception if rule else APIStatusError, "failed")
+        poll.failures = poll.bad_requests = 0
+        return self._on_ok(poll, response)
+
+    def _on_ok(self, poll: _Poll, response: Response) -> float | None:
+        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            decoder = self.decoders.get(media)
+            if decoder is None:
+                raise self._invalid(response, f"no decoder for {media}")
+            try:
+                value = decoder(response.content, poll.result_type)
+            except Exception as exc:
+                raise self._invalid(response, f"cannot decode {media}: {exc}") from exc
+            self._finish(poll, value)
+            return None
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise self._invalid(response, f"not JSON: {exc}") from exc
+        spec = self.spec
+        if isinstance(body, dict):
+            nr, failure, meta = spec.not_ready, spec.failure, spec.metadata_only
+            if nr.field is not None and body.get(nr.field) == nr.value:
+                self._note_queue_state(poll, body)
+                return 0.0
+            if failure.field in body:
+                raise self._failure(poll, body)
+            if meta is not None and body.get(meta.field) == meta.value:
+                if not poll.metadata_allowed:
+                    raise self._invalid(response, "a second metadata-only answer")
+                poll.metadata_allowed = False
+                poll.wanted = int(body.get(meta.size_field) or 0)
+                return 0.0 if self._reserve(poll) else None
+        model = self.engine.model(poll.result_type)
+        try:
+            value = model.model_validate(body) if model is not None else body
+        except pydantic.ValidationError as exc:
+            raise self._invalid(response, f"not a valid {poll.result_type}: {exc}") from exc
+        self._finish(poll, value)
+        return None
+
+    def _backoff(self, poll: _Poll) -> float:
+        # 5xx, 429 and lost connections mean the server is struggling: never poll it in a hot loop.
+        delay = self.spec.backoff.delay(poll.failures, self._random())
+        poll.failures += 1
+        return delay
+
+    # ---- what an answer means -----------------------------------------------------------
+
+    def _note_queue_state(self, poll: _Poll, body: Any) -> None:
+        qs = self.spec.queue_state
+        if qs is None or not isinstance(body, dict) or body.get(qs.field) is None:
+            return
+        state = str(body[qs.field])
+        if qs.values and state not in qs.values:
+            state = "unknown"
+        reason = body.get(qs.reason_field) if qs.reason_field else None
+        if poll.future._note_queue_state(state, reason):
+            _notify(self._observers, state, reason)
+
+    def _failure(self, poll: _Poll, body: Mapping[str, Any]) -> RequestFailedError:
+        failure = self.spec.failure
+        detail = body[failure.field]
+        message = detail if isinstance(detail, str) else json.dumps(detail)
+        category = body.get(failure.category_field) if failure.category_field else None
+        if category not in failure.categories:
+            category = failure.default_category
+        return RequestFailedError(self.engine.config.redactor.text(message),
+                                  str(poll.future.request_id), RequestErrorCategory.parse(category))
+
+    def _status_error(self, response: Response, cls: type[APIStatusError],
+                      what: str) -> APIStatusError:
+        body = _json_or_none(response)
+        message = f"{self.spec.retrieve}: HTTP {response.status}: the future {what}"
+        return cls(self.engine.config.redactor.text(message), response=response,
+                   body=body if body is not None else response.text,
+                   request=RequestInfo(response.method, response.url))
+
+    def _invalid(self, response: Response, why: str) -> APIResponseValidationError:
+        message = self.engine.config.redactor.text(f"{self.spec.retrieve}: {why}")
+        return APIResponseValidationError(message, response=response,
+                                          request=RequestInfo(response.method, response.url))
+
+    # ---- byte budget and completion -----------------------------------------------------
+
+    def _reserve(self, poll: _Poll) -> bool:
+        """Reserve the announced result size, or park the poll until budget is released.
+
+        Never blocks: a pool thread waiting for budget could be the one whose
+        poll would release it.
+        """
+        assert self.budget is not None
+        with self._lock:
+            if poll.future.done():
+                return False
+            if not self.budget.try_acquire(poll.wanted):
+                self._parked.append(poll)
+                return False
+            poll.reserved, poll.wanted = poll.wanted, 0
+            return True
+
+    def _forget(self, poll: _Poll) -> None:
+        """Stop tracking ``poll``; free its budget and wake the polls parked for budget."""
+        with self._lock:
+            self._live.pop(poll.future, None)
+            if poll in self._parked:
+                self._parked.remove(poll)
+            if not poll.reserved:
+                return
+            assert self.budget is not None
+            self.budget.release(poll.reserved)
+            poll.reserved = 0
+            woken, self._parked = self._parked, []
+        for parked in woken:
+            self.pool.schedule(functools.partial(self._run, parked))
+
+    def _finish(self, poll: _Poll, value: Any = None, exc: BaseException | None = None) -> None:
+        self._forget(poll)
+        poll.future._settle(value, exc)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop polling; futures still pending are cancelled."""
+        with self._lock:
+            self._stopped = True
+            pending = list(self._live)
+        self.pool.request_stop()
+        for future in pending:
+            future.cancel()
+
+    def join(self, deadline: float) -> None:
+        """Wait for the poller threads until ``deadline``."""
+        self.pool.join(deadline)
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop polling (pending futures are cancelled) and join the threads within ``timeout``."""
+        self.request_stop()
+        self.join(time.monotonic() + timeout)
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: fresh locks, and every pending future polled again from here.
+
+        Threads start when the child next submits or waits on a future.
+        """
+        self._lock = threading.Lock()
+        self._parked = []
+        if self.budget is not None:
+            self.budget.reset_after_fork()
+        for future in self._live:
+            # A parent thread may have held the future's lock at the fork.
+            future._condition = threading.Condition()  # type: ignore[attr-defined]
+        self.pool.reset_after_fork([functools.partial(self._run, p) for p in self._live.values()])
+
+
+def _field(value: Any, name: str) -> Any:
+    """A field of a parsed response: a pydantic model or a plain mapping."""
+    if isinstance(value, Mapping):
+        return value[name]
+    return getattr(value, name)
+
+
+def _json_or_none(response: Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
+
+
+def install(engine: Engine, *, decoders: Mapping[str, Decoder] | None = None) -> FuturePoller:
+    """Attach a poller to ``engine`` so that ``engine.call`` returns :class:`APIFuture` objects."""
+    spec = engine.table.futures
+    if spec is None:
+        raise ValueError("the document declares no futures (x-tinkex-futures)")
+    poller = FuturePoller(engine, spec, decoders=decoders)
+    engine.future_resolver = poller.resolve
+    return poller

@@ -1,0 +1,267 @@
+"""HTTP transport: one requests ``Session`` per connection pool, and the values it returns.
+
+Design choices, each for a reason:
+
+* The adapter never retries (``max_retries=0``): the one retry loop lives in
+  ``retry.py`` and is driven by the document.
+* Every request carries a ``(connect, read)`` timeout: requests has no default
+  and would otherwise wait for ever.
+* Sessions are configured once and then only read: headers travel with each
+  request, cookies are refused, so threads can share a session safely.
+* The environment (proxies, CA bundle) is honoured, but read once per pool
+  instead of on every request, where requests' ``trust_env`` lookups cost about
+  0.3 ms a call. A client sees environment changes made before it first uses a
+  pool. (``.netrc`` credentials are not used: the API has its own.)
+* Redirects are not followed: requests would forward custom credential headers
+  to another host. A 3xx comes back as a response.
+* Response bodies are read completely before returning, so no connection is
+  left checked out of its pool; after a failure, the frames that still hold the
+  broken connection's socket are cleared so it closes at once, not at the next
+  garbage collection.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Seconds to wait to connect, and between bytes of the response (urllib3 style)."""
+
+    connect: float
+    read: float
+
+    def merged(self, override: TimeoutOverride | None) -> Timeout:
+        if override is None:
+            return self
+        return Timeout(self.connect if override.connect is None else override.connect,
+                       self.read if override.read is None else override.read)
+
+    @classmethod
+    def coerce(cls, value: float | tuple[float, float] | Timeout | None, default: Timeout) -> Timeout:
+        """A per-call timeout: ``None`` keeps the default, a number sets both, a pair is (connect, read)."""
+        if value is None:
+            return default
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, tuple):
+            return cls(float(value[0]), float(value[1]))
+        return cls(float(value), float(value))
+
+
+@dataclass(frozen=True)
+class TimeoutOverride:
+    """An operation's partial timeout, laid over the client's default."""
+
+    connect: float | None = None
+    read: float | None = None
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A named connection pool: how many connections it keeps to the API host."""
+
+    name: str
+    connections: int
+
+
+class Headers(Mapping[str, str]):
+    """Immutable, case-insensitive response headers."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = {k.lower(): (k, v) for k, v in items}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key.lower()][1]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self._items.values())!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Headers, (tuple(self._items.values()),))
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP response, fully read. ``url`` has no query string (it may carry secrets)."""
+
+    status: int
+    headers: Headers
+    content: bytes
+    elapsed: float
+    method: str
+    url: str
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self._charset(), errors="replace")
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def _charset(self) -> str:
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+        return "utf-8"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.method} {self.url} {self.status} ({len(self.content)} bytes)>"
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """An API client keeps no cookies: they would be state shared by every thread."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+# Everything requests, urllib3 and the socket layer may raise while sending or reading.
+_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+_TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError,
+                     http.client.HTTPException, OSError)
+
+
+def _release_frames(exc: BaseException | None) -> None:
+    """Clear the frame locals of a failure's tracebacks (the tracebacks stay readable).
+
+    Those frames hold the failed connection's socket file; exception reference
+    cycles would keep it open until the garbage collector runs.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def new_session(pool: PoolSpec) -> requests.Session:
+    """A session whose single adapter keeps ``pool.connections`` connections and never retries."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool.connections, max_retries=0,
+                          pool_block=False)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.cookies.set_policy(_NoCookies())
+    return session
+
+
+@dataclass(frozen=True)
+class _Pool:
+    session: requests.Session
+    env: Mapping[str, Any]  # proxies / verify / cert, read from the environment once
+
+
+class Transport:
+    """Sends requests through lazily created per-pool sessions; safe to share between threads."""
+
+    def __init__(self, pools: Mapping[str, PoolSpec], base_url: str, *,
+                 session_factory: Callable[[PoolSpec], requests.Session] = new_session,
+                 clock: Callable[[], float] = time.monotonic,
+                 redact: Callable[[str], str] = str) -> None:
+        self._specs = dict(pools)
+        self._redact = redact
+        self._base_url = base_url
+        self._session_factory = session_factory
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._closed = False
+
+    def _pool(self, name: str) -> _Pool:
+        pool = self._pools.get(name)
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._closed:
+                raise ClientClosedError("the client is closed")
+            pool = self._pools.get(name)
+            if pool is None:
+                session = self._session_factory(self._specs[name])
+                env = session.merge_environment_settings(self._base_url, {}, None, None, None)
+                session.trust_env = False
+                pool = self._pools[name] = _Pool(session, env)
+            return pool
+
+    def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+                params: Mapping[str, Any] | None, content: bytes | None,
+                timeout: Timeout) -> Response:
+        """Send once; raise APIConnectionError / APITimeoutError for any transport failure.
+
+        A header whose value is None is not sent.
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        target = self._pool(pool)
+        env = target.env
+        started = self._clock()
+        try:
+            raw = target.session.request(
+                method, url, params=params, data=content, headers=headers,
+                timeout=(timeout.connect, timeout.read), allow_redirects=False,
+                proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
+            try:
+                body = raw.content
+            finally:
+                raw.close()
+        except _TIMEOUTS as exc:
+            _release_frames(exc)
+            raise APITimeoutError(self._redact(f"{method} {url}: timed out ({_describe(exc)})"),
+                                  request=RequestInfo(method, url)) from exc
+        except _TRANSPORT_ERRORS as exc:
+            _release_frames(exc)
+            raise APIConnectionError(self._redact(f"{method} {url}: {_describe(exc)}"),
+                                     request=RequestInfo(method, url)) from exc
+        return Response(raw.status_code, Headers(raw.headers.items()), body,
+                        self._clock() - started, method, url)
+
+    def close(self) -> None:
+        """Close every pool's connections; later requests raise ClientClosedError."""
+        with self._lock:
+            self._closed = True
+            pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.session.close()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's connections (without closing the shared sockets)."""
+        self._lock = threading.Lock()
+        self._pools = {}

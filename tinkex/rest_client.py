@@ -1,0 +1,193 @@
+"""``RestClient``: training runs, checkpoints, sessions and samplers.
+
+Like the official SDK, every method returns an :class:`~tinkex.APIFuture`
+(call ``.result()``); the request runs on the client's background threads.
+``iter_*`` methods walk every page of a list and yield its items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tinkex._context import ClientContext
+from tinkex.core.futures import APIFuture
+from tinkex.paths import TinkerPath
+from tinkex.types import (
+    Checkpoint,
+    CheckpointArchiveUrlResponse,
+    CheckpointsListResponse,
+    GetSamplerResponse,
+    GetServerCapabilitiesResponse,
+    GetSessionResponse,
+    ListSessionsResponse,
+    TrainingRun,
+    TrainingRunsResponse,
+    WeightsInfoResponse,
+)
+
+T = TypeVar("T")
+
+
+def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
+    kind, sep, name = checkpoint_id.partition("/")
+    if not sep or not name:
+        raise ValueError(f"checkpoint id {checkpoint_id!r} must look like '<kind>/<name>', "
+                         "e.g. 'weights/step-100'")
+    TinkerPath.parse(f"tinker://run/{kind}/{name}")  # same rules for kind and name
+    return kind, name
+
+
+class RestClient:
+    """REST resources of the Tinker API.
+
+    Made by :meth:`ServiceClient.create_rest_client` (sharing its connection),
+    or directly with ``RestClient(base_url=..., api_key=...)`` (no session; close
+    it, or use it as a context manager).
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
+                 _context: ClientContext | None = None) -> None:
+        self._owns_context = _context is None
+        self._ctx = _context or ClientContext(base_url=base_url, api_key=api_key,
+                                              with_session=False)
+        self._rest = self._ctx.api.rest
+
+    def _run(self, fn: Callable[..., T], **kwargs: Any) -> APIFuture[T]:
+        return self._ctx.in_background(lambda: fn(**kwargs))
+
+    # ---- training runs ------------------------------------------------------------------
+
+    def get_training_run(self, training_run_id: str, access_scope: str = "owned"
+                         ) -> APIFuture[TrainingRun]:
+        """One training run (``access_scope="accessible"`` includes others' public runs)."""
+        return self._run(self._rest.get_training_run, training_run_id=training_run_id,
+                         access_scope=access_scope)
+
+    def get_training_run_by_tinker_path(self, tinker_path: str, access_scope: str = "owned"
+                                        ) -> APIFuture[TrainingRun]:
+        """The training run a ``tinker://`` checkpoint path belongs to."""
+        run_id = TinkerPath.parse(tinker_path).training_run_id
+        return self.get_training_run(run_id, access_scope)
+
+    def list_training_runs(self, limit: int = 20, offset: int = 0, access_scope: str = "owned",
+                           project_id: str | None = None) -> APIFuture[TrainingRunsResponse]:
+        """One page of training runs, with a cursor (offset, limit, total_count)."""
+        return self._run(self._rest.list_training_runs, limit=limit, offset=offset,
+                         access_scope=access_scope, project_id=project_id)
+
+    def iter_training_runs(self, page_size: int = 20, access_scope: str = "owned",
+                           project_id: str | None = None) -> Iterator[TrainingRun]:
+        """Every training run, fetching pages of ``page_size`` as needed."""
+        return self._rest.iter_list_training_runs(  # type: ignore[no-any-return]
+            limit=page_size, access_scope=access_scope, project_id=project_id)
+
+    # ---- checkpoints --------------------------------------------------------------------
+
+    def list_checkpoints(self, training_run_id: str) -> APIFuture[CheckpointsListResponse]:
+        """The checkpoints of one training run."""
+        return self._run(self._rest.list_checkpoints, training_run_id=training_run_id)
+
+    def list_user_checkpoints(self, limit: int = 100, offset: int = 0
+                              ) -> APIFuture[CheckpointsListResponse]:
+        """One page of all your checkpoints, newest first."""
+        return self._run(self._rest.list_user_checkpoints, limit=limit, offset=offset)
+
+    def iter_user_checkpoints(self, page_size: int = 100) -> Iterator[Checkpoint]:
+        """All your checkpoints, newest first, fetching pages as needed."""
+        return self._rest.iter_list_user_checkpoints(limit=page_size)  # type: ignore[no-any-return]
+
+    def _by_id(self, fn: Callable[..., T], training_run_id: str, checkpoint_id: str,
+               **kwargs: Any) -> APIFuture[T]:
+        kind, name = _checkpoint_parts(checkpoint_id)
+        return self._run(fn, training_run_id=training_run_id, checkpoint_kind=kind,
+                         checkpoint_name=name, **kwargs)
+
+    def _by_path(self, fn: Callable[..., T], tinker_path: str, **kwargs: Any) -> APIFuture[T]:
+        path = TinkerPath.parse(tinker_path)
+        return self._run(fn, training_run_id=path.training_run_id, checkpoint_kind=path.kind,
+                         checkpoint_name=path.name, **kwargs)
+
+    def get_checkpoint_archive_url(self, training_run_id: str, checkpoint_id: str
+                                   ) -> APIFuture[CheckpointArchiveUrlResponse]:
+        """A signed, expiring URL of a tar.gz of the checkpoint's files."""
+        return self._by_id(self._rest.get_checkpoint_archive_url, training_run_id, checkpoint_id)
+
+    def get_checkpoint_archive_url_from_tinker_path(
+            self, tinker_path: str) -> APIFuture[CheckpointArchiveUrlResponse]:
+        """Like :meth:`get_checkpoint_archive_url`, addressed by ``tinker://`` path."""
+        return self._by_path(self._rest.get_checkpoint_archive_url, tinker_path)
+
+    def delete_checkpoint(self, training_run_id: str, checkpoint_id: str) -> APIFuture[None]:
+        """Delete a checkpoint (``checkpoint_id`` like ``weights/step-100``)."""
+        return self._by_id(self._rest.delete_checkpoint, training_run_id, checkpoint_id)
+
+    def delete_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
+        """Delete the checkpoint at a ``tinker://`` path."""
+        return self._by_path(self._rest.delete_checkpoint, tinker_path)
+
+    def publish_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
+        """Make a checkpoint public (others can load it; it stays yours)."""
+        return self._by_path(self._rest.publish_checkpoint, tinker_path)
+
+    def unpublish_checkpoint_from_tinker_path(self, tinker_path: str) -> APIFuture[None]:
+        """Make a public checkpoint private again."""
+        return self._by_path(self._rest.unpublish_checkpoint, tinker_path)
+
+    def set_checkpoint_ttl_from_tinker_path(self, tinker_path: str, ttl_seconds: int | None
+                                            ) -> APIFuture[None]:
+        """Expire a checkpoint ``ttl_seconds`` from now (None: keep it forever)."""
+        return self._by_path(self._rest.set_checkpoint_ttl, tinker_path, ttl_seconds=ttl_seconds)
+
+    def get_weights_info_by_tinker_path(self, tinker_path: str
+                                        ) -> APIFuture[WeightsInfoResponse]:
+        """Base model and LoRA settings of the weights at a ``tinker://`` path."""
+        TinkerPath.parse(tinker_path)
+        return self._run(self._rest.get_weights_info, tinker_path=tinker_path)
+
+    # ---- sessions and samplers ----------------------------------------------------------
+
+    def get_session(self, session_id: str, access_scope: str = "owned"
+                    ) -> APIFuture[GetSessionResponse]:
+        """The training runs and samplers of a session."""
+        return self._run(self._rest.get_session, session_id=session_id,
+                         access_scope=access_scope)
+
+    def list_sessions(self, limit: int = 20, offset: int = 0, access_scope: str = "owned"
+                      ) -> APIFuture[ListSessionsResponse]:
+        """One page of your session ids."""
+        return self._run(self._rest.list_sessions, limit=limit, offset=offset,
+                         access_scope=access_scope)
+
+    def iter_sessions(self, page_size: int = 20) -> Iterator[str]:
+        """All your session ids, fetching pages as needed."""
+        return self._rest.iter_list_sessions(limit=page_size)  # type: ignore[no-any-return]
+
+    def get_sampler(self, sampler_id: str) -> APIFuture[GetSamplerResponse]:
+        """The base model (and weights path) behind a sampler."""
+        return self._run(self._ctx.api.sampling.get_sampler, sampler_id=sampler_id)
+
+    def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
+        """The base models the server offers."""
+        return self._run(self._ctx.api.service.get_server_capabilities)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop this client's threads (only if it was constructed directly)."""
+        if self._owns_context:
+            self._ctx.close(None)
+
+    def __enter__(self) -> RestClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RestClient {self._ctx.config.base_url}>"
+
+
+__all__ = ["RestClient"]

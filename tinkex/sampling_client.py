@@ -1,0 +1,194 @@
+"""``SamplingClient``: generate from a base model or from saved sampler weights.
+
+Samples are independent, so many can be in flight at once (within the
+manifest's dispatch limits). Backpressure is expected: a 429 on submit means
+"not now" — the client waits briefly and resubmits the same ``seq_id``. A result
+that expired (410) or a transient failure makes it resubmit the whole sample
+with a fresh ``seq_id``, until ``RetryConfig.progress_timeout`` runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tinkex._context import ClientContext
+from tinkex.core.errors import (
+    APIConnectionError,
+    APIStatusError,
+    FutureExpiredError,
+    RateLimitError,
+)
+from tinkex.core.futures import APIFuture
+from tinkex.tokenizers import get_tokenizer
+from tinkex.types import ModelInput, SampleResponse, SamplingParams
+
+log = logging.getLogger("tinkex.sampling")
+
+CLONE_BLOCK = 1_000_000_000
+LARGE_PROMPT_BYTES = 128 * 1024
+BYTES_PER_TOKEN = 10
+_RETRY_STATUSES = {408, 409, 429}
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """How a sample is retried as a whole (resubmitted) after a transient failure."""
+
+    retry_delay_base: float = 0.5
+    retry_delay_max: float = 10.0
+    jitter_factor: float = 0.25
+    progress_timeout: float = 7200.0
+    """Give up when a sample has been retried for this long without succeeding."""
+    enable_retry_logic: bool = True
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (APIConnectionError, FutureExpiredError)):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in _RETRY_STATUSES or exc.status_code >= 500
+    return False
+
+
+class SamplingClient:
+    """Samples from one sampling session; create it with a Service or Training client.
+
+    Picklable: an unpickled copy (e.g. in a ``multiprocessing`` spawn worker)
+    joins the same server session and numbers its samples in its own block.
+    """
+
+    def __init__(self, context: ClientContext, sampling_session_id: str, *,
+                 base_model: str | None = None, retry_config: RetryConfig | None = None) -> None:
+        self._ctx = context
+        self.sampling_session_id = sampling_session_id
+        self._base_model = base_model
+        self.retry_config = retry_config or RetryConfig()
+        self._lock = threading.Lock()
+
+    # ---- sampling -----------------------------------------------------------------------
+
+    def sample(self, prompt: ModelInput, num_samples: int, sampling_params: SamplingParams,
+               include_prompt_logprobs: bool = False, topk_prompt_logprobs: int = 0
+               ) -> APIFuture[SampleResponse]:
+        """Generate ``num_samples`` continuations of ``prompt``.
+
+        Blocks only while the request is submitted (and, under backpressure,
+        while the server asks us to wait); the result arrives in the future.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
+        if isinstance(sampling_params, dict):
+            sampling_params = SamplingParams.model_validate(sampling_params)
+        request = {"prompt": prompt, "num_samples": num_samples,
+                   "sampling_params": sampling_params, "prompt_logprobs": include_prompt_logprobs,
+                   "topk_prompt_logprobs": topk_prompt_logprobs}
+        outer: APIFuture[SampleResponse] = APIFuture()
+        self._attempt(outer, request, time.monotonic(), 0)
+        return outer
+
+    def _next_seq_id(self) -> int:
+        with self._ctx.sequencer.reserve("asample", self.sampling_session_id, 1) as block:
+            return block.numbers.start
+
+    def _attempt(self, outer: APIFuture[SampleResponse], request: dict[str, Any],
+                 started: float, attempt: int) -> None:
+        if outer.done():  # cancelled meanwhile
+            return
+        try:
+            inner = self._submit(request, self._next_seq_id())
+        except Exception as exc:
+            self._retry_or_fail(outer, request, started, attempt, exc)
+            return
+        outer.request_id = inner.request_id
+
+        def done(f: Any) -> None:
+            if f.cancelled():
+                outer.cancel()
+                return
+            exc = f.exception()
+            if exc is None:
+                outer._settle(f.result())
+            else:
+                self._retry_or_fail(outer, request, started, attempt, exc)
+
+        inner.add_done_callback(done)
+        outer._on_cancel = inner.cancel
+
+    def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
+        """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""
+        prompt: ModelInput = request["prompt"]
+        pause = 5.0 if prompt.length * BYTES_PER_TOKEN > LARGE_PROMPT_BYTES else 1.0
+        while True:
+            try:
+                future: APIFuture[SampleResponse] = self._ctx.api.sampling.asample(
+                    sampling_session_id=self.sampling_session_id, seq_id=seq_id, **request)
+                return future
+            except RateLimitError:
+                log.debug("sampling backpressure: waiting %.0f s before resubmitting", pause)
+                time.sleep(pause)
+
+    def _retry_or_fail(self, outer: APIFuture[SampleResponse], request: dict[str, Any],
+                       started: float, attempt: int, exc: BaseException) -> None:
+        cfg = self.retry_config
+        elapsed = time.monotonic() - started
+        if not (cfg.enable_retry_logic and _retryable(exc)) or elapsed >= cfg.progress_timeout:
+            outer._settle(exc=exc)
+            return
+        delay = min(cfg.retry_delay_base * 2 ** attempt, cfg.retry_delay_max)
+        delay *= 1 + cfg.jitter_factor * (2 * random.random() - 1)
+        log.debug("resubmitting a sample after %s (attempt %d, in %.2f s)",
+                  type(exc).__name__, attempt + 1, delay)
+
+        def again() -> None:
+            self._attempt(outer, request, started, attempt + 1)
+
+        self._ctx.poller.pool.schedule(again, delay)
+
+    def compute_logprobs(self, prompt: ModelInput) -> APIFuture[list[float | None]]:
+        """Log-probability of each prompt token given the ones before it (None for the first)."""
+        response = self.sample(prompt, 1, SamplingParams(max_tokens=1),
+                               include_prompt_logprobs=True)
+        return response.map(lambda r: list(r.prompt_logprobs or []))
+
+    # ---- information --------------------------------------------------------------------
+
+    def get_base_model(self) -> str:
+        """The base model behind this sampler."""
+        with self._lock:
+            if self._base_model is None:
+                sampler = self._ctx.api.sampling.get_sampler(sampler_id=self.sampling_session_id)
+                self._base_model = sampler.base_model
+            return self._base_model
+
+    def get_tokenizer(self) -> Any:
+        """The base model's tokenizer (a byte tokenizer for the emulator's models)."""
+        return get_tokenizer(None, self.get_base_model())
+
+    # ---- pickling -----------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        cfg = self._ctx.config
+        return {"base_url": cfg.base_url,
+                "api_key": str(cfg.api_key) if cfg.api_key is not None else None,
+                "session_id": self._ctx.session_id,
+                "sampling_session_id": self.sampling_session_id,
+                "base_model": self._base_model, "retry_config": self.retry_config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ctx = ClientContext(api_key=state["api_key"], base_url=state["base_url"],
+                            session_id=state["session_id"])
+        self.__init__(ctx, state["sampling_session_id"],  # type: ignore[misc]
+                      base_model=state["base_model"], retry_config=state["retry_config"])
+        clone = random.randint(1, CLONE_BLOCK)
+        ctx.sequencer.set_block("asample", self.sampling_session_id, CLONE_BLOCK * clone)
+
+    def __repr__(self) -> str:
+        return f"<SamplingClient {self.sampling_session_id}>"
+
+
+__all__ = ["RetryConfig", "SamplingClient"]
