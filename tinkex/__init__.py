@@ -10,7 +10,7 @@ synchronous calls::
     training = service.create_lora_training_client(base_model="tinkex/tiny-lm", rank=8)
 """
 
-from tinkex import types
+from tinkex import checkpoints, types
 from tinkex._version import __version__
 from tinkex.core.errors import (
     APIConnectionError,
@@ -64,5 +64,5 @@ __all__ = [
     "RateLimitError", "RequestErrorCategory", "RequestFailedError", "RestClient", "RetryConfig",
     "SampleResponse", "SampledSequence", "SamplingClient", "SamplingParams", "ServiceClient",
     "TensorData", "TinkerError", "TrainingClient", "TrainingRun", "UnprocessableEntityError",
-    "__version__", "types",
+    "__version__", "checkpoints", "types",
 ]

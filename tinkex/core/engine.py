@@ -19,6 +19,7 @@ import contextlib
 import enum
 import re
 import time
+import typing
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager as ContextManager
@@ -91,6 +92,8 @@ class _Plan:
     body_model: type[pydantic.BaseModel] | None
     result_model: type[pydantic.BaseModel] | None
     needs_key: bool
+    required_nullable: tuple[str, ...]
+    """Required body fields that may be null: sent even when None."""
 
 
 class Engine:
@@ -131,14 +134,19 @@ class Engine:
         policy = op.retry
         if cfg.max_retries is not None and policy.retries:
             policy = policy.with_max_retries(cfg.max_retries)
+        body_model = self.model(op.body_type) if op.body_type else None
+        required_nullable = tuple(
+            field.alias or name for name, field in (body_model.model_fields.items()
+                                                    if body_model is not None else ())
+            if field.is_required() and _accepts_none(field.annotation))
         return _Plan(
-            op=op, url=cfg.base_url + op.path, headers=headers,
+            op=op, required_nullable=required_nullable, url=cfg.base_url + op.path, headers=headers,
             timeout=(cfg.timeout or self.table.default_timeout).merged(op.timeout_override),
             policy=policy, params={p.name: p for p in op.params},
             required=frozenset(p.name for p in op.params if p.required),
             defaults=tuple(p for p in op.params
                            if p.location != "body" and p.default is not None and not p.required),
-            body_model=self.model(op.body_type) if op.body_type else None,
+            body_model=body_model,
             result_model=self.model(op.result_type) if op.result_type else None,
             needs_key=op.auth and cfg.api_key is None,
         )
@@ -314,6 +322,8 @@ class Engine:
         if plan.body_model is not None:
             body = plan.body_model.model_validate(fields).model_dump(
                 mode="json", by_alias=True, exclude_none=True)
+            for name in plan.required_nullable:  # a required null (e.g. "no expiry") is sent
+                body.setdefault(name, None)
         else:
             body = pydantic_core.to_jsonable_python({k: v for k, v in fields.items() if v is not None},
                                                     exclude_none=True)
@@ -359,6 +369,13 @@ class Engine:
     def reset_after_fork(self) -> None:
         """In a forked child: start from fresh connection pools."""
         self.transport.reset_after_fork()
+
+
+def _accepts_none(annotation: Any) -> bool:
+    """Whether a field's type admits None (``X | None``, ``Optional[X]``, ``Any``)."""
+    if annotation is Any or annotation is None or annotation is type(None):
+        return True
+    return any(_accepts_none(arg) for arg in typing.get_args(annotation))
 
 
 def _scalar(value: Any) -> Any:

@@ -685,6 +685,21 @@ class OptimizerConfig(BaseModel):
     version: int | None = None
 
 
+class PromptAltTokens(BaseModel):
+    """
+    Alternative tokens per prompt position (SDK >= 0.31.0).
+    """
+
+    tokens: TensorData
+    """
+    int64 [len(prompt) - 1, k].
+    """
+    logprobs: TensorData
+    """
+    float32 [len(prompt) - 1, k].
+    """
+
+
 class QueueState(str, Enum):
     """
     Other values are read as unknown by the client.
@@ -784,6 +799,14 @@ class SampleResponse(BaseModel):
     """
     Prompt tokens billed as prefix-cache hits (SDK >= 0.23.0).
     """
+    target_prompt_logprobs: TensorData | None = None
+    """
+    float32 logprobs of the request's target_prompt_logprobs cells, same shape and sparsity (SDK >= 0.30.0; protobuf results only).
+    """
+    prompt_alt_tokens: PromptAltTokens | None = None
+    """
+    Answer to prompt_alt_tokens_k (SDK >= 0.31.0; protobuf results only).
+    """
 
 
 class SampledSequence(BaseModel):
@@ -793,6 +816,10 @@ class SampledSequence(BaseModel):
     sequence_id: str | None = None
     """
     Not on the wire: copied client-side from the asample future's sample_sequence_ids (SDK >= 0.26.0).
+    """
+    topk_logprobs: list[list[tuple[int, float]] | None] | None = None
+    """
+    Per sampled token, up to k [token_id, logprob] pairs or null (topk_sample_logprobs, SDK >= 0.29.0; protobuf results only).
     """
 
 
