@@ -30,6 +30,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check codegen tinkex tests
 	$(PY) -m mypy codegen tinkex
 
+demo: $(STAMP)
+	$(PY) examples/demo.py --out demo-output
+
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
