@@ -21,6 +21,7 @@ from .build import BuildResult, build
 from .check import check_manifest
 from .errors import ManifestError
 from .importer import import_openapi
+from .protobuf import ProtobufError, generate_protobuf
 from .yamlsource import load_yaml
 
 
@@ -49,6 +50,10 @@ def _project_outputs(root: Path) -> dict[Path, str]:
         outputs[root / path] = result.stub_pyi
     outputs[root / cfg["models"]] = result.models_py
     outputs[root / cfg["extension_schemas"]] = result.extensions_json
+    if "proto" in cfg:
+        proto = generate_protobuf(root / cfg["proto"], cfg["proto_out"], source=cfg["proto"])
+        outputs[root / cfg["proto_out"]] = proto.module
+        outputs[(root / cfg["proto_out"]).with_suffix(".pyi")] = proto.stub
     return outputs
 
 
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
-    except ManifestError as exc:
+    except (ManifestError, ProtobufError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
 

@@ -488,3 +488,9 @@ def test_expiry_failures_and_observers_over_http(server, client):
     assert isinstance(failed, RequestFailedError) and failed.category is RequestErrorCategory.USER
     assert walk(client, "3").result(5).meters == 42
     assert states == [("stalled", "nap"), ("moving", None)]
+
+
+def test_cancelling_twice_is_harmless() -> None:
+    future: APIFuture[int] = APIFuture()
+    assert future.cancel() and future.cancel()
+    assert future.cancelled()

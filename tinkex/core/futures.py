@@ -104,6 +104,8 @@ class APIFuture(concurrent.futures.Future[T]):
 
     def cancel(self) -> bool:
         """Stop fetching the result; False if it has already arrived."""
+        if self.cancelled():
+            return True
         if not super().cancel():
             return False
         # Moves the state to CANCELLED_AND_NOTIFIED so that wait()/as_completed() see it.

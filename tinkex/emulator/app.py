@@ -5,8 +5,10 @@ dispatches to the handler registered under its ``operationId``; building the
 app fails if the two sets differ. Requests are checked the way a lenient real
 server would: path and query parameters against their schemas, JSON bodies
 against the generated pydantic models (which fill in defaults and infer
-missing chunk ``type`` fields, so SDK 0.3 - 0.16 bodies pass). Bad input is a
-400/422 whose ``detail`` names the field; only a bug yields a 500.
+missing chunk ``type`` fields, so SDK 0.3 - 0.16 bodies pass); protobuf bodies
+(``forward_backward``) are decoded by ``encoding.py``. Bad input is a 400/422
+(415 for a media type the operation does not take) whose ``detail`` names the
+problem; only a bug yields a 500.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import auth, spec
+from . import auth, encoding, spec
 from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, Call, check_registry
@@ -112,9 +114,9 @@ def parse_params(op: spec.Operation, request: Request) -> dict[str, Any]:
 async def parse_body(op: spec.Operation, request: Request) -> Any:
     if op.body_model is None:
         return None
-    if "protobuf" in request.headers.get("content-type", ""):
-        raise ApiError(415, "protobuf request bodies are not supported by this emulator yet; "
-                            "it asks clients for JSON (client config proto_write_fwdbwd=false)")
+    if encoding.is_protobuf(request.headers.get("content-type")):
+        return encoding.decode_request(op.operation_id, await request.body(),
+                                       request.headers.get("content-encoding"))
     raw = await request.body()
     try:
         data = json.loads(raw)

@@ -47,6 +47,8 @@ class EmulatorConfig:
     workers: int = 2
     archive_url_ttl: float = 900.0
     log_level: str = "warning"
+    proto_fwdbwd: bool = False
+    proto_compress_fwdbwd: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
@@ -62,6 +64,16 @@ def _seconds(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"seconds must be >= 0, got {text}")
     return value
+
+
+def _flag(text: str) -> bool:
+    """A switch that may also be spelled with a value (so it works as an env variable)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
 def _alias(text: str) -> tuple[str, str]:
@@ -101,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive-url-ttl", type=_seconds, default=900.0,
                    help="lifetime of signed checkpoint archive URLs")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--proto-fwdbwd", type=_flag, nargs="?", const=True, default=False,
+                   help="client config proto_write_fwdbwd: SDK 0.19 - 0.24.1 send forward_backward "
+                        "as protobuf (SDK >= 0.25 always do; JSON is accepted either way)")
+    p.add_argument("--proto-compress-fwdbwd", type=_flag, nargs="?", const=True, default=False,
+                   help="client config proto_compress_fwdbwd: SDK >= 0.22.1 zstd-compress "
+                        "protobuf forward_backward bodies")
     faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
     faults.add_argument("--fault-seed", type=int, default=0)
     faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
@@ -149,7 +167,8 @@ def parse_config(argv: Sequence[str] | None = None,
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
         poll_hold=ns.poll_hold, future_retention=ns.future_retention,
         gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
-        log_level=ns.log_level,
+        log_level=ns.log_level, proto_fwdbwd=ns.proto_fwdbwd,
+        proto_compress_fwdbwd=ns.proto_compress_fwdbwd,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,

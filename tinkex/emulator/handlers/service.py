@@ -13,7 +13,9 @@ from . import Call, handles
 log = logging.getLogger("tinkex.emulator")
 
 # The flags that keep SDK 0.18 - 0.24.1 on plain JSON over httpx, with parallel chunks
-# (so seq_ids really do arrive out of order, as against the real service).
+# (so seq_ids really do arrive out of order, as against the real service). The two
+# proto_* flags follow --proto-fwdbwd / --proto-compress-fwdbwd; SDK >= 0.25 send
+# protobuf forward_backward bodies whatever proto_write_fwdbwd says.
 CLIENT_CONFIG: dict[str, Any] = {
     "pjwt_auth_enabled": False,
     "proto_write_fwdbwd": False,
@@ -28,7 +30,8 @@ CLIENT_CONFIG: dict[str, Any] = {
 
 @handles("client_config")
 def client_config(s: Services, call: Call) -> dict[str, Any]:
-    return dict(CLIENT_CONFIG)
+    return dict(CLIENT_CONFIG, proto_write_fwdbwd=s.config.proto_fwdbwd,
+                proto_compress_fwdbwd=s.config.proto_compress_fwdbwd)
 
 
 @handles("client_dynamic_config")

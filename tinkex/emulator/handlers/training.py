@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinkex import types as T
+from tinkex.proto.codec import ForwardBackwardCall
 from tinkex.tokenizers import BYTE_TOKENIZER_ID
 
 from .. import convert
@@ -131,7 +132,10 @@ def forward(s: Services, call: Call) -> T.UntypedAPIFuture:
 
 @handles("forward_backward")
 def forward_backward(s: Services, call: Call) -> T.UntypedAPIFuture:
-    body: T.ForwardBackwardRequest = call.body
+    body: T.ForwardBackwardRequest | ForwardBackwardCall = call.body
+    if isinstance(body, ForwardBackwardCall):  # protobuf: may be a forward pass (SDK >= 0.25)
+        return _pass(s, call, body.model_id, body.seq_id, body.input,
+                     backward=not body.forward_only)
     return _pass(s, call, body.model_id, body.seq_id, body.forward_backward_input, backward=True)
 
 

@@ -1,0 +1,63 @@
+"""``tinkex run ...``: training runs."""
+
+from __future__ import annotations
+
+import click
+
+from .context import (
+    CliState,
+    format_option,
+    limit_option,
+    more_hint,
+    page_size,
+    pass_state,
+    take,
+)
+from .output import emit, fields, note, table, to_json
+
+HEADERS = ("RUN ID", "BASE MODEL", "LORA RANK", "LAST REQUEST", "LAST CHECKPOINT")
+
+
+@click.group("run")
+def group() -> None:
+    """Inspect training runs."""
+
+
+@group.command("list")
+@limit_option("training runs")
+@format_option
+@pass_state
+def list_runs(state: CliState, limit: int, fmt: str) -> None:
+    """List your training runs."""
+    runs, more = take(state.rest().iter_training_runs(page_size=page_size(limit)), limit)
+    if fmt == "json":
+        emit(to_json({"training_runs": runs, "has_more": more}))
+        return
+    rows = [(r.training_run_id, r.base_model, r.lora_rank if r.is_lora else "full",
+             r.last_request_time,
+             r.last_checkpoint.checkpoint_id if r.last_checkpoint else None) for r in runs]
+    emit(table(HEADERS, rows) if rows else "No training runs.")
+    if more:
+        note(more_hint(limit, "training runs"))
+
+
+@group.command("info")
+@click.argument("run_id")
+@format_option
+@pass_state
+def info(state: CliState, run_id: str, fmt: str) -> None:
+    """Show one training run."""
+    run = state.rest().get_training_run(run_id).result()
+    if fmt == "json":
+        emit(to_json(run))
+        return
+    last = run.last_checkpoint
+    last_sampler = run.last_sampler_checkpoint
+    emit(fields([
+        ("Run ID", run.training_run_id), ("Base model", run.base_model),
+        ("Owner", run.model_owner), ("LoRA", run.is_lora), ("LoRA rank", run.lora_rank),
+        ("Corrupted", run.corrupted), ("Last request", run.last_request_time),
+        ("Last checkpoint", last.tinker_path if last else None),
+        ("Last sampler checkpoint", last_sampler.tinker_path if last_sampler else None),
+        ("Metadata", run.user_metadata),
+    ]))
