@@ -130,9 +130,9 @@ def check_references(src: Located) -> list[ManifestProblem]:
          ("telemetry", "operation"))
 
     # operations
-    first_id: dict[str, int] = {}
-    first_route: dict[tuple[str, str], int] = {}
-    first_method: dict[tuple[str, str], int] = {}
+    first_id: dict[Any, int] = {}
+    first_route: dict[tuple[Any, str], int] = {}
+    first_method: dict[tuple[Any, Any], int] = {}
     for i, op in enumerate(m.get("operations") or []):
         if not isinstance(op, dict):
             continue
@@ -142,11 +142,11 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(base + ("id",), f"duplicate operation id {oid!r} "
                                    f"(first at operations[{first_id[oid]}])"))
         first_id.setdefault(oid, i)
-        path = op.get("path") or ""
+        op_path = str(op.get("path") or "")
         # Two templates that differ only in placeholder names are the same route.
-        route = (op.get("method"), _PLACEHOLDER.sub("{}", path))
+        route = (op.get("method"), _PLACEHOLDER.sub("{}", op_path))
         if route in first_route:
-            out.append(src.problem(base + ("path",), f"duplicate route {op.get('method')} {path} "
+            out.append(src.problem(base + ("path",), f"duplicate route {op.get('method')} {op_path} "
                                    f"(first at operations[{first_route[route]}])"))
         first_route.setdefault(route, i)
         need("pool", pools, op.get("pool"), base + ("pool",))
@@ -160,9 +160,9 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
         if op.get("method") == "GET" and op.get("body"):
             out.append(src.problem(base + ("body",), "a GET operation cannot have a body"))
-        placeholders = _PLACEHOLDER.findall(path)
+        placeholders = _PLACEHOLDER.findall(op_path)
         params = [p for p in op.get("params") or [] if isinstance(p, dict)]
-        names_in: dict[tuple[str, str], int] = {}
+        names_in: dict[tuple[Any, Any], int] = {}
         for j, p in enumerate(params):
             key = (p.get("in"), p.get("name"))
             if key in names_in:
@@ -172,7 +172,7 @@ def check_references(src: Located) -> list[ManifestProblem]:
             if p.get("in") == "path":
                 if p.get("name") not in placeholders:
                     out.append(src.problem(base + ("params", j, "name"),
-                                           f"path parameter {p.get('name')!r} is not in {path}"))
+                                           f"path parameter {p.get('name')!r} is not in {op_path}"))
                 if p.get("required") is False:
                     out.append(src.problem(base + ("params", j, "required"),
                                            "path parameters are always required"))

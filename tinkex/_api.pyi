@@ -31,8 +31,8 @@ from tinkex.types._generated import (
     LoadWeightsResponse,
     LoraConfig,
     ModelInput,
-    OptimStepResponse,
     OptimizerConfig,
+    OptimStepResponse,
     SampleResponse,
     SamplingParams,
     SaveWeightsExternalResponseInternal,
@@ -51,7 +51,6 @@ from tinkex.types._generated import (
     UnloadModelResponse,
     WeightsInfoResponse,
 )
-
 
 class ServiceAPI:
     """Client configuration (static and dynamic), server capabilities and health."""

@@ -150,7 +150,7 @@ class ClientContext:
             "UNHANDLED_EXCEPTION", "ERROR", error_type=type(exc).__name__,
             error_message=f"{where}: {exc}", traceback=tb))
 
-    def _telemetry_payload(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+    def _telemetry_payload(self, events: list[Mapping[str, Any]]) -> dict[str, Any]:
         session = self.session
         session_id = session._session_id if session is not None and session.created else None
         return {"events": events, "platform": platform.system(), "sdk_version": __version__,

@@ -117,7 +117,7 @@ class SamplingClient:
                 self._retry_or_fail(outer, request, started, attempt, exc)
 
         inner.add_done_callback(done)
-        outer._on_cancel = inner.cancel
+        outer._on_cancel = lambda: None if inner.cancel() else None
 
     def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
         """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""

@@ -25,6 +25,7 @@ from tinkex.types import (
     ForwardBackwardOutput,
     GetInfoResponse,
     LoadWeightsResponse,
+    LossFnType,
     OptimStepResponse,
     SaveWeightsForSamplerResponseInternal,
     SaveWeightsResponse,
@@ -88,9 +89,10 @@ class TrainingClient:
         """Submit one request per chunk with the given reserved seq_ids; combine the results."""
         submit = getattr(self._ctx.api.training, operation)
         futures: list[APIFuture[ForwardBackwardOutput]] = []
-        config = dict(loss_fn_config) if loss_fn_config else None
+        config: dict[str, float | str] | None = dict(loss_fn_config) if loss_fn_config else None
         for number, chunk in zip(numbers, chunks, strict=True):
-            batch = ForwardBackwardInput(data=list(chunk), loss_fn=loss_fn, loss_fn_config=config)
+            batch = ForwardBackwardInput(data=list(chunk), loss_fn=LossFnType(loss_fn),
+                                         loss_fn_config=config)
             with block.claim(number):
                 futures.append(submit(model_id=self.model_id, **{input_field: batch}))
         if len(futures) == 1:

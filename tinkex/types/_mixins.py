@@ -154,7 +154,7 @@ class TensorDataMixin(BaseModel):
 
     def to_numpy(self) -> np.ndarray:
         """A dense numpy array of the declared dtype and shape (sparse tensors are expanded)."""
-        dtype = _NUMPY_DTYPES[str(getattr(self.dtype, "value", self.dtype))]  # type: ignore[attr-defined]
+        dtype: Any = _NUMPY_DTYPES[str(getattr(self.dtype, "value", self.dtype))]  # type: ignore[attr-defined]
         values = np.asarray(self.data, dtype=dtype)  # type: ignore[attr-defined]
         shape = self.shape  # type: ignore[attr-defined]
         crow = getattr(self, "sparse_crow_indices", None)
