@@ -31,8 +31,8 @@ from tinkex.types._generated import (
     LoadWeightsResponse,
     LoraConfig,
     ModelInput,
-    OptimizerConfig,
     OptimStepResponse,
+    OptimizerConfig,
     SampleResponse,
     SamplingParams,
     SaveWeightsExternalResponseInternal,
@@ -51,6 +51,7 @@ from tinkex.types._generated import (
     UnloadModelResponse,
     WeightsInfoResponse,
 )
+
 
 class ServiceAPI:
     """Client configuration (static and dynamic), server capabilities and health."""
