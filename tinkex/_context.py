@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import logging
 import os
 import platform
 import threading
@@ -45,6 +46,23 @@ def process_uuid() -> str:
     return _PROCESS_UUID
 
 
+def configure_logging(environ: Mapping[str, str], env_name: str | None) -> None:
+    """Honour the log-level variable (``TINKER_LOG=debug``): tinkex is quiet otherwise."""
+    raw = environ.get(env_name, "").strip().upper() if env_name else ""
+    if not raw:
+        return
+    level = logging.getLevelName(raw)
+    if not isinstance(level, int):
+        logging.getLogger("tinkex").warning("ignoring %s=%r: not a log level", env_name, raw)
+        return
+    logger = logging.getLogger("tinkex")
+    logger.setLevel(level)
+    if not any(isinstance(h, logging.StreamHandler) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def _tags(environ: Mapping[str, str], env_name: str | None) -> list[str]:
     raw = environ.get(env_name, "") if env_name else ""
     return sorted({t.strip() for t in raw.split(",") if t.strip()})
@@ -63,6 +81,7 @@ class ClientContext:
         env = os.environ if environ is None else environ
         document = load_document()
         table = load_table(document)
+        configure_logging(env, table.api.env.get("log_level"))
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,
             timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env)

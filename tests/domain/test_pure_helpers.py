@@ -104,3 +104,21 @@ def test_combine_outputs_keeps_order():
     combined = combine_outputs([out([1, 2], 1.0), out([3], 2.0)])
     assert [o["logprobs"].data[0] for o in combined.loss_fn_outputs] == [1, 2, 3]
     assert combined.metrics == {"loss:sum": 3.0}
+
+
+def test_tinker_log_sets_the_tinkex_log_level():
+    import logging
+
+    from tinkex._context import configure_logging
+
+    logger = logging.getLogger("tinkex")
+    level, handlers = logger.level, list(logger.handlers)
+    try:
+        configure_logging({"TINKER_LOG": "debug"}, "TINKER_LOG")
+        assert logger.level == logging.DEBUG
+        assert any(isinstance(h, logging.StreamHandler) for h in logger.handlers)
+        configure_logging({}, "TINKER_LOG")  # unset: unchanged, quiet by default
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
