@@ -29,6 +29,7 @@ class PetState:
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.release_poll = threading.Event()
         self.abandoned = 0  # connections the client left open until the server gave up
+        self.polls = 0
 
 
 class PetHandler(BaseHTTPRequestHandler):
@@ -69,6 +70,12 @@ class PetHandler(BaseHTTPRequestHandler):
                 state.fail_next -= 1
                 return self._reply(503, {"detail": "busy"})
         route = (self.command, url.path)
+        if route == ("POST", "/jobs/poll") and body["job_id"].startswith("groom-"):
+            with state.lock:  # pending on the first poll, done on the next
+                state.polls += 1
+                if state.polls == 1:
+                    return self._reply(202, {"state": "pending"})
+            return self._reply(200, {"pet_id": int(body["job_id"][6:]), "minutes": 12.5})
         if route == ("POST", "/jobs/poll"):
             state.release_poll.wait(5)
             return self._reply(200)
@@ -167,6 +174,22 @@ def test_errors_are_mapped(server, make_engine):
 def test_a_future_operation_without_resolver_returns_the_handle(pets, pet_models):
     api, _ = pets
     assert api.pets.groom(pet_id=4) == pet_models.JobHandle(job_id="groom-4")
+
+
+def test_a_future_operation_resolves_through_the_poller(server, make_engine, pet_models):
+    """The generic core resolves the petstore's future (not-ready = 202 pending) end to end."""
+    from tinkex.core import futures
+
+    state, url = server
+    engine = make_engine(base_url=url)
+    api = build_api(engine.table)(engine)
+    poller = futures.install(engine)
+    try:
+        future = api.pets.groom(pet_id=4)
+        assert future.result(timeout=10) == pet_models.GroomResult(pet_id=4, minutes=12.5)
+        assert future.request_id == "groom-4" and state.polls == 2
+    finally:
+        poller.close()
 
 
 def test_a_slow_answer_times_out(pets):
