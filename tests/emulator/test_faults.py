@@ -86,6 +86,18 @@ def test_pause_reports_the_queue_state_then_runs(start_emulator: StartEmulator) 
     assert client.result(future["request_id"])["model_id"] == future["model_id"]
 
 
+def test_a_paused_queue_is_reported_despite_a_long_poll_hold(start_emulator: StartEmulator) -> None:
+    emulator = start_emulator(poll_hold=20.0, faults=FaultConfig(
+        pause_state="paused_rate_limit", pause_seconds=3.0))
+    client = Client(emulator.base_url)
+    future = client.ok("POST", "/api/v1/create_model", {
+        "session_id": client.session_id(), "model_seq_id": 0, "base_model": "tinkex/micro-lm"})
+    started = time.monotonic()
+    response = client.poll(future["request_id"])
+    assert response.status_code == 408 and response.json()["queue_state"] == "paused_rate_limit"
+    assert time.monotonic() - started < 2.5  # not held for the whole 20 s poll hold
+
+
 def test_future_retention_expires_results(start_emulator: StartEmulator) -> None:
     client = Client(start_emulator(future_retention=0.2).base_url)
     request_id = client.submit("/api/v1/forward", fwd_body(client.model(), 1))

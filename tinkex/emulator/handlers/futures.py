@@ -15,6 +15,10 @@ from ..services import Services
 from . import Call, handles
 
 
+PAUSED_HOLD = 1.0
+"""Longest hold of a poll while the future's queue is paused."""
+
+
 def _try_again(record: FutureRecord) -> Response:
     """The quiet "not ready" answer: 408 with the queue state the SDK reports to observers."""
     body: dict[str, Any] = {"type": "try_again", "request_id": record.request_id,
@@ -31,7 +35,11 @@ async def retrieve_future(s: Services, call: Call) -> Response:
     if hold > 0:
         await asyncio.sleep(hold)
         return _try_again(record)
-    if not await s.futures.wait(record, s.config.poll_hold):
+    # A paused queue is reported within a second (one poll a second, no hot loop), so
+    # clients can tell their observers; otherwise hold the poll until the result is ready.
+    paused = record.queue_state != "active"
+    if not await s.futures.wait(record, min(s.config.poll_hold, PAUSED_HOLD) if paused
+                                else s.config.poll_hold):
         return _try_again(record)
     if record.state == "failed":
         return JSONResponse({"error": record.error, "category": record.category})
