@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from tinkex import wire
 from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 from tinkex._spec import load_document
 from tinkex._version import __version__
 from tinkex.core import futures, limits, sequencing
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
+from tinkex.core.errors import NotFoundError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
 from tinkex.core.operations import load_table
@@ -68,6 +70,20 @@ def _tags(environ: Mapping[str, str], env_name: str | None) -> list[str]:
     return sorted({t.strip() for t in raw.split(",") if t.strip()})
 
 
+def relay_queue_state(source: APIFuture[Any], target: APIFuture[Any]) -> None:
+    """Report the queue-state changes of ``source`` as those of ``target``.
+
+    For futures built on request futures (a sample that may be resubmitted, the
+    combination of chunks, the two passes of a custom loss, ``map``): the poller
+    records queue states on the request futures only, so observers registered on
+    the future the caller holds would otherwise never hear them.
+    """
+    def relay(state: str, reason: str | None) -> None:
+        target._note_queue_state(state, reason)
+
+    source.add_queue_state_observer(relay)
+
+
 class ClientContext:
     """Engine + background components of one client family, closed together."""
 
@@ -77,8 +93,10 @@ class ClientContext:
                  default_headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
-                 with_session: bool = True, environ: Mapping[str, str] | None = None) -> None:
+                 with_session: bool = True, environ: Mapping[str, str] | None = None,
+                 wire_format: str = "auto") -> None:
         env = os.environ if environ is None else environ
+        self.wire_format = wire.check_wire_format(wire_format)
         document = load_document()
         table = load_table(document)
         configure_logging(env, table.api.env.get("log_level"))
@@ -87,7 +105,8 @@ class ClientContext:
             timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env)
         self.engine = Engine(table, self.config, models_module=_generated)
         self.owner = ThreadOwner(self.engine)
-        self.poller: FuturePoller = self.owner.own(futures.install(self.engine))
+        self.poller: FuturePoller = self.owner.own(futures.install(
+            self.engine, decoders=wire.result_decoders(self.wire_format)))
         self.sequencer = sequencing.install(self.engine)
         self.dispatcher = limits.install(self.engine)
         self.api: Any = TinkerAPI(self.engine)
@@ -103,6 +122,8 @@ class ClientContext:
         self._event_index = itertools.count()
         self._sessionless_id = f"sessionless-{uuid.uuid4()}"
         self._server_config: ClientConfigResponse | None = None
+        self._pass_wire: wire.PassWire | None = None
+        self._pass_wire_lock = threading.Lock()
         self.session: SessionManager | None = None
         if with_session:
             self.session = self.owner.own(SessionManager(
@@ -145,6 +166,24 @@ class ClientContext:
         if self._server_config is None:
             self._server_config = self.api.service.get_client_config(sdk_version=__version__)
         return self._server_config
+
+    @property
+    def pass_wire(self) -> wire.PassWire:
+        """How forward / forward_backward requests travel (see :mod:`tinkex.wire`).
+
+        Settled on the first pass, from ``wire_format`` and (unless that is
+        ``"json"``) the server's client config; a server without one (404) gets JSON.
+        """
+        with self._pass_wire_lock:
+            if self._pass_wire is None:
+                config = None
+                if self.wire_format != "json":
+                    try:
+                        config = self.server_config
+                    except NotFoundError:
+                        config = None
+                self._pass_wire = wire.PassWire.negotiate(self.wire_format, config)
+            return self._pass_wire
 
     # ---- background work ----------------------------------------------------------------
 

@@ -9,10 +9,11 @@ combined in chunk order; metrics are reduced by the suffix after their colon.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .types import Datum, ForwardBackwardOutput
+from .types._mixins import value_count
 
 log = logging.getLogger("tinkex.chunking")
 
@@ -24,7 +25,10 @@ _U64 = 1 << 64
 
 
 def estimate_datum_bytes(datum: Datum) -> int:
-    """Estimated request bytes of one datum (tokens and loss-input elements, 10 bytes each)."""
+    """Estimated JSON request bytes of one datum (tokens and loss-input elements, 10 bytes each).
+
+    Protobuf requests use :func:`tinkex.proto.codec.estimate_datum_bytes` instead.
+    """
     total = 0
     for chunk in datum.model_input.chunks:
         tokens = getattr(chunk, "tokens", None)
@@ -36,20 +40,24 @@ def estimate_datum_bytes(datum: Datum) -> int:
                 if value is not None:
                     total += len(value)
     for tensor in datum.loss_fn_inputs.values():
-        total += BYTES_PER_ELEMENT * len(tensor.data)
+        total += BYTES_PER_ELEMENT * value_count(tensor)
     return total
 
 
 def split_batch(data: Sequence[Datum], max_len: int = MAX_CHUNK_LEN,
-                max_bytes: int = MAX_CHUNK_BYTES) -> list[list[Datum]]:
-    """Greedy, order-preserving chunks of at most ``max_len`` datums and ``max_bytes``."""
+                max_bytes: int = MAX_CHUNK_BYTES,
+                estimate: Callable[[Datum], int] = estimate_datum_bytes) -> list[list[Datum]]:
+    """Greedy, order-preserving chunks of at most ``max_len`` datums and ``max_bytes``.
+
+    ``estimate`` sizes one datum as the request's encoding will (JSON by default).
+    """
     if not data:
         raise ValueError("No data provided: forward/forward_backward need at least one datum")
     chunks: list[list[Datum]] = []
     current: list[Datum] = []
     size = 0
     for datum in data:
-        nbytes = estimate_datum_bytes(datum)
+        nbytes = estimate(datum)
         if current and (len(current) >= max_len or size + nbytes > max_bytes):
             chunks.append(current)
             current, size = [], 0

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinkex import chunking
+from tinkex._context import relay_queue_state
 from tinkex.core.futures import APIFuture
 from tinkex.types import Datum, ForwardBackwardOutput, TensorData
+from tinkex.types._mixins import value_count
 
 if TYPE_CHECKING:
     from tinkex.training_client import TrainingClient
@@ -92,8 +93,10 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
 
     which = _backend(backend)
     datums = as_datums(data)
-    zeros = [_with_weights(d, np.zeros(len(_targets(d).data))) for d in datums]
-    chunks = chunking.split_batch(zeros)
+    zeros = [_with_weights(d, np.zeros(value_count(_targets(d)))) for d in datums]
+    # Both passes chunk alike (the backward pass reuses the forward's seq_id count),
+    # even when they travel in different encodings.
+    chunks = client.split_batch(zeros, "forward", "forward_backward")
     n = len(chunks)
     block = client.reserve_seq_ids(2 * n)
     result: APIFuture[ForwardBackwardOutput] = APIFuture()
@@ -106,7 +109,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
                         for out in fwd.loss_fn_outputs]
             loss, metrics, grads = evaluate(loss_fn, datums, logprobs, which)
             weighted = [_with_weights(d, -g) for d, g in zip(datums, grads, strict=True)]
-            bwd_chunks = chunking.split_batch(weighted)
+            bwd_chunks = client.split_batch(weighted, "forward", "forward_backward")
             if len(bwd_chunks) != n:  # same sizes as the forward pass, so this cannot differ
                 raise RuntimeError("the backward pass chunked differently from the forward pass")
             bwd = client.submit_chunks("forward_backward", "forward_backward_input", bwd_chunks,
@@ -116,6 +119,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
             result._settle(exc=exc)
             return
         block.release_unclaimed()
+        relay_queue_state(bwd, result)
 
         def finished(done: Any) -> None:
             exc = done.exception()
@@ -138,5 +142,6 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
     except BaseException:
         block.release_unclaimed()
         raise
+    relay_queue_state(forward, result)
     forward.add_done_callback(backward)
     return result

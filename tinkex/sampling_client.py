@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tinkex._context import ClientContext
+from tinkex._context import ClientContext, relay_queue_state
 from tinkex.core.errors import (
     APIConnectionError,
     APIStatusError,
@@ -45,6 +45,21 @@ class RetryConfig:
     progress_timeout: float = 7200.0
     """Give up when a sample has been retried for this long without succeeding."""
     enable_retry_logic: bool = True
+
+
+def with_sequence_ids(response: SampleResponse, submitted: Any) -> SampleResponse:
+    """``response`` with each sequence's ``sequence_id`` from the submit's ``sample_sequence_ids``.
+
+    The ids are not part of the result payload (JSON or protobuf); the server
+    returns them with the future, one per sequence in order (SDK >= 0.26 copy
+    them the same way). Left unset when the server sent none or a wrong count.
+    """
+    ids = getattr(submitted, "sample_sequence_ids", None)
+    if ids and len(ids) == len(response.sequences):
+        for sequence, sequence_id in zip(response.sequences, ids, strict=True):
+            if sequence.sequence_id is None:
+                sequence.sequence_id = sequence_id
+    return response
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -105,6 +120,7 @@ class SamplingClient:
             self._retry_or_fail(outer, request, started, attempt, exc)
             return
         outer.request_id = inner.request_id
+        relay_queue_state(inner, outer)
 
         def done(f: Any) -> None:
             if f.cancelled():
@@ -112,7 +128,7 @@ class SamplingClient:
                 return
             exc = f.exception()
             if exc is None:
-                outer._settle(f.result())
+                outer._settle(with_sequence_ids(f.result(), inner.submit_response))
             else:
                 self._retry_or_fail(outer, request, started, attempt, exc)
 
@@ -153,7 +169,9 @@ class SamplingClient:
         """Log-probability of each prompt token given the ones before it (None for the first)."""
         response = self.sample(prompt, 1, SamplingParams(max_tokens=1),
                                include_prompt_logprobs=True)
-        return response.map(lambda r: list(r.prompt_logprobs or []))
+        logprobs = response.map(lambda r: list(r.prompt_logprobs or []))
+        relay_queue_state(response, logprobs)
+        return logprobs
 
     # ---- information --------------------------------------------------------------------
 
@@ -177,11 +195,13 @@ class SamplingClient:
                 "api_key": str(cfg.api_key) if cfg.api_key is not None else None,
                 "session_id": self._ctx.session_id,
                 "sampling_session_id": self.sampling_session_id,
-                "base_model": self._base_model, "retry_config": self.retry_config}
+                "base_model": self._base_model, "retry_config": self.retry_config,
+                "wire_format": self._ctx.wire_format}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         ctx = ClientContext(api_key=state["api_key"], base_url=state["base_url"],
-                            session_id=state["session_id"])
+                            session_id=state["session_id"],
+                            wire_format=state.get("wire_format", "auto"))
         self.__init__(ctx, state["sampling_session_id"],  # type: ignore[misc]
                       base_model=state["base_model"], retry_config=state["retry_config"])
         clone = random.randint(1, CLONE_BLOCK)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tinkex._context import ClientContext
 from tinkex.core.futures import APIFuture
 from tinkex.types import GetServerCapabilitiesResponse, LoraConfig
+from tinkex.wire import WireFormat
 
 if TYPE_CHECKING:
     from tinkex.rest_client import RestClient
@@ -30,6 +31,12 @@ class ServiceClient:
     Creation methods block and return the client; each has a ``*_future`` twin
     that returns an :class:`~tinkex.APIFuture` of the client instead, so many
     clients can be created in parallel without managing threads.
+
+    ``wire_format`` chooses how ``forward``/``forward_backward`` requests and
+    their results (and sample results) travel: ``"auto"`` (default) negotiates
+    protobuf with the server (protobuf results preferred, protobuf bodies when
+    the server's client config asks for them), ``"protobuf"`` always sends
+    protobuf bodies, ``"json"`` never uses protobuf. See :mod:`tinkex.wire`.
     """
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None,
@@ -37,14 +44,15 @@ class ServiceClient:
                  *, display_name: str | None = None,
                  default_headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None,
-                 max_retries: int | None = None, **kwargs: Any) -> None:
+                 max_retries: int | None = None, wire_format: WireFormat = "auto",
+                 **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"ServiceClient() got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")
         self._ctx = ClientContext(api_key=api_key, base_url=base_url, user_metadata=user_metadata,
                                   project_id=project_id, display_name=display_name,
                                   default_headers=default_headers, timeout=timeout,
-                                  max_retries=max_retries)
+                                  max_retries=max_retries, wire_format=wire_format)
 
     # ---- information --------------------------------------------------------------------
 

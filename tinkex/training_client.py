@@ -9,12 +9,13 @@ previous request, never for its result: calls pipeline, and each returns an
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tinkex import chunking
-from tinkex._context import ClientContext
+from tinkex._context import ClientContext, relay_queue_state
 from tinkex.core.futures import APIFuture, CombinedFuture
 from tinkex.core.sequencing import SequenceBlock
 from tinkex.tokenizers import get_tokenizer
@@ -73,10 +74,18 @@ class TrainingClient:
     def _chunked(self, operation: str, input_field: str,
                  data: Sequence[Datum | Mapping[str, Any]], loss_fn: str,
                  loss_fn_config: Mapping[str, float] | None) -> APIFuture[ForwardBackwardOutput]:
-        chunks = chunking.split_batch(as_datums(data))
+        chunks = self.split_batch(as_datums(data), operation)
         with self.reserve_seq_ids(len(chunks)) as block:
             return self.submit_chunks(operation, input_field, chunks, loss_fn, loss_fn_config,
                                       block, block.numbers)
+
+    def split_batch(self, data: Sequence[Datum], *operations: str) -> list[list[Datum]]:
+        """Chunks for passes of ``operations``, sized for the encoding their requests use.
+
+        Several operations (a custom loss's forward and backward passes, which
+        must chunk alike): every chunk fits each of their encodings.
+        """
+        return chunking.split_batch(data, estimate=self._ctx.pass_wire.estimate(*operations))
 
     def reserve_seq_ids(self, count: int) -> SequenceBlock:
         """Take ``count`` consecutive seq_ids now (in program order) for requests sent later."""
@@ -86,18 +95,32 @@ class TrainingClient:
                       loss_fn: str, loss_fn_config: Mapping[str, float] | None,
                       block: SequenceBlock, numbers: Sequence[int]
                       ) -> APIFuture[ForwardBackwardOutput]:
-        """Submit one request per chunk with the given reserved seq_ids; combine the results."""
-        submit = getattr(self._ctx.api.training, operation)
+        """Submit one request per chunk with the given reserved seq_ids; combine the results.
+
+        The requests go where :attr:`ClientContext.pass_wire` routes ``operation``
+        (a protobuf ``forward`` is a ``forward_backward`` with ``forward_only``; its
+        body field follows the route, whatever ``input_field`` says). A protobuf
+        body is encoded by the engine after the sequencer numbered it, so it
+        carries its ``seq_id`` and keeps its turn.
+        """
+        route = self._ctx.pass_wire.route(operation)
+        call = functools.partial(self._ctx.engine.call, route.operation,
+                                 encode_body=route.encode_body)
+        input_field = route.input_field
         futures: list[APIFuture[ForwardBackwardOutput]] = []
         config: dict[str, float | str] | None = dict(loss_fn_config) if loss_fn_config else None
         for number, chunk in zip(numbers, chunks, strict=True):
             batch = ForwardBackwardInput(data=list(chunk), loss_fn=LossFnType(loss_fn),
                                          loss_fn_config=config)
             with block.claim(number):
-                futures.append(submit(model_id=self.model_id, **{input_field: batch}))
+                body: dict[str, Any] = {"model_id": self.model_id, input_field: batch}
+                futures.append(call(**body))
         if len(futures) == 1:
             return futures[0]
-        return CombinedFuture(futures, chunking.combine_outputs)
+        combined = CombinedFuture(futures, chunking.combine_outputs)
+        for future in futures:
+            relay_queue_state(future, combined)
+        return combined
 
     def forward_backward_custom(self, data: Sequence[Datum | Mapping[str, Any]],
                                 loss_fn: LossFn, *, backend: str = "auto"

@@ -336,6 +336,8 @@ operations:
     future: {result: WalkReport, request_type: Walk}
     sequence: {field: step, scope: dog, start: 1, ordered: true}
     dispatch: walks
+    media:
+      request: [application/x-kennel]
     sdk: {group: dogs, method: walk}
   - id: start_run
     method: POST

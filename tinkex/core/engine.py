@@ -10,7 +10,9 @@ Per-operation work (URL, static headers, timeout, policy, parameter routing,
 models) is planned once in the constructor, so a call does little besides
 building its body and sending it. Components that extend calls plug in through
 three attributes, each None by default: ``future_resolver``, ``sequencer`` and
-``dispatcher`` (see the protocols below).
+``dispatcher`` (see the protocols below). A call whose body must travel in
+another encoding (e.g. a binary format the document lists in the operation's
+request media) passes an ``encode_body`` (:data:`BodyEncoder`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from random import random as default_random
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 import pydantic
@@ -44,7 +46,8 @@ from .operations import JSON, Operation, OperationTable, Param, load_table
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .transport import Response, Timeout, Transport
 
-__all__ = ["Dispatcher", "Engine", "FutureResolver", "Response", "Sequencer"]
+__all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
+           "Sequencer"]
 
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 DETAIL_LIMIT = 500
@@ -61,11 +64,32 @@ class Sequencer(Protocol):
     """Numbers the body field of ``operation.sequence`` and keeps submissions in order.
 
     ``allocate`` returns a context manager that, on entry, sets
-    ``body[operation.sequence.field]`` (body is the JSON-ready dict about to be
-    sent) and holds this submission's turn until the send inside returns.
+    ``body[operation.sequence.field]`` (body is the dict about to be sent, or
+    encoded by the call's ``encode_body``) and holds this submission's turn
+    until the send inside returns.
     """
 
     def allocate(self, operation: Operation, body: dict[str, Any]) -> ContextManager[Any]: ...
+
+
+class EncodedBody(NamedTuple):
+    """A request body in a non-JSON encoding, with the headers that describe it."""
+
+    content: bytes
+    content_type: str
+    headers: Mapping[str, str] = {}
+    """E.g. ``Content-Encoding`` when the content is compressed."""
+
+
+BodyEncoder = Callable[[dict[str, Any]], EncodedBody]
+"""Encodes a call's body instead of JSON (``Engine.call(..., encode_body=...)``).
+
+It gets the validated body as a shallow mapping: top-level fields by wire name,
+values as validated Python objects (models are *not* dumped to JSON, which for a
+large body would cost more than the encoding itself), None-valued fields left
+out, the sequence field already numbered. It runs once per call (retries resend
+its bytes), inside the submission's turn.
+"""
 
 
 class Dispatcher(Protocol):
@@ -263,12 +287,16 @@ class Engine:
              max_retries: int | None = None, idempotency_key: str | None = None,
              extra_headers: Mapping[str, str] | None = None,
              extra_query: Mapping[str, object] | None = None,
-             extra_body: Mapping[str, object] | None = None, **kwargs: Any) -> Any:
+             extra_body: Mapping[str, object] | None = None,
+             encode_body: BodyEncoder | None = None, **kwargs: Any) -> Any:
         """Call an operation with its parameters and body fields as keywords; return its result.
 
         The result is parsed into the result model (APIResponseValidationError
         if it does not fit); a future operation's submit response goes through
-        ``future_resolver`` when one is attached.
+        ``future_resolver`` when one is attached. With ``encode_body`` the body
+        is sent as that function encodes it (see :data:`BodyEncoder`); it is
+        called after the sequencer numbered the body, so the number is in the
+        bytes and the submission keeps its turn.
         """
         plan = self._plan_for(operation_id)
         op = plan.op
@@ -279,12 +307,19 @@ class Engine:
             headers.update(extra_headers)
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
-        body = self._body(plan, fields, extra_body)
+        body = self._body(plan, fields, extra_body, dump=encode_body is None)
         started = self._clock()
         with self._admission(op, body), self._turn(op, None if chosen else body):
+            content: Any = body
+            content_type = None
+            if encode_body is not None and body is not None:
+                encoded = encode_body(body)
+                content, content_type = encoded.content, encoded.content_type
+                headers.update(encoded.headers)
             response = self.send(operation_id, path_params=path, query=query or None,
-                                 headers=headers, body=body, timeout=timeout,
-                                 max_retries=max_retries, idempotency_key=idempotency_key)
+                                 headers=headers, body=content, content_type=content_type,
+                                 timeout=timeout, max_retries=max_retries,
+                                 idempotency_key=idempotency_key)
         result = self._parse(plan, response)
         if op.future is not None and self.future_resolver is not None:
             return self.future_resolver(op, result, started)
@@ -310,9 +345,13 @@ class Engine:
         headers = {k: str(_scalar(v)) for k, v in routes["header"].items() if v is not None}
         return routes["path"], query, headers, routes["body"]
 
-    def _body(self, plan: _Plan, fields: dict[str, Any],
-              extra: Mapping[str, object] | None) -> dict[str, Any] | None:
-        """The JSON-ready body: validated by the body model (defaults filled), Nones left out."""
+    def _body(self, plan: _Plan, fields: dict[str, Any], extra: Mapping[str, object] | None,
+              dump: bool = True) -> dict[str, Any] | None:
+        """The JSON-ready body: validated by the body model (defaults filled), Nones left out.
+
+        Without ``dump`` the values stay validated Python objects (a shallow mapping
+        by wire name), for a :data:`BodyEncoder`.
+        """
         op = plan.op
         if op.body_type is None and not fields and not extra:
             return None
@@ -320,13 +359,19 @@ class Engine:
         if seq is not None and self.sequencer is not None:
             fields.setdefault(seq.field, seq.start)  # validated now, numbered by the sequencer
         if plan.body_model is not None:
-            body = plan.body_model.model_validate(fields).model_dump(
-                mode="json", by_alias=True, exclude_none=True)
+            model = plan.body_model.model_validate(fields)
+            if dump:
+                body = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+            else:
+                body = {info.alias or name: value
+                        for name, info in type(model).model_fields.items()
+                        if (value := getattr(model, name)) is not None}
             for name in plan.required_nullable:  # a required null (e.g. "no expiry") is sent
                 body.setdefault(name, None)
         else:
-            body = pydantic_core.to_jsonable_python({k: v for k, v in fields.items() if v is not None},
-                                                    exclude_none=True)
+            body = {k: v for k, v in fields.items() if v is not None}
+            if dump:
+                body = pydantic_core.to_jsonable_python(body, exclude_none=True)
         if extra:
             body.update(extra)
         return body

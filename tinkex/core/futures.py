@@ -56,12 +56,15 @@ class APIFuture(concurrent.futures.Future[T]):
 
     ``result(timeout)`` raises the builtin ``TimeoutError`` and keeps polling;
     ``cancel()`` stops polling this future. ``request_id`` is the server's handle
-    (None for futures not backed by one request).
+    (None for futures not backed by one request); ``submit_response`` the parsed
+    answer to the submit that created it (fields besides the handle, such as ids
+    of the parts of the eventual result, live there).
     """
 
     def __init__(self, request_id: str | None = None) -> None:
         super().__init__()
         self.request_id = request_id
+        self.submit_response: Any = None
         self._on_cancel: Callable[[], None] | None = None
         self._on_wait: Callable[[], None] | None = None
         self._observers: list[QueueStateObserver] = []
@@ -263,6 +266,7 @@ class FuturePoller:
         assert operation.future is not None
         request_id = _field(submitted, self.spec.request_id_field)
         future: APIFuture[Any] = APIFuture(str(request_id))
+        future.submit_response = submitted
         headers = {}
         if self.spec.type_header and operation.future.request_type:
             headers[self.spec.type_header] = operation.future.request_type

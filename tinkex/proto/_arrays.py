@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinkex import types as T
+from tinkex.types._mixins import flat_values
 
 from . import tinker_public_pb2 as pb
 from .errors import ProtoDecodeError
@@ -39,6 +40,10 @@ INT32 = np.dtype("<i4")
 INT64 = np.dtype("<i8")
 FLOAT32 = np.dtype("<f4")
 
+#: NumPy 2 raises OverflowError when a list holds an int that does not fit the target
+#: dtype; 1.x wrapped it (with a DeprecationWarning).
+_LIST_CONVERSION_CHECKS_RANGE = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
 #: Empty top-k cells hold this (token id, logprob) pair.
 TOPK_SENTINEL_TOKEN = 0
 TOPK_SENTINEL_LOGPROB = -99999.0
@@ -49,16 +54,37 @@ def dtype_name(tensor: T.TensorData) -> str:
 
 
 def to_bytes(values: Any, dtype: np.dtype[Any], what: str) -> bytes:
-    """A sequence or array as a raw little-endian buffer; out-of-range integers are refused."""
+    """A sequence or array as a raw little-endian buffer; out-of-range integers are refused.
+
+    Lists (token ids) are converted in one typed pass: straight to ``dtype`` where
+    NumPy refuses out-of-range Python ints itself, else via int64 and a range
+    check. Arrays are range-checked only when their dtype may not fit (a cast
+    would wrap silently).
+    """
     try:
-        array = np.asarray(values)
-        if dtype.kind == "i" and array.size and array.dtype.kind in "iu":
+        if isinstance(values, np.ndarray):
+            array = values
+        else:
+            direct = dtype.kind != "i" or _LIST_CONVERSION_CHECKS_RANGE
+            array = np.asarray(values, dtype=dtype if direct else INT64)
+        if (dtype.kind == "i" and array.size and array.dtype.kind in "iu"
+                and not np.can_cast(array.dtype, dtype, "safe")):
             info = np.iinfo(dtype)
             if array.min() < info.min or array.max() > info.max:
                 raise OverflowError(f"values outside the {dtype.name} range")
         return np.ascontiguousarray(array, dtype=dtype).tobytes()
     except (OverflowError, ValueError, TypeError) as e:
         raise ValueError(f"{what}: cannot encode as {dtype.name}: {e}") from None
+
+
+def writable(array: np.ndarray) -> np.ndarray:
+    """``array``, copied when it is a read-only view of a received buffer.
+
+    Decoded tensors hand their array out from ``to_numpy()`` without copying;
+    users may write into it (and torch warns about read-only arrays), so it must
+    be writable. One memcpy of the payload, no Python objects.
+    """
+    return array if array.flags.writeable else array.copy()
 
 
 def from_bytes(data: bytes, dtype: np.dtype[Any], what: str) -> np.ndarray:
@@ -100,26 +126,28 @@ def tensor_to_proto(tensor: T.TensorData, what: str, out: pb.Tensor | None = Non
     if crow is not None or col is not None:
         if crow is None or col is None or tensor.shape is None:
             raise ValueError(f"{what}: a sparse tensor needs both index lists and a shape")
-        message.sparse_csr.values = to_bytes(tensor.data, dtype, what)
+        message.sparse_csr.values = to_bytes(flat_values(tensor), dtype, what)
         message.sparse_csr.crow_indices = to_bytes(crow, INT64, what)
         message.sparse_csr.col_indices = to_bytes(col, INT64, what)
     else:
-        message.dense = to_bytes(tensor.data, dtype, what)
+        message.dense = to_bytes(flat_values(tensor), dtype, what)
     return message
 
 
 def tensor_from_proto(message: pb.Tensor, what: str) -> T.TensorData:
-    """The public tensor (widened dtype); an empty shape reads as one-dimensional."""
+    """The public tensor (widened dtype), backed by a numpy array; an empty shape reads as
+    one-dimensional (``shape`` None)."""
     dtype, public = decode_dtype(message.dtype, what)
     shape = list(message.shape) or None
     if message.WhichOneof("encoding") == "sparse_csr":
         csr = message.sparse_csr
-        values = widen(from_bytes(csr.values, dtype, what), message.dtype)
-        return T.TensorData(data=values.tolist(), dtype=T.TensorDtype(public), shape=shape,
-                            sparse_crow_indices=from_bytes(csr.crow_indices, INT64, what).tolist(),
-                            sparse_col_indices=from_bytes(csr.col_indices, INT64, what).tolist())
-    values = widen(from_bytes(message.dense, dtype, what), message.dtype)
-    return T.TensorData(data=values.tolist(), dtype=T.TensorDtype(public), shape=shape)
+        values = writable(widen(from_bytes(csr.values, dtype, what), message.dtype))
+        return T.TensorData._backed_by(
+            values, public, shape,
+            sparse_crow_indices=from_bytes(csr.crow_indices, INT64, what).tolist(),
+            sparse_col_indices=from_bytes(csr.col_indices, INT64, what).tolist())
+    values = writable(widen(from_bytes(message.dense, dtype, what), message.dtype))
+    return T.TensorData._backed_by(values, public, shape)
 
 
 # -- BatchedTensor: one flat array per datum --------------------------------------------
@@ -140,9 +168,12 @@ def pack_batched(arrays: Sequence[np.ndarray], dtype: str, trailing: Sequence[in
 
 
 def unpack_batched(message: pb.BatchedTensor, what: str) -> tuple[list[np.ndarray], str]:
-    """Per-datum arrays (already shaped ``[n, *trailing_shape]``) and their public dtype."""
+    """Per-datum arrays (already shaped ``[n, *trailing_shape]``) and their public dtype.
+
+    The arrays are writable views into one array per field: no per-datum copy.
+    """
     dtype, public = decode_dtype(message.dtype, what)
-    data = widen(from_bytes(message.data, dtype, what), message.dtype)
+    data = writable(widen(from_bytes(message.data, dtype, what), message.dtype))
     offsets = from_bytes(message.offsets, INT64, what + " offsets")
     if offsets.size == 0:
         return [], public

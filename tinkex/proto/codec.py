@@ -24,6 +24,7 @@ from typing import TypeVar, cast
 from pydantic import BaseModel
 
 from tinkex import types as T
+from tinkex.types._mixins import value_count
 
 from ._arrays import ENCODE_DTYPES, dtype_name
 from ._request import (
@@ -117,7 +118,7 @@ def estimate_datum_bytes(datum: T.Datum) -> int:
         elif isinstance(chunk, T.ImageAssetPointerChunk):
             total += len(chunk.location)
     for tensor in datum.loss_fn_inputs.values():
-        total += len(tensor.data) * ENCODE_DTYPES[dtype_name(tensor)][1].itemsize
+        total += value_count(tensor) * ENCODE_DTYPES[dtype_name(tensor)][1].itemsize
         total += _INDEX_BYTES * (len(tensor.sparse_crow_indices or ())
                                  + len(tensor.sparse_col_indices or ()))
     return total

@@ -8,11 +8,17 @@ imports this one); helpers import it lazily.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, model_validator
+from pydantic import (
+    BaseModel,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from ._generated import ModelInput, TensorData
@@ -119,21 +125,79 @@ class ModelInputMixin(BaseModel):
 _NUMPY_DTYPES = {"int64": np.int64, "float32": np.float32}
 
 
+def _wire_dtype(array: np.ndarray) -> str:
+    """The public dtype a numpy array is sent as: floats float32, integers and booleans int64."""
+    if array.dtype.kind in "biu":
+        return "int64"
+    if array.dtype.kind == "f":
+        return "float32"
+    raise TypeError(f"cannot send a numpy array of dtype {array.dtype} (numbers only)")
+
+
 class TensorDataMixin(BaseModel):
-    """Conversions between the wire tensor (flat list + dtype + shape) and numpy."""
+    """Conversions between the wire tensor (flat list + dtype + shape) and numpy.
+
+    A tensor's values live in one of two places. Built from a list (or parsed
+    from JSON) they are the ``data`` field, as in every pydantic model. Built
+    from an array (:meth:`from_numpy`, :meth:`from_numpy_view`, a decoded
+    protobuf result) they stay in that array, the private ``_array``, and
+    ``data`` is not set: a logprobs tensor of 2048 tokens is then one 8 KB
+    buffer instead of 2048 Python floats (~65 KB), and ``to_numpy()`` and the
+    protobuf encoder use the buffer without copying. ``data`` is made from the
+    array on first read (after which the list is the tensor's value, since the
+    caller may change it in place, and the array is dropped); serialising
+    (``model_dump``, ``model_dump_json``, request bodies) builds a temporary list
+    and keeps none, so the JSON is exactly that of a list-backed tensor.
+    Equality compares values, whichever form holds them; pickles carry the
+    array.
+    """
+
+    _array: np.ndarray | None = PrivateAttr(default=None)
 
     @classmethod
     def from_numpy(cls, array: np.ndarray) -> TensorData:
-        """Floats become float32, integers and booleans int64."""
+        """A tensor holding a copy of ``array``: floats become float32, integers and booleans int64.
+
+        Later changes to ``array`` do not affect the tensor.
+        """
         arr = np.asarray(array)
-        if arr.dtype.kind in "biu":
-            dtype = "int64"
-        elif arr.dtype.kind == "f":
-            dtype = "float32"
-        else:
-            raise TypeError(f"cannot send a numpy array of dtype {arr.dtype} (numbers only)")
-        flat = arr.astype(_NUMPY_DTYPES[dtype]).reshape(-1)
-        return _generated().TensorData(data=flat.tolist(), dtype=dtype, shape=list(arr.shape))
+        dtype = _wire_dtype(arr)
+        owned = np.array(arr, dtype=_NUMPY_DTYPES[dtype], order="C", copy=True)
+        return cls._backed_by(owned, dtype, list(arr.shape))
+
+    @classmethod
+    def from_numpy_view(cls, array: np.ndarray) -> TensorData:
+        """A tensor backed by ``array`` itself, without copying it when it is float32 or int64.
+
+        The tensor is a view: writing into ``array`` changes the tensor (until
+        its ``data`` list is first read). Other numeric dtypes are converted, which
+        copies. Decoded protobuf results are built this way.
+        """
+        arr = np.asarray(array)
+        dtype = _wire_dtype(arr)
+        if arr.dtype != _NUMPY_DTYPES[dtype]:
+            arr = arr.astype(_NUMPY_DTYPES[dtype])
+        return cls._backed_by(arr, dtype, list(arr.shape))
+
+    @classmethod
+    def _backed_by(cls, array: np.ndarray, dtype: str, shape: list[int] | None,
+                   sparse_crow_indices: list[int] | None = None,
+                   sparse_col_indices: list[int] | None = None) -> TensorData:
+        """An array-backed tensor; ``array`` must already have the numpy type of ``dtype``.
+
+        ``model_construct`` skips validation (nothing to validate: the values are
+        an array of the right type) and leaves ``data`` unset; it still counts as
+        set, so ``exclude_unset`` dumps keep it.
+        """
+        gen = _generated()
+        fields = {"data", "dtype", "shape"} if shape is not None else {"data", "dtype"}
+        if sparse_crow_indices is not None or sparse_col_indices is not None:
+            fields |= {"sparse_crow_indices", "sparse_col_indices"}
+        tensor: TensorData = gen.TensorData.model_construct(
+            _fields_set=fields, dtype=gen.TensorDtype(dtype), shape=shape,
+            sparse_crow_indices=sparse_crow_indices, sparse_col_indices=sparse_col_indices)
+        tensor.__pydantic_private__["_array"] = array  # type: ignore[index]
+        return tensor
 
     @classmethod
     def from_list(cls, data: Sequence[Any], dtype: str | None = None) -> TensorData:
@@ -152,10 +216,80 @@ class TensorDataMixin(BaseModel):
             tensor = tensor.float()
         return cls.from_numpy(tensor.detach().cpu().numpy())
 
+    # ---- the backing array ------------------------------------------------------------
+
+    def _backing(self) -> np.ndarray | None:
+        """The array holding the values, or None when they are the ``data`` list.
+
+        A ``data`` value in ``__dict__`` wins: it was read (materialised) or assigned.
+        """
+        private = self.__pydantic_private__ or {}  # None in pickles from before the field
+        array = private.get("_array")
+        return None if array is None or "data" in self.__dict__ else array
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when normal lookup fails, i.e. for ``data`` of an array-backed tensor.
+            if name == "data":
+                return self._materialise()
+            return super().__getattr__(name)
+
+    def _materialise(self) -> list[Any]:
+        """Turn the backing array into the ``data`` list, which from now on holds the values."""
+        array = self._backing()
+        if array is None:  # another thread got here first, or there are no values at all
+            if "data" in self.__dict__:
+                return self.__dict__["data"]  # type: ignore[no-any-return]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'data'")
+        values: list[Any] = array.reshape(-1).tolist()
+        self.__dict__["data"] = values
+        self.__pydantic_private__["_array"] = None  # type: ignore[index]
+        return values
+
+    # No return annotation on purpose: pydantic then keeps the model's own JSON schema.
+    @model_serializer(mode="wrap")
+    def _serialize_values(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        array = self._backing()
+        if array is None:
+            return handler(self)
+        # Serialise a list-backed twin, so the dump is the usual one and no list is kept.
+        twin = type(self).model_construct(_fields_set=set(self.model_fields_set),
+                                          **{**self.__dict__, "data": array.reshape(-1).tolist()})
+        return handler(twin)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        if type(self) is not type(other):
+            return False
+        mine = {k: v for k, v in self.__dict__.items() if k != "data"}
+        theirs = {k: v for k, v in other.__dict__.items() if k != "data"}
+        if mine != theirs or self.__pydantic_extra__ != other.__pydantic_extra__:
+            return False
+        a, b = flat_values(self), flat_values(other)  # type: ignore[arg-type]
+        if isinstance(a, list) and isinstance(b, list):
+            return a == b
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        array = self._backing()
+        if array is not None:
+            yield "data", array
+        yield from super().__repr_args__()
+
+    # ---- views ------------------------------------------------------------------------
+
     def to_numpy(self) -> np.ndarray:
-        """A dense numpy array of the declared dtype and shape (sparse tensors are expanded)."""
+        """A dense numpy array of the declared dtype and shape (sparse tensors are expanded).
+
+        An array-backed tensor returns its array (reshaped to ``shape``, still
+        without copying): writing into it changes the tensor. A list-backed one
+        returns a new array.
+        """
         dtype: Any = _NUMPY_DTYPES[str(getattr(self.dtype, "value", self.dtype))]  # type: ignore[attr-defined]
-        values = np.asarray(self.data, dtype=dtype)  # type: ignore[attr-defined]
+        values = self._backing()
+        if values is None:
+            values = np.asarray(self.data, dtype=dtype)  # type: ignore[attr-defined]
         shape = self.shape  # type: ignore[attr-defined]
         crow = getattr(self, "sparse_crow_indices", None)
         col = getattr(self, "sparse_col_indices", None)
@@ -165,9 +299,11 @@ class TensorDataMixin(BaseModel):
             dense = np.zeros(shape, dtype=dtype)
             crow_arr = np.asarray(crow, dtype=np.int64)
             rows = np.repeat(np.arange(len(crow_arr) - 1), np.diff(crow_arr))
-            dense[rows, np.asarray(col, dtype=np.int64)] = values
+            dense[rows, np.asarray(col, dtype=np.int64)] = values.reshape(-1)
             return dense
-        return values.reshape(shape) if shape is not None else values
+        if shape is None:
+            return values if values.ndim == 1 else values.reshape(-1)
+        return values if list(values.shape) == list(shape) else values.reshape(shape)
 
     def to_torch(self) -> Any:
         import torch
@@ -176,6 +312,23 @@ class TensorDataMixin(BaseModel):
 
     def tolist(self) -> list[Any]:
         return self.to_numpy().tolist()  # type: ignore[no-any-return]
+
+
+def flat_values(tensor: TensorData) -> np.ndarray | list[Any]:
+    """A tensor's stored values, flat: its backing array (no copy) or its ``data`` list.
+
+    For encoders and size estimates, which must not turn an array into a list.
+    """
+    array = tensor._backing()
+    if array is not None:
+        return array.reshape(-1)
+    return tensor.__dict__.get("data", [])  # type: ignore[no-any-return]
+
+
+def value_count(tensor: TensorData) -> int:
+    """How many values a tensor stores (``len(data)``), without building ``data``."""
+    array = tensor._backing()
+    return int(array.size) if array is not None else len(tensor.__dict__.get("data", ()))
 
 
 def _coerce_tensor(key: str, value: Any) -> Any:

@@ -14,7 +14,6 @@ from ..futures import FutureRecord
 from ..services import Services
 from . import Call, handles
 
-
 PAUSED_HOLD = 1.0
 """Longest hold of a poll while the future's queue is paused."""
 
