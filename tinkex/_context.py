@@ -10,6 +10,7 @@ heartbeat) and the telemetry reporter. Every background thread belongs to its
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import itertools
 import logging
 import os
@@ -17,6 +18,7 @@ import platform
 import threading
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -84,6 +86,49 @@ def relay_queue_state(source: APIFuture[Any], target: APIFuture[Any]) -> None:
     source.add_queue_state_observer(relay)
 
 
+def _session_body(tags: list[str], user_metadata: dict[str, str], project_id: str | None,
+                  display_name: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"tags": tags, "user_metadata": user_metadata,
+                            "sdk_version": __version__, "type": "create_session"}
+    if project_id:
+        body["project_id"] = project_id
+    if display_name:
+        body["display_name"] = display_name
+    return body
+
+
+def _telemetry_payload(session: SessionManager | None, sessionless_id: str,
+                       events: list[Mapping[str, Any]]) -> dict[str, Any]:
+    session_id = session._session_id if session is not None and session.created else None
+    return {"events": events, "platform": platform.system(), "sdk_version": __version__,
+            "session_id": session_id or sessionless_id, "process_uuid": process_uuid()}
+
+
+def _keep_alive_while_pending(context: ClientContext) -> None:
+    """Make every future of ``context`` hold the context until it resolves.
+
+    Otherwise ``ServiceClient().create_sampling_client(...).sample(...)`` could
+    lose its client (and its poller threads) to the garbage collector while the
+    caller still waits for the result. The engine keeps only a weak reference, so
+    an idle, forgotten client is still collected.
+    """
+    resolve = context.engine.future_resolver
+    assert resolve is not None
+    owner = weakref.ref(context)
+
+    def resolve_and_hold(operation: Any, submitted: Any, started: float) -> APIFuture[Any]:
+        future: APIFuture[Any] = resolve(operation, submitted, started)
+        future._client = owner()  # type: ignore[attr-defined]
+        future.add_done_callback(_release_client)
+        return future
+
+    context.engine.future_resolver = resolve_and_hold
+
+
+def _release_client(future: Any) -> None:
+    future._client = None
+
+
 class ClientContext:
     """Engine + background components of one client family, closed together."""
 
@@ -110,8 +155,6 @@ class ClientContext:
         self.sequencer = sequencing.install(self.engine)
         self.dispatcher = limits.install(self.engine)
         self.api: Any = TinkerAPI(self.engine)
-        self.telemetry = self.owner.own(TelemetryReporter(self.engine, self._telemetry_payload,
-                                                          environ=env))
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None
         self.user_metadata = dict(user_metadata or {})
@@ -124,26 +167,25 @@ class ClientContext:
         self._server_config: ClientConfigResponse | None = None
         self._pass_wire: wire.PassWire | None = None
         self._pass_wire_lock = threading.Lock()
+        # Background threads get plain data and small closures, never this context: a
+        # client nobody references any more can then be garbage-collected, and its
+        # ThreadOwner's finalizer stops the threads (pending futures keep it alive, below).
         self.session: SessionManager | None = None
         if with_session:
             self.session = self.owner.own(SessionManager(
-                self.engine, create_body=self._create_session_body,
+                self.engine, create_body=_session_body(self._tags, self.user_metadata,
+                                                       self.project_id, self.display_name),
                 heartbeat_body=lambda sid: {"session_id": sid, "type": "session_heartbeat"},
                 finish_body=lambda sid, status: {"reason": {"type": status}}))
             if session_id is not None:
                 self.session.adopt(session_id)
+        self.telemetry = self.owner.own(TelemetryReporter(
+            self.engine, functools.partial(_telemetry_payload, self.session, self._sessionless_id),
+            environ=env))
+        _keep_alive_while_pending(self)
         self.log_event("SESSION_START", severity="INFO")
 
     # ---- session and counters -----------------------------------------------------------
-
-    def _create_session_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"tags": self._tags, "user_metadata": self.user_metadata,
-                                "sdk_version": __version__, "type": "create_session"}
-        if self.project_id:
-            body["project_id"] = self.project_id
-        if self.display_name:
-            body["display_name"] = self.display_name
-        return body
 
     @property
     def session_id(self) -> str:
@@ -207,13 +249,6 @@ class ClientContext:
         self.telemetry.log_exception(self._event(
             "UNHANDLED_EXCEPTION", "ERROR", error_type=type(exc).__name__,
             error_message=f"{where}: {exc}", traceback=tb))
-
-    def _telemetry_payload(self, events: list[Mapping[str, Any]]) -> dict[str, Any]:
-        session = self.session
-        session_id = session._session_id if session is not None and session.created else None
-        return {"events": events, "platform": platform.system(), "sdk_version": __version__,
-                "session_id": session_id or self._sessionless_id,
-                "process_uuid": process_uuid()}
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class SamplingClient:
         self._base_model = base_model
         self.retry_config = retry_config or RetryConfig()
         self._lock = threading.Lock()
+        self._owns_context = False
 
     # ---- sampling -----------------------------------------------------------------------
 
@@ -204,8 +205,26 @@ class SamplingClient:
                             wire_format=state.get("wire_format", "auto"))
         self.__init__(ctx, state["sampling_session_id"],  # type: ignore[misc]
                       base_model=state["base_model"], retry_config=state["retry_config"])
+        self._owns_context = True
         clone = random.randint(1, CLONE_BLOCK)
         ctx.sequencer.set_block("asample", self.sampling_session_id, CLONE_BLOCK * clone)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the threads of an unpickled copy (the session stays its creator's to finish).
+
+        A client made by a Service or Training client shares that client's
+        connection: closing the ServiceClient closes it, and this does nothing.
+        """
+        if self._owns_context:
+            self._ctx.close(None)
+
+    def __enter__(self) -> SamplingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<SamplingClient {self.sampling_session_id}>"

@@ -217,10 +217,10 @@ def test_parallel_creation_with_future_twins(service):
 
 
 def _sample_in_worker(payload: bytes) -> list[int]:
-    sampler = pickle.loads(payload)
-    prompt = types.ModelInput.from_ints([256, 84, 104, 101])
-    result = sampler.sample(prompt, 1, types.SamplingParams(max_tokens=6, seed=3)).result()
-    return list(result.sequences[0].tokens)
+    with pickle.loads(payload) as sampler:
+        prompt = types.ModelInput.from_ints([256, 84, 104, 101])
+        result = sampler.sample(prompt, 1, types.SamplingParams(max_tokens=6, seed=3)).result()
+        return list(result.sequences[0].tokens)
 
 
 def test_sampling_client_pickles_into_spawn_workers(service):
@@ -269,3 +269,42 @@ def test_sampling_under_429_backpressure(tmp_path):
         futures = [sampler.sample(prompt, 1, types.SamplingParams(max_tokens=3, seed=i))
                    for i in range(4)]
         assert all(len(f.result(timeout=60).sequences) == 1 for f in futures)
+
+
+def _forgotten_clients(base_url: str) -> None:
+    for _ in range(3):
+        service = tinkex.ServiceClient(base_url=base_url, api_key=KEY)
+        service.create_sampling_client(base_model="tinkex/micro-lm")  # session + heartbeat
+
+
+def _wait_for_threads(count: int, deadline: float = 10.0) -> bool:
+    import gc
+    import time
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        gc.collect()
+        if threading.active_count() <= count:
+            return True
+        threading.Event().wait(0.05)
+    return False
+
+
+def test_forgotten_clients_stop_their_threads_when_collected(base_url):
+    before = threading.active_count()
+    _forgotten_clients(base_url)
+    assert _wait_for_threads(before), [t.name for t in threading.enumerate()]
+
+
+def test_a_pending_future_keeps_its_forgotten_client_alive(base_url):
+    import gc
+
+    before = threading.active_count()
+    tok_prompt = types.ModelInput.from_ints([256, 72, 105])
+    future = (tinkex.ServiceClient(base_url=base_url, api_key=KEY)
+              .create_sampling_client(base_model="tinkex/micro-lm")
+              .sample(tok_prompt, 1, types.SamplingParams(max_tokens=4, seed=1)))
+    gc.collect()
+    assert len(future.result(timeout=60).sequences) == 1
+    del future
+    assert _wait_for_threads(before), [t.name for t in threading.enumerate()]

@@ -153,9 +153,11 @@ class TaskPool:
                 again = task()
             except Exception:  # tasks settle their own errors; this is a last resort
                 log.exception("background task failed")
-                continue
+                again = None
             if again is not None:
                 self.schedule(task, again)
+            # An idle thread must not keep its last task (and the client behind it) alive.
+            del task
 
     def request_stop(self) -> None:
         """Let the threads finish their current task and exit; queued tasks are dropped."""
