@@ -116,8 +116,8 @@ def _keep_alive_while_pending(context: ClientContext) -> None:
     assert resolve is not None
     owner = weakref.ref(context)
 
-    def resolve_and_hold(operation: Any, submitted: Any, started: float) -> APIFuture[Any]:
-        future: APIFuture[Any] = resolve(operation, submitted, started)
+    def resolve_and_hold(operation: Any, submitted: Any, submit_started_at: float) -> Any:
+        future: APIFuture[Any] = resolve(operation, submitted, submit_started_at)
         future._client = owner()  # type: ignore[attr-defined]
         future.add_done_callback(_release_client)
         return future
