@@ -11,6 +11,7 @@ instead (choose the model with ``--base-model``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
@@ -55,8 +56,10 @@ def make_datum(tokenizer: Any, text: str) -> types.Datum:
     """Next-token prediction over the whole sentence, from <bos> to <eos>."""
     ids = [tokenizer.bos_token_id, *tokenizer.encode(text), tokenizer.eos_token_id]
     return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
-                       loss_fn_inputs={"target_tokens": ids[1:],
-                                       "weights": [1.0] * (len(ids) - 1)})
+                       loss_fn_inputs={
+                           "target_tokens": types.TensorData.from_list(ids[1:], "int64"),
+                           "weights": types.TensorData.from_list([1.0] * (len(ids) - 1),
+                                                                 "float32")})
 
 
 def continuations(sampler: tinkex.SamplingClient, tokenizer: Any,
@@ -96,10 +99,9 @@ def sparkline(values: Sequence[float]) -> str:
 def plot_losses(losses: Sequence[float], out: Path) -> str:
     """A PNG loss curve when matplotlib is installed, else a text sparkline file."""
     try:
-        import matplotlib
-
+        matplotlib: Any = importlib.import_module("matplotlib")
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt: Any = importlib.import_module("matplotlib.pyplot")
     except ImportError:
         path = out / "loss_curve.txt"
         path.write_text(sparkline(losses) + "\n", encoding="utf-8")
@@ -119,7 +121,7 @@ def plot_losses(losses: Sequence[float], out: Path) -> str:
 
 def train(training: tinkex.TrainingClient, data: list[types.Datum], steps: int,
           learning_rate: float) -> list[float]:
-    tokens = sum(len(d.loss_fn_inputs["weights"].data) for d in data)
+    tokens = sum(d.model_input.length for d in data)
     adam = types.AdamParams(learning_rate=learning_rate)
     losses: list[float] = []
     with tqdm(total=steps, desc="training", unit="step", file=sys.stderr) as bar:
