@@ -12,12 +12,11 @@ from tinkex.types import Checkpoint
 
 from .context import (
     CliState,
+    emit_listing,
     format_option,
     limit_option,
-    more_hint,
     page_size,
     pass_state,
-    take,
 )
 from .errors import EXPECTED, describe
 from .output import emit, fields, human_size, note, table, to_json
@@ -52,13 +51,7 @@ def list_checkpoints(state: CliState, run_id: str | None, limit: int, fmt: str) 
     rest = state.rest()
     items = (rest.list_checkpoints(run_id).result().checkpoints if run_id
              else rest.iter_user_checkpoints(page_size=page_size(limit)))
-    shown, more = take(items, limit)
-    if fmt == "json":
-        emit(to_json({"checkpoints": shown, "has_more": more}))
-        return
-    emit(checkpoint_table(shown) if shown else "No checkpoints.")
-    if more:
-        note(more_hint(limit, "checkpoints"))
+    emit_listing(fmt, "checkpoints", items, limit, checkpoint_table)
 
 
 @group.command("info")

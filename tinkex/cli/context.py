@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .output import FORMATS
+from .output import FORMATS, emit, note, to_json
 
 if TYPE_CHECKING:
     from tinkex.rest_client import RestClient
@@ -108,5 +108,22 @@ def more_hint(limit: int, noun: str) -> str:
     return f"(showing the first {limit} {noun}; more exist: use --limit 0 to list all)"
 
 
-__all__ = ["CliState", "format_option", "limit_option", "more_hint", "page_size", "pass_state",
-           "take"]
+def emit_listing(fmt: str, key: str, items: Iterable[T], limit: int,
+                 render: Callable[[list[T]], str]) -> None:
+    """Print up to ``limit`` items as JSON ``{key: [...], "has_more": ...}`` or via ``render``.
+
+    ``render`` gets the shown items (never an empty list); a hint on stderr says
+    when the limit cut the list short.
+    """
+    noun = key.replace("_", " ")
+    shown, more = take(items, limit)
+    if fmt == "json":
+        emit(to_json({key: shown, "has_more": more}))
+        return
+    emit(render(shown) if shown else f"No {noun}.")
+    if more:
+        note(more_hint(limit, noun))
+
+
+__all__ = ["CliState", "emit_listing", "format_option", "limit_option", "more_hint", "page_size",
+           "pass_state", "take"]

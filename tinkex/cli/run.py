@@ -6,14 +6,13 @@ import click
 
 from .context import (
     CliState,
+    emit_listing,
     format_option,
     limit_option,
-    more_hint,
     page_size,
     pass_state,
-    take,
 )
-from .output import emit, fields, note, table, to_json
+from .output import emit, fields, table, to_json
 
 HEADERS = ("RUN ID", "BASE MODEL", "LORA RANK", "LAST REQUEST", "LAST CHECKPOINT")
 
@@ -29,16 +28,11 @@ def group() -> None:
 @pass_state
 def list_runs(state: CliState, limit: int, fmt: str) -> None:
     """List your training runs."""
-    runs, more = take(state.rest().iter_training_runs(page_size=page_size(limit)), limit)
-    if fmt == "json":
-        emit(to_json({"training_runs": runs, "has_more": more}))
-        return
-    rows = [(r.training_run_id, r.base_model, r.lora_rank if r.is_lora else "full",
-             r.last_request_time,
-             r.last_checkpoint.checkpoint_id if r.last_checkpoint else None) for r in runs]
-    emit(table(HEADERS, rows) if rows else "No training runs.")
-    if more:
-        note(more_hint(limit, "training runs"))
+    runs = state.rest().iter_training_runs(page_size=page_size(limit))
+    emit_listing(fmt, "training_runs", runs, limit, lambda shown: table(HEADERS, [
+        (r.training_run_id, r.base_model, r.lora_rank if r.is_lora else "full",
+         r.last_request_time, r.last_checkpoint.checkpoint_id if r.last_checkpoint else None)
+        for r in shown]))
 
 
 @group.command("info")

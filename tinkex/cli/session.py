@@ -6,14 +6,13 @@ import click
 
 from .context import (
     CliState,
+    emit_listing,
     format_option,
     limit_option,
-    more_hint,
     page_size,
     pass_state,
-    take,
 )
-from .output import emit, fields, note, table, to_json
+from .output import emit, fields, table, to_json
 
 
 @click.group("session")
@@ -27,13 +26,9 @@ def group() -> None:
 @pass_state
 def list_sessions(state: CliState, limit: int, fmt: str) -> None:
     """List your session ids."""
-    ids, more = take(state.rest().iter_sessions(page_size=page_size(limit)), limit)
-    if fmt == "json":
-        emit(to_json({"sessions": ids, "has_more": more}))
-        return
-    emit(table(("SESSION ID",), [(i,) for i in ids]) if ids else "No sessions.")
-    if more:
-        note(more_hint(limit, "sessions"))
+    ids = state.rest().iter_sessions(page_size=page_size(limit))
+    emit_listing(fmt, "sessions", ids, limit,
+                 lambda shown: table(("SESSION ID",), [(i,) for i in shown]))
 
 
 @group.command("info")
