@@ -19,6 +19,8 @@ from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
 from tinkex.core.operations import OperationTable
 
+from .loopback import LoopbackServer, serving, thread_guard
+
 ROOT = Path(__file__).resolve().parents[2]
 PETSTORE = ROOT / "tests" / "fixtures" / "petstore.yaml"
 CANARY = "pet-CANARY-123456"
@@ -125,3 +127,15 @@ def make_engine(pet_table: OperationTable, pet_models: ModuleType,
     yield make
     for engine in engines:
         engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leak() -> Iterator[None]:
+    """Every core test ends with exactly the threads it started with."""
+    yield from thread_guard()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A scriptable loopback HTTP server (modules may define their own ``server``)."""
+    yield from serving()

@@ -11,19 +11,11 @@ import pytest
 from tinkex.core import sequencing
 from tinkex.core.engine import EncodedBody, Engine
 
-from .loopback import LoopbackServer, Reply, Request, kennel_engine, serving, thread_guard
+from .loopback import LoopbackServer, Reply, Request, kennel_engine
 
 MEDIA = "application/x-kennel"
 
 
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from serving()
 
 
 @pytest.fixture

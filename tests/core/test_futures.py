@@ -41,8 +41,6 @@ from .loopback import (
     Request,
     kennel,
     kennel_engine,
-    serving,
-    thread_guard,
     wait_until,
 )
 
@@ -51,10 +49,6 @@ WALK, RUN = TABLE["start_walk"], TABLE["start_run"]
 FAST = dataclasses.replace(TABLE.futures, backoff=Backoff(initial=0.001, max=0.001))
 REPORT = {"dog": "rex", "meters": 42}
 
-
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
 
 
 # ---- a scripted engine ----------------------------------------------------------------------
@@ -396,10 +390,6 @@ def test_run_in_background(make_poller):
 
 # ---- against a real server ------------------------------------------------------------------
 
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from serving()
 
 
 @pytest.fixture

@@ -26,16 +26,11 @@ from .loopback import (
     Request,
     kennel_engine,
     serving,
-    thread_guard,
     wait_until,
 )
 
 TESTS = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
 
 
 def kennel_routes(server: LoopbackServer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -11,17 +11,7 @@ from tinkex.core import limits
 from tinkex.core.errors import RateLimitError
 from tinkex.core.limits import ByteBudget, CountingSemaphore, DispatchLimiter
 
-from .loopback import LoopbackServer, Reply, kennel, kennel_engine, serving, thread_guard
-
-
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from serving()
+from .loopback import LoopbackServer, Reply, kennel, kennel_engine
 
 
 class Clock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,20 +16,8 @@ from .loopback import (
     Request,
     kennel,
     kennel_engine,
-    serving,
-    thread_guard,
     wait_until,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from serving()
 
 
 @pytest.fixture

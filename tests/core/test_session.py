@@ -18,22 +18,12 @@ from .loopback import (
     Reply,
     kennel,
     kennel_engine,
-    serving,
-    thread_guard,
     wait_until,
 )
 
 SPEC = kennel()[0].session  # heartbeat every 10 ms, warning after 0.1 s, 410 stops it
 
 
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from serving()
 
 
 @pytest.fixture

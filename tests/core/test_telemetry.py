@@ -19,16 +19,11 @@ from .loopback import (
     kennel,
     kennel_engine,
     serving,
-    thread_guard,
     wait_until,
 )
 
 SPEC = kennel()[0].telemetry  # batches of 3, every 30 s, queue of 8, env KENNEL_TELEMETRY
 
-
-@pytest.fixture(autouse=True)
-def _no_thread_leak() -> Iterator[None]:
-    yield from thread_guard()
 
 
 @pytest.fixture
