@@ -2,17 +2,19 @@
 
 The runtime builds one class per SDK group and one keyword-only method per
 operation from the compiled document (the way botocore builds clients from its
-service models); this stub gives those methods static types. Both sides derive
-names and parameters from the same rules in ``signature_of`` below, mirrored by
-``tinkex.core.operations``; a test (and ``mypy.stubtest``) proves they agree.
+service models); this stub gives those methods static types. Parameter names and
+annotations come from the runtime's own rules (``tinkex.core.operations.python_name``,
+``tinkex.core.api.Annotations``); a test (and ``mypy.stubtest``) proves the two agree.
 """
 
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from tinkex.core.api import Annotations
+from tinkex.core.operations import python_name
 
 from .compile import SCHEMA_PREFIX
 from .validate import HTTP_METHODS
@@ -27,14 +29,6 @@ CALL_OPTIONS = [
 ]
 
 
-def python_name(name: str) -> str:
-    """Parameter name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``)."""
-    out = re.sub(r"[^0-9A-Za-z_]", "_", name).lower()
-    if out[:1].isdigit():
-        out = "_" + out
-    return out + "_" if keyword.iskeyword(out) else out
-
-
 @dataclass
 class Param:
     name: str
@@ -42,71 +36,23 @@ class Param:
     required: bool
 
 
-class Models(set[str]):
-    """Names of the generated model classes, plus every schema (to inline collapsed unions)."""
+class Models(Annotations):
+    """Annotation rules of the runtime (``tinkex.core.api``), so stub and runtime agree.
+
+    ``names`` are the classes the models module really defines; other schemas
+    (pure unions the model generator collapses) are spelled out inline.
+    """
 
     def __init__(self, names: set[str], schemas: dict[str, Any]):
-        super().__init__(names)
-        self.schemas = schemas
+        super().__init__(schemas, frozenset(names))
 
 
-def py_type(schema: Any, models: set[str]) -> str:
+def py_type(schema: Any, models: Models) -> str:
     """A Python annotation for a compiled JSON Schema."""
-    if not isinstance(schema, dict):
-        return "Any"
-    if "$ref" in schema:
-        name = schema["$ref"].removeprefix(SCHEMA_PREFIX)
-        if name in models:
-            return name
-        # The model generator collapses pure unions (no class of their own): inline them.
-        target = getattr(models, "schemas", {}).get(name)
-        return py_type(target, models) if target is not None else "Any"
-    if "const" in schema:
-        return f"Literal[{schema['const']!r}]"
-    for key in ("oneOf", "anyOf"):
-        if key in schema:
-            parts = _dedupe([py_type(s, models) for s in schema[key]])
-            return " | ".join(parts)
-    if "allOf" in schema and len(schema["allOf"]) == 1:
-        return py_type(schema["allOf"][0], models)
-    if "enum" in schema:
-        return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
-    t = schema.get("type")
-    if isinstance(t, list):
-        parts = _dedupe([py_type({**schema, "type": x}, models) for x in t])
-        return " | ".join(parts)
-    if t == "string":
-        return "str"
-    if t == "integer":
-        return "int"
-    if t == "number":
-        return "float"
-    if t == "boolean":
-        return "bool"
-    if t == "null":
-        return "None"
-    if t == "array":
-        return f"list[{py_type(schema.get('items'), models)}]"
-    if t == "object" or "properties" in schema or "additionalProperties" in schema:
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict) and not schema.get("properties"):
-            return f"dict[str, {py_type(extra, models)}]"
-        return "dict[str, Any]"
-    return "Any"
+    return models.of(schema)
 
 
-def _dedupe(parts: list[str]) -> list[str]:
-    seen: list[str] = []
-    for p in parts:
-        if p not in seen:
-            seen.append(p)
-    if "None" in seen:  # keep None last, the usual spelling
-        seen.remove("None")
-        seen.append("None")
-    return seen
-
-
-def signature_of(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> list[Param]:
+def signature_of(doc: dict[str, Any], op: dict[str, Any], models: Models) -> list[Param]:
     """Keyword-only parameters of an operation's method: path, query, header, then body fields."""
     params: list[Param] = []
     for p in op.get("parameters") or []:
@@ -125,7 +71,7 @@ def signature_of(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> l
     return [p for p in params if p.required] + [p for p in params if not p.required]
 
 
-def return_type(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> str:
+def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
     future = op.get("x-tinkex-future")
     if future:
         return f"APIFuture[{future['result']}]"
@@ -134,7 +80,7 @@ def return_type(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> st
     return py_type(schema, models) if schema else "None"
 
 
-def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: set[str]) -> str:
+def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
     pag = op["x-tinkex-pagination"]
     ok = (op.get("responses") or {}).get("200") or {}
     ref = (((ok.get("content") or {}).get("application/json") or {}).get("schema") or {}).get("$ref", "")
@@ -157,7 +103,7 @@ def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def _method(doc: dict[str, Any], op: dict[str, Any], models: set[str], name: str,
+def _method(doc: dict[str, Any], op: dict[str, Any], models: Models, name: str,
             returns: str, summary: str | None) -> list[str]:
     params = signature_of(doc, op, models)
     args = ["self", "*"]
@@ -212,7 +158,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
                 body += _method(doc, op, models, "iter_" + op["x-tinkex-sdk"]["method"],
                                 f"Iterator[{item}]",
                                 f"Iterate over every item of every page of {op['operationId']}.")
-        used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models
+        used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models.class_names
     client = groups_meta["client_class"]
     body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
              "", "    def __init__(self, engine: Engine) -> None: ..."]
