@@ -6,6 +6,7 @@ at submit, so results arrive even if nobody calls ``result()``. Every signal —
 not-ready statuses and body markers, queue-state fields, failure fields, the
 metadata-only flow, expiry — comes from that spec; this module knows no API.
 
+``APIFuture`` itself lives in :mod:`tinkex.core.apifuture` (re-exported here).
 Polls run on a small, bounded :class:`TaskPool` instead of a thread per future:
 a task that must wait (backoff, byte budget) gives its thread back instead of
 sleeping on it.
@@ -13,7 +14,6 @@ sleeping on it.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import json
 import logging
@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
+# re-exported: tinkex.core.futures stays the import path of the future types
+from tinkex.core.apifuture import APIFuture as APIFuture
+from tinkex.core.apifuture import CombinedFuture as CombinedFuture
+from tinkex.core.apifuture import QueueStateObserver, notify_observers
 from tinkex.core.document import FutureSpec
 from tinkex.core.errors import (
     APIConnectionError,
@@ -46,170 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-U = TypeVar("U")
-QueueStateObserver = Callable[[str, "str | None"], None]
 Decoder = Callable[[bytes, str], Any]
-
-
-class APIFuture(concurrent.futures.Future[T]):
-    """The eventual result of a request; works with ``concurrent.futures.wait``/``as_completed``.
-
-    ``result(timeout)`` raises the builtin ``TimeoutError`` and keeps polling;
-    ``cancel()`` stops polling this future. ``request_id`` is the server's handle
-    (None for futures not backed by one request); ``submit_response`` the parsed
-    answer to the submit that created it (fields besides the handle, such as ids
-    of the parts of the eventual result, live there).
-    """
-
-    def __init__(self, request_id: str | None = None) -> None:
-        super().__init__()
-        self.request_id = request_id
-        self.submit_response: Any = None
-        self._on_cancel: Callable[[], None] | None = None
-        self._on_wait: Callable[[], None] | None = None
-        self._observers: list[QueueStateObserver] = []
-        self._queue_state: tuple[str, str | None] | None = None
-        self._observer_lock = threading.Lock()
-
-    @classmethod
-    def from_value(cls, value: T) -> APIFuture[T]:
-        """A future that is already resolved with ``value``."""
-        future: APIFuture[T] = cls()
-        future.set_result(value)
-        return future
-
-    @classmethod
-    def from_exception(cls, exc: BaseException) -> APIFuture[Any]:
-        """A future that has already failed with ``exc``."""
-        future: APIFuture[Any] = cls()
-        future.set_exception(exc)
-        return future
-
-    def result(self, timeout: float | None = None) -> T:
-        """Wait for the result; ``TimeoutError`` after ``timeout`` seconds (polling continues)."""
-        return self._wait(super().result, timeout)
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Wait for completion and return the error, if any; ``TimeoutError`` like :meth:`result`."""
-        return self._wait(super().exception, timeout)
-
-    def _wait(self, wait: Callable[[float | None], U], timeout: float | None) -> U:
-        if self._on_wait is not None:
-            self._on_wait()
-        try:
-            return wait(timeout)
-        except concurrent.futures.TimeoutError:  # a distinct class before Python 3.11
-            raise TimeoutError(f"no result within {timeout} s") from None
-
-    def running(self) -> bool:
-        """True while the result is still being fetched."""
-        return not self.done()
-
-    def cancel(self) -> bool:
-        """Stop fetching the result; False if it has already arrived."""
-        if self.cancelled():
-            return True
-        if not super().cancel():
-            return False
-        # Moves the state to CANCELLED_AND_NOTIFIED so that wait()/as_completed() see it.
-        self.set_running_or_notify_cancel()
-        if self._on_cancel is not None:
-            self._on_cancel()
-        return True
-
-    def map(self, fn: Callable[[T], U]) -> APIFuture[U]:
-        """A future of ``fn(result)``; fails (without calling ``fn``) if this one fails."""
-        return CombinedFuture([self], lambda results: fn(results[0]))
-
-    def add_queue_state_observer(self, observer: QueueStateObserver) -> None:
-        """Call ``observer(state, reason)`` whenever the server reports a new queue state.
-
-        If a state is already known the observer hears it at once, so registering
-        after the submit misses nothing.
-        """
-        with self._observer_lock:
-            self._observers.append(observer)
-            known = self._queue_state
-        if known is not None:
-            _notify([observer], *known)
-
-    def _note_queue_state(self, state: str, reason: str | None) -> bool:
-        """Record a reported state; True (and observers told) only when it changed."""
-        with self._observer_lock:
-            if self._queue_state == (state, reason):
-                return False
-            self._queue_state = (state, reason)
-            observers = list(self._observers)
-        _notify(observers, state, reason)
-        return True
-
-    def _settle(self, value: Any = None, exc: BaseException | None = None) -> None:
-        # A future may be cancelled while its last poll is in flight; that answer is dropped.
-        try:
-            if exc is None:
-                self.set_result(value)
-            else:
-                self.set_exception(exc)
-        except concurrent.futures.InvalidStateError:
-            pass
-
-
-def _notify(observers: Sequence[QueueStateObserver], state: str, reason: str | None) -> None:
-    for observer in observers:
-        try:
-            observer(state, reason)
-        except Exception:  # an observer's bug must not break polling
-            log.exception("queue-state observer failed")
-
-
-class CombinedFuture(APIFuture[T]):
-    """Resolves to ``combine([results...])`` once every input future has succeeded.
-
-    The first failure (or cancellation) of an input fails the whole; cancelling
-    the whole cancels the inputs. Used to join the results of chunked calls.
-    """
-
-    def __init__(self, futures: Sequence[APIFuture[Any]],
-                 combine: Callable[[list[Any]], T]) -> None:
-        super().__init__()
-        self.futures = list(futures)
-        self._combine = combine
-        self._remaining = len(self.futures)
-        self._lock = threading.Lock()
-        if not self.futures:
-            self._finish()
-        for future in self.futures:
-            future.add_done_callback(self._input_done)
-
-    def _input_done(self, future: concurrent.futures.Future[Any]) -> None:
-        if future.cancelled():
-            self._settle(exc=concurrent.futures.CancelledError())
-            return
-        exc = future.exception()
-        if exc is not None:
-            self._settle(exc=exc)
-            return
-        with self._lock:
-            self._remaining -= 1
-            last = self._remaining == 0
-        if last:
-            self._finish()
-
-    def _finish(self) -> None:
-        try:
-            value = self._combine([f.result() for f in self.futures])
-        except Exception as exc:
-            self._settle(exc=exc)
-        else:
-            self._settle(value)
-
-    def cancel(self) -> bool:
-        """Cancel the inputs too: nobody will read their results."""
-        if not super().cancel():
-            return False
-        for future in self.futures:
-            future.cancel()
-        return True
 
 
 class _Poll:
@@ -405,7 +246,7 @@ class FuturePoller:
             state = "unknown"
         reason = body.get(qs.reason_field) if qs.reason_field else None
         if poll.future._note_queue_state(state, reason):
-            _notify(self._observers, state, reason)
+            notify_observers(self._observers, state, reason)
 
     def _failure(self, poll: _Poll, body: Mapping[str, Any]) -> RequestFailedError:
         failure = self.spec.failure
