@@ -122,3 +122,25 @@ def test_tinker_log_sets_the_tinkex_log_level():
     finally:
         logger.setLevel(level)
         logger.handlers[:] = handlers
+
+
+def test_hugging_face_tokenizer_from_a_local_cache(tmp_path, monkeypatch):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tinkex.tokenizers import HuggingFaceTokenizer
+
+    vocab = {"<s>": 0, "</s>": 1, "[UNK]": 2, "hello": 3, "world": 4}
+    inner = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    inner.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    inner.decoder = tokenizers.decoders.WordPiece()
+    snapshot = tmp_path / "hub" / "models--acme--tiny" / "snapshots" / "rev1"
+    snapshot.mkdir(parents=True)
+    inner.save(str(snapshot / "tokenizer.json"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+
+    tok = get_tokenizer("acme/tiny:some-suffix")
+    assert isinstance(tok, HuggingFaceTokenizer)
+    assert tok.encode("hello world") == [3, 4] and tok.decode([3, 4]) == "hello world"
+    assert (tok.bos_token_id, tok.eos_token_id) == (0, 1)
+    assert get_tokenizer(None, "acme/tiny/variant").encode("world") == [4]
