@@ -74,6 +74,7 @@ def test_archive_url_downloads_a_tar_gz_and_checks_its_signature(
     assert answer["expires"]
     download = client.session.get(answer["url"], headers={"X-API-Key": ""})
     assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
+    assert int(download.headers["content-length"]) == len(download.content)  # a real progress bar
     with tarfile.open(fileobj=io.BytesIO(download.content), mode="r:gz") as tar:
         assert sorted(tar.getnames()) == ["adapter_model.safetensors", "checkpoint.json"]
         weights = tar.extractfile("adapter_model.safetensors").read()  # type: ignore[union-attr]

@@ -89,5 +89,8 @@ def _chunks(file: IO[bytes]) -> Iterator[bytes]:
 async def stream_archive(weights: Path, manifest: dict[str, Any],
                          filename: str) -> StreamingResponse:
     file = await asyncio.to_thread(build_archive, weights, manifest)
+    size = file.seek(0, io.SEEK_END)  # the archive is built first, so its length is known
+    file.seek(0)
     return StreamingResponse(_chunks(file), media_type="application/gzip",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                      "Content-Length": str(size)})
