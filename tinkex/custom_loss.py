@@ -112,7 +112,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
             bwd_chunks = client.split_batch(weighted, "forward", "forward_backward")
             if len(bwd_chunks) != n:  # same sizes as the forward pass, so this cannot differ
                 raise RuntimeError("the backward pass chunked differently from the forward pass")
-            bwd = client.submit_chunks("forward_backward", "forward_backward_input", bwd_chunks,
+            bwd = client.submit_chunks("forward_backward", bwd_chunks,
                                        "cross_entropy", None, block, numbers[n:])
         except BaseException as exc:
             block.release_unclaimed()
@@ -137,7 +137,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
         bwd.add_done_callback(finished)
 
     try:
-        forward = client.submit_chunks("forward", "forward_input", chunks, "cross_entropy", None,
+        forward = client.submit_chunks("forward", chunks, "cross_entropy", None,
                                        block, numbers[:n])
     except BaseException:
         block.release_unclaimed()

@@ -58,7 +58,7 @@ class TrainingClient:
                 loss_fn_config: Mapping[str, float] | None = None
                 ) -> APIFuture[ForwardBackwardOutput]:
         """Compute the loss and per-token outputs without gradients."""
-        return self._chunked("forward", "forward_input", data, loss_fn, loss_fn_config)
+        return self._chunked("forward", data, loss_fn, loss_fn_config)
 
     def forward_backward(self, data: Sequence[Datum | Mapping[str, Any]], loss_fn: str,
                          loss_fn_config: Mapping[str, float] | None = None
@@ -68,16 +68,14 @@ class TrainingClient:
         Large batches are split into requests of at most 1024 datums and about
         5 MB; the results are recombined in order, metrics reduced by suffix.
         """
-        return self._chunked("forward_backward", "forward_backward_input", data, loss_fn,
-                             loss_fn_config)
+        return self._chunked("forward_backward", data, loss_fn, loss_fn_config)
 
-    def _chunked(self, operation: str, input_field: str,
-                 data: Sequence[Datum | Mapping[str, Any]], loss_fn: str,
+    def _chunked(self, operation: str, data: Sequence[Datum | Mapping[str, Any]], loss_fn: str,
                  loss_fn_config: Mapping[str, float] | None) -> APIFuture[ForwardBackwardOutput]:
         chunks = self.split_batch(as_datums(data), operation)
         with self.reserve_seq_ids(len(chunks)) as block:
-            return self.submit_chunks(operation, input_field, chunks, loss_fn, loss_fn_config,
-                                      block, block.numbers)
+            return self.submit_chunks(operation, chunks, loss_fn, loss_fn_config, block,
+                                      block.numbers)
 
     def split_batch(self, data: Sequence[Datum], *operations: str) -> list[list[Datum]]:
         """Chunks for passes of ``operations``, sized for the encoding their requests use.
@@ -91,29 +89,28 @@ class TrainingClient:
         """Take ``count`` consecutive seq_ids now (in program order) for requests sent later."""
         return self._ctx.sequencer.reserve("forward_backward", self.model_id, count)
 
-    def submit_chunks(self, operation: str, input_field: str, chunks: Sequence[Sequence[Datum]],
+    def submit_chunks(self, operation: str, chunks: Sequence[Sequence[Datum]],
                       loss_fn: str, loss_fn_config: Mapping[str, float] | None,
                       block: SequenceBlock, numbers: Sequence[int]
                       ) -> APIFuture[ForwardBackwardOutput]:
         """Submit one request per chunk with the given reserved seq_ids; combine the results.
 
         The requests go where :attr:`ClientContext.pass_wire` routes ``operation``
-        (a protobuf ``forward`` is a ``forward_backward`` with ``forward_only``; its
-        body field follows the route, whatever ``input_field`` says). A protobuf
+        (a protobuf ``forward`` is a ``forward_backward`` with ``forward_only``, and
+        the route names the body field that carries the batch). A protobuf
         body is encoded by the engine after the sequencer numbered it, so it
         carries its ``seq_id`` and keeps its turn.
         """
         route = self._ctx.pass_wire.route(operation)
         call = functools.partial(self._ctx.engine.call, route.operation,
                                  encode_body=route.encode_body)
-        input_field = route.input_field
         futures: list[APIFuture[ForwardBackwardOutput]] = []
         config: dict[str, float | str] | None = dict(loss_fn_config) if loss_fn_config else None
         for number, chunk in zip(numbers, chunks, strict=True):
             batch = ForwardBackwardInput(data=list(chunk), loss_fn=LossFnType(loss_fn),
                                          loss_fn_config=config)
             with block.claim(number):
-                body: dict[str, Any] = {"model_id": self.model_id, input_field: batch}
+                body: dict[str, Any] = {"model_id": self.model_id, route.input_field: batch}
                 futures.append(call(**body))
         if len(futures) == 1:
             return futures[0]
