@@ -68,12 +68,38 @@ def tensor(array: np.ndarray) -> T.TensorData:
 
 
 def sample_response(result: SampleResult) -> T.SampleResponse:
+    """The wire result of a sample; ``target_prompt_logprobs`` is laid out by the caller
+    (:func:`target_logprobs_tensor`), since its layout is that of the request."""
     topk = None
     if result.topk_prompt_logprobs is not None:
         topk = [None if row is None else [(t, lp) for t, lp in row]
                 for row in result.topk_prompt_logprobs]
+    alt = None
+    if result.prompt_alt_tokens is not None:
+        alt_tokens, alt_logprobs = result.prompt_alt_tokens
+        alt = T.PromptAltTokens(tokens=tensor(alt_tokens.astype(np.int64)),
+                                logprobs=tensor(alt_logprobs.astype(np.float32)))
     return T.SampleResponse(
         sequences=[T.SampledSequence(stop_reason=T.StopReason(s.stop_reason), tokens=s.tokens,
-                                     logprobs=s.logprobs) for s in result.sequences],
+                                     logprobs=s.logprobs,
+                                     topk_logprobs=None if s.topk_logprobs is None
+                                     else [row for row in s.topk_logprobs])
+                   for s in result.sequences],
         prompt_logprobs=result.prompt_logprobs,
-        topk_prompt_logprobs=topk)
+        topk_prompt_logprobs=topk,
+        prompt_alt_tokens=alt)
+
+
+def target_logprobs_tensor(request: T.TensorData, values: np.ndarray) -> T.TensorData:
+    """float32 logprobs in the layout of the request's ``target_prompt_logprobs``: dense
+    ``values`` of its shape, or the stored values of its CSR layout (same indices).
+
+    Cells whose id was -1 hold ``0.0`` (the SDK's documented value; in a sparse answer
+    that is only a stored -1, the unstored cells stay implicit)."""
+    values = np.asarray(values, dtype=np.float32)
+    if request.sparse_crow_indices is None:
+        return tensor(values.reshape(request.shape or values.shape))
+    return T.TensorData(data=values.reshape(-1).tolist(), dtype=T.TensorDtype.float32,
+                        shape=list(request.shape or []),
+                        sparse_crow_indices=list(request.sparse_crow_indices),
+                        sparse_col_indices=list(request.sparse_col_indices or []))

@@ -8,16 +8,25 @@ shared pool in any order (no seq_id ordering), deduped by
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
 from tinkex import types as T
 
 from .. import convert
-from ..errors import ApiError, not_found
-from ..model import sample
+from ..errors import ApiError, UserError, not_found
+from ..model import get_config, sample
 from ..services import Services
 from ..state import Sampler
 from . import Call, handles
 
 MAX_SAMPLES = 256
+#: Bound on ``(len(prompt) - 1) * k`` for prompt_alt_tokens_k and on the (dense or
+#: compacted sparse) cells of target_prompt_logprobs, as the real service bounds a top-k
+#: width. Past it the request is refused (400).
+MAX_PROMPT_CELLS = 1_000_000
 
 
 @handles("create_sampling_session")
@@ -65,6 +74,113 @@ def _sampler_for(s: Services, owner: str, body: T.SampleRequest) -> Sampler:
     raise ApiError(400, "asample needs sampling_session_id (or base_model / model_path)")
 
 
+def _prompt_length(prompt: T.ModelInput) -> int | None:
+    """The prompt's token count as :func:`convert.tokens_of` will see it; None when a chunk
+    cannot be counted (that prompt then fails in the worker with a precise message)."""
+    n = 0
+    for chunk in prompt.chunks:
+        if isinstance(chunk, T.EncodedTextChunk):
+            n += len(chunk.tokens)
+        elif (isinstance(chunk, (T.ImageChunk, T.ImageAssetPointerChunk))
+              and chunk.expected_tokens is not None and chunk.expected_tokens >= 1):
+            n += chunk.expected_tokens
+        else:
+            return None
+    return n
+
+
+@dataclass
+class _Targets:
+    """``target_prompt_logprobs`` as the model takes it, and how to lay its answer out.
+
+    ``ids`` is ``[rows, width]`` with -1 for "nothing". Dense requests pass their tensor
+    as is; sparse ones are compacted (row ``r`` holds its stored ids first, -1 after),
+    and ``gather`` = (row, position) of each stored value in that compact array.
+    """
+
+    request: T.TensorData
+    ids: np.ndarray
+    gather: tuple[np.ndarray, np.ndarray] | None
+
+    def response(self, scores: np.ndarray) -> T.TensorData:
+        return convert.target_logprobs_tensor(
+            self.request, scores if self.gather is None else scores[self.gather])
+
+
+def _bad(field: str, msg: str) -> ApiError:
+    return ApiError(400, f"{field}: {msg}")
+
+
+def _targets_of(tensor: T.TensorData, rows: int | None, vocab: int) -> _Targets:
+    """Validate the request's target_prompt_logprobs (400 naming the field)."""
+    name = "target_prompt_logprobs"
+    if str(getattr(tensor.dtype, "value", tensor.dtype)) != "int64":
+        raise _bad(name, f"must be an int64 tensor of token ids, got {tensor.dtype}")
+    shape = tensor.shape
+    if shape is None or len(shape) != 2 or min(shape) < 0:
+        raise _bad(name, f"must be 2-D, [len(prompt) - 1, K], got shape {shape}")
+    if rows is not None and shape[0] != rows:
+        raise _bad(name, f"needs len(prompt) - 1 = {rows} rows, got {shape[0]}")
+    crow, col = tensor.sparse_crow_indices, tensor.sparse_col_indices
+    gather = None
+    if crow is None and col is None:
+        if math.prod(shape) > MAX_PROMPT_CELLS:
+            raise _bad(name, f"{shape[0]} x {shape[1]} cells is more than {MAX_PROMPT_CELLS}")
+        try:
+            ids = convert.array_of(tensor, name)
+        except UserError as e:
+            raise ApiError(400, str(e)) from None
+        values = ids.reshape(-1)
+    else:
+        if crow is None or col is None:
+            raise _bad(name, "a sparse tensor needs both sparse_crow_indices and "
+                             "sparse_col_indices")
+        values = np.asarray(tensor.data, dtype=np.int64)
+        crow_a, col_a = np.asarray(crow, dtype=np.int64), np.asarray(col, dtype=np.int64)
+        counts = np.diff(crow_a)
+        if (len(crow_a) != shape[0] + 1 or crow_a[0] != 0 or (counts < 0).any()
+                or crow_a[-1] != len(values) or len(col_a) != len(values)
+                or (len(col_a) and (col_a.min() < 0 or col_a.max() >= shape[1]))):
+            raise _bad(name, "malformed CSR indices for shape "
+                             f"{shape} ({len(values)} stored values)")
+        width = int(counts.max()) if len(counts) else 0
+        if shape[0] * width > MAX_PROMPT_CELLS:
+            raise _bad(name, f"{shape[0]} rows x {width} ids is more than {MAX_PROMPT_CELLS}")
+        row_of = np.repeat(np.arange(shape[0]), counts)
+        pos = np.arange(len(values)) - crow_a[row_of]
+        ids = np.full((shape[0], width), -1, dtype=np.int64)
+        ids[row_of, pos] = values
+        gather = (row_of, pos)
+    if not (values != -1).any():
+        raise _bad(name, "names no token id (every cell is -1)")
+    if values.min() < -1 or values.max() >= vocab:
+        raise _bad(name, f"token ids must be -1 (nothing) or in [0, {vocab})")
+    return _Targets(tensor, ids, gather)
+
+
+def _check_prompt_options(body: T.SampleRequest, prompt_len: int | None,
+                          vocab: int) -> _Targets | None:
+    """400 for prompt options the real service refuses (ranges the schema cannot say)."""
+    rows = None if prompt_len is None else prompt_len - 1
+    last_n = body.prompt_logprobs_last_n
+    if last_n is not None:
+        if not body.prompt_logprobs:
+            raise _bad("prompt_logprobs_last_n", "requires prompt_logprobs")
+        if last_n < 1 or (rows is not None and last_n > rows):
+            raise _bad("prompt_logprobs_last_n",
+                       f"must be between 1 and len(prompt) - 1 = {rows}, got {last_n}")
+    for field in ("topk_prompt_logprobs", "topk_sample_logprobs", "prompt_alt_tokens_k"):
+        if getattr(body, field) < 0:
+            raise _bad(field, f"must be >= 0, got {getattr(body, field)}")
+    alt_k = body.prompt_alt_tokens_k
+    if alt_k and rows is not None and rows * alt_k > MAX_PROMPT_CELLS:
+        raise _bad("prompt_alt_tokens_k", f"(len(prompt) - 1) * k = {rows * alt_k} is more "
+                                          f"than {MAX_PROMPT_CELLS}")
+    if body.target_prompt_logprobs is None:
+        return None
+    return _targets_of(body.target_prompt_logprobs, rows, vocab)
+
+
 @handles("asample")
 def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.SampleRequest = call.body
@@ -72,6 +188,8 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
     if not 1 <= body.num_samples <= MAX_SAMPLES:
         raise ApiError(400, f"num_samples must be between 1 and {MAX_SAMPLES}")
     max_len = s.catalog.max_context(sampler.base_model)
+    vocab = get_config(s.catalog.preset(sampler.base_model)).vocab_size
+    targets = _check_prompt_options(body, _prompt_length(body.prompt), vocab)
     params = body.sampling_params
     stop = [params.stop] if isinstance(params.stop, str) else params.stop
 
@@ -84,8 +202,15 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
             temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
             seed=params.seed, stop=stop, num_samples=body.num_samples,
             prompt_logprobs=bool(body.prompt_logprobs),
-            topk_prompt_logprobs=body.topk_prompt_logprobs)
-        return convert.sample_response(result)
+            topk_prompt_logprobs=body.topk_prompt_logprobs,
+            topk_sample_logprobs=body.topk_sample_logprobs,
+            prompt_logprobs_last_n=body.prompt_logprobs_last_n,
+            prompt_alt_tokens_k=body.prompt_alt_tokens_k,
+            target_prompt_logprobs=None if targets is None else targets.ids)
+        response = convert.sample_response(result)
+        if targets is not None and result.target_prompt_logprobs is not None:
+            response.target_prompt_logprobs = targets.response(result.target_prompt_logprobs)
+        return response
 
     key = None if body.seq_id is None else ("sample", sampler.sampler_id, body.seq_id)
     record = s.submit(call.owner, "Sample", work, key=key)

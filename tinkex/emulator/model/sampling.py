@@ -24,6 +24,24 @@ Semantics (documented here because the HTTP server exposes them unchanged):
 * ``prompt_logprobs[i]`` is ``log p(prompt[i] | prompt[:i])`` (``None`` at ``i = 0`` and at
   image positions); ``topk_prompt_logprobs[i]`` is the ``k`` most likely
   ``(token_id, logprob)`` pairs for position ``i`` (``None`` at ``i = 0``), best first.
+  With ``prompt_logprobs_last_n = N`` (``1 <= N <= len(prompt) - 1``, needs
+  ``prompt_logprobs``) only the last ``N`` entries of both lists are computed; earlier
+  ones are ``None`` (the lists keep length ``len(prompt)``).  ``N`` does not affect the
+  two options below.
+* ``topk_sample_logprobs = k``: each sampled token also gets the ``k`` most likely
+  ``(token_id, logprob)`` pairs of the distribution it was drawn from (unmodified model,
+  best first) in ``SampledSequence.topk_logprobs``.
+* ``prompt_alt_tokens_k = k``: at every prompt position ``i + 1`` (row ``i``, ``[len(prompt)
+  - 1, k]``), ``k`` independent draws, with replacement, from the model's next-token
+  distribution given ``prompt[:i + 1]`` at the request's ``temperature`` (``0`` = the
+  arg-max ``k`` times; ``top_k``/``top_p`` are *not* applied), with their unmodified-model
+  logprobs.  Draws use their own random stream, derived from ``seed``, so asking for them
+  does not change the sampled continuations.
+* ``target_prompt_logprobs``: an int array ``[len(prompt) - 1, K]`` of token ids, ``-1`` for
+  "nothing"; the result has the same shape, cell ``[i, j]`` = ``log p(ids[i, j] |
+  prompt[:i + 1])`` (scored at prompt position ``i + 1``) and ``0.0`` where the id is ``-1``.
+* All prompt-side values come from the one forward pass over the prompt that also
+  seeds generation.
 """
 
 from __future__ import annotations
@@ -46,19 +64,26 @@ from .transformer import (
     softmax,
 )
 
+TopkRow = list[tuple[int, float]]
+
 
 @dataclass
 class SampledSequence:
     tokens: list[int]
     logprobs: list[float]
     stop_reason: str  # "stop" | "length"
+    topk_logprobs: list[TopkRow] | None = None  # one row per token (topk_sample_logprobs)
 
 
 @dataclass
 class SampleResult:
     sequences: list[SampledSequence]
     prompt_logprobs: list[float | None] | None = None
-    topk_prompt_logprobs: list[list[tuple[int, float]] | None] | None = None
+    topk_prompt_logprobs: list[TopkRow | None] | None = None
+    #: ``(tokens int64 [P-1, k], logprobs float32 [P-1, k])`` for ``prompt_alt_tokens_k``.
+    prompt_alt_tokens: tuple[np.ndarray, np.ndarray] | None = None
+    #: float32, the shape of the requested ids; ``0.0`` where the id was ``-1``.
+    target_prompt_logprobs: np.ndarray | None = None
 
 
 def _parse_stop(stop: Sequence[str | int] | str | int | None) -> tuple[set[int], list[bytes]]:
@@ -95,6 +120,64 @@ def _validate(cfg: ModelConfig, max_tokens, temperature, top_k, top_p, num_sampl
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if int(k_prompt) < 0:
         raise ValueError(f"topk_prompt_logprobs must be >= 0, got {k_prompt}")
+
+
+def _validate_prompt_options(
+    cfg: ModelConfig,
+    P: int,
+    prompt_logprobs: bool,
+    k_sample: int,
+    last_n: int | None,
+    alt_k: int,
+    targets: np.ndarray | None,
+) -> None:
+    if int(k_sample) < 0:
+        raise ValueError(f"topk_sample_logprobs must be >= 0, got {k_sample}")
+    if int(alt_k) < 0:
+        raise ValueError(f"prompt_alt_tokens_k must be >= 0, got {alt_k}")
+    if last_n is not None:
+        if not prompt_logprobs:
+            raise ValueError("prompt_logprobs_last_n requires prompt_logprobs")
+        if not 1 <= int(last_n) <= P - 1:
+            raise ValueError(f"prompt_logprobs_last_n must be between 1 and len(prompt) - 1 "
+                             f"= {P - 1}, got {last_n}")
+    if targets is not None:
+        if targets.ndim != 2 or targets.shape[0] != P - 1:
+            raise ValueError(f"target_prompt_logprobs must have shape [len(prompt) - 1, K] = "
+                             f"[{P - 1}, K], got {list(targets.shape)}")
+        if targets.size and (targets.min() < -1 or targets.max() >= cfg.vocab_size):
+            raise ValueError(f"target_prompt_logprobs ids must be -1 or in "
+                             f"[0, {cfg.vocab_size}), got {int(targets.min())}.."
+                             f"{int(targets.max())}")
+
+
+def _topk_rows(lp: np.ndarray, k: int) -> list[TopkRow]:
+    """The ``k`` best ``(token_id, logprob)`` pairs of each row of ``lp [R, V]``, best first."""
+    top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
+    vals = np.take_along_axis(lp, top, axis=1)
+    return [list(zip(t, v, strict=True)) for t, v in zip(top.tolist(), vals.tolist(), strict=True)]
+
+
+def draw_alternatives(
+    logits: np.ndarray, lp: np.ndarray, k: int, temperature: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` draws with replacement per row of ``logits [R, V]`` at ``temperature``.
+
+    Returns ``(tokens int64 [R, k], logprobs float32 [R, k])``, the logprobs taken from
+    ``lp`` (the unmodified model's log-softmax of the same rows).
+    """
+    R = logits.shape[0]
+    if temperature == 0 or R == 0 or k == 0:
+        tokens = np.repeat(np.argmax(logits, axis=1)[:, None], k, axis=1).astype(np.int64)
+    else:
+        probs = softmax(logits.astype(np.float64) / temperature)
+        cdf = np.cumsum(probs, axis=1)
+        u = rng.random((R, k)) * cdf[:, -1:]
+        last = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)  # last p > 0
+        tokens = np.empty((R, k), dtype=np.int64)
+        for r in range(R):
+            tokens[r] = np.minimum(np.searchsorted(cdf[r], u[r], side="right"), last[r])
+    return tokens, np.take_along_axis(lp, tokens, axis=1).astype(np.float32)
 
 
 def choose_tokens(
@@ -179,6 +262,10 @@ def sample(
     num_samples: int = 1,
     prompt_logprobs: bool = False,
     topk_prompt_logprobs: int = 0,
+    topk_sample_logprobs: int = 0,
+    prompt_logprobs_last_n: int | None = None,
+    prompt_alt_tokens_k: int = 0,
+    target_prompt_logprobs: np.ndarray | None = None,
 ) -> SampleResult:
     """Sample ``num_samples`` continuations of ``prompt_tokens`` from weights ``W``."""
     _validate(cfg, max_tokens, temperature, top_k, top_p, num_samples, topk_prompt_logprobs)
@@ -186,27 +273,44 @@ def sample(
     ids, image_mask, _ = pad_batch([prompt_tokens], cfg)  # validates ids and length
     P = ids.shape[1]
     S = int(num_samples)
+    targets = None if target_prompt_logprobs is None else np.asarray(target_prompt_logprobs)
+    _validate_prompt_options(cfg, P, prompt_logprobs, topk_sample_logprobs,
+                             prompt_logprobs_last_n, prompt_alt_tokens_k, targets)
     rng = np.random.default_rng(seed)
 
     logits, cache = forward(cfg, W, ids, image_mask)
     logits = logits[0]
     result = SampleResult(sequences=[])
-    if prompt_logprobs or topk_prompt_logprobs:
+    if prompt_logprobs or topk_prompt_logprobs or prompt_alt_tokens_k or targets is not None:
+        # lp[i - 1] is the distribution over prompt[i] given prompt[:i]
         lp = log_softmax(logits.astype(np.float64))
+        first = 1 if prompt_logprobs_last_n is None else P - int(prompt_logprobs_last_n)
         if prompt_logprobs:
-            plp: list[float | None] = [None]
-            plp += [None if image_mask[0, i] else float(lp[i - 1, ids[0, i]]) for i in range(1, P)]
+            plp: list[float | None] = [None] * first
+            plp += [None if image_mask[0, i] else float(lp[i - 1, ids[0, i]])
+                    for i in range(first, P)]
             result.prompt_logprobs = plp
         if topk_prompt_logprobs:
             k = min(int(topk_prompt_logprobs), cfg.vocab_size)
-            top = np.argsort(-lp, axis=1, kind="stable")[:, :k]
-            tk: list[list[tuple[int, float]] | None] = [None]
-            tk += [[(int(t), float(lp[i - 1, t])) for t in top[i - 1]] for i in range(1, P)]
+            tk: list[TopkRow | None] = [None] * first
+            tk += _topk_rows(lp[first - 1 : P - 1], k)
             result.topk_prompt_logprobs = tk
+        if prompt_alt_tokens_k:
+            # own stream (a child of `seed`), so the samples stay those of `seed`
+            alt_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+            result.prompt_alt_tokens = draw_alternatives(
+                logits[:-1], lp[:-1], int(prompt_alt_tokens_k), temperature, alt_rng)
+        if targets is not None:
+            cells = targets.astype(np.int64)
+            rows = np.arange(P - 1)[:, None]
+            scored = lp[rows, np.maximum(cells, 0)]
+            result.target_prompt_logprobs = np.where(cells >= 0, scored, 0.0).astype(np.float32)
+    k_sample = min(int(topk_sample_logprobs), cfg.vocab_size)
 
     n_new = min(int(max_tokens), cfg.max_seq_len - P)
     tokens: list[list[int]] = [[] for _ in range(S)]
     logprobs: list[list[float]] = [[] for _ in range(S)]
+    topk: list[list[TopkRow]] = [[] for _ in range(S)]
     text = [bytearray() for _ in range(S)]
     reasons: list[str | None] = [None] * S
     next_logits = np.repeat(logits[-1:], S, axis=0)
@@ -214,12 +318,15 @@ def sample(
     for step in range(n_new):
         chosen = choose_tokens(next_logits, temperature, top_k, top_p, rng)
         lp = log_softmax(next_logits.astype(np.float64))
+        step_topk = _topk_rows(lp, k_sample) if k_sample else None
         for s in range(S):
             if reasons[s] is not None:
                 continue
             tok = int(chosen[s])
             tokens[s].append(tok)
             logprobs[s].append(float(lp[s, tok]))
+            if step_topk is not None:
+                topk[s].append(step_topk[s])
             if tok in stop_ids:
                 reasons[s] = "stop"
             elif stop_strs and tok < 256:
@@ -233,6 +340,8 @@ def sample(
             decoder = _KVDecoder(cfg, W, kv, S, P + n_new)
         next_logits = decoder.step(chosen, P + step)
     result.sequences = [
-        SampledSequence(tokens[s], logprobs[s], reasons[s] or "length") for s in range(S)
+        SampledSequence(tokens[s], logprobs[s], reasons[s] or "length",
+                        topk[s] if k_sample else None)
+        for s in range(S)
     ]
     return result

@@ -197,9 +197,14 @@ class TrainableModel:
         """See :func:`.sampling.sample` for the arguments and semantics."""
         return sample(self.config, self.merged_weights(), prompt_tokens, max_tokens, **kwargs)
 
-    def compute_logprobs(self, tokens: Sequence[int | None]) -> list[float | None]:
-        """``log p(tokens[i] | tokens[:i])`` for each position (``None`` at index 0)."""
-        res = self.sample(tokens, 0, prompt_logprobs=True)
+    def compute_logprobs(
+        self, tokens: Sequence[int | None], prompt_logprobs_last_n: int | None = None
+    ) -> list[float | None]:
+        """``log p(tokens[i] | tokens[:i])`` for each position (``None`` at index 0, and
+        before the last ``prompt_logprobs_last_n`` positions when that is given)."""
+        res = self.sample(
+            tokens, 0, prompt_logprobs=True, prompt_logprobs_last_n=prompt_logprobs_last_n
+        )
         assert res.prompt_logprobs is not None
         return res.prompt_logprobs
 
