@@ -39,7 +39,6 @@ def main() -> None:
         second = training.save_state("step-2", ttl_seconds=7 * DAY)
         sampler = training.save_weights_for_sampler("step-2-sampler")
         sampler_path = sampler.result().path
-        assert sampler_path is not None  # a named save always has a path (the type allows None)
         paths = [first.result().path, second.result().path, sampler_path]
         print("saved:", *paths, sep="\n  ")
 

@@ -58,7 +58,6 @@ def main() -> None:
 
         # 2. Persisted: a named sampler checkpoint that expires in a day, opened by path.
         saved = training.save_weights_for_sampler("pattern", ttl_seconds=24 * 3600).result()
-        assert saved.path is not None  # a named save always has a path
         by_path = service.create_sampling_client(model_path=saved.path)
         persisted = tokenizer.decode(
             by_path.sample(prompt, num_samples=1, sampling_params=greedy).result()

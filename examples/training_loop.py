@@ -79,7 +79,7 @@ def main() -> None:
         if not losses[-1] < losses[0]:
             raise SystemExit("training did not reduce the loss")
 
-        if SAMPLE_AFTER_TRAIN and saved.path is not None:
+        if SAMPLE_AFTER_TRAIN:
             sampler = training.create_sampling_client(saved.path)
             prompt = types.ModelInput.from_ints(tokenizer.encode("The cat", add_special_tokens=True))
             params = types.SamplingParams(max_tokens=20, temperature=0.0, stop=["\n"])

@@ -28,6 +28,7 @@ from tinkex.types import (
     LoadWeightsResponse,
     LossFnType,
     OptimStepResponse,
+    SaveWeightsForSamplerResponse,
     SaveWeightsForSamplerResponseInternal,
     SaveWeightsResponse,
 )
@@ -36,6 +37,14 @@ if TYPE_CHECKING:
     from tinkex.sampling_client import RetryConfig, SamplingClient
 
 LossFn = Callable[..., Any]
+
+
+def _named_sampler_weights(saved: SaveWeightsForSamplerResponseInternal
+                           ) -> SaveWeightsForSamplerResponse:
+    """The public result of a named save: its path is always set."""
+    if not saved.path:
+        raise RuntimeError("the server did not return a path for the saved sampler weights")
+    return SaveWeightsForSamplerResponse(path=saved.path)
 
 
 def as_datums(data: Sequence[Datum | Mapping[str, Any]]) -> list[Datum]:
@@ -168,12 +177,14 @@ class TrainingClient:
         return future
 
     def save_weights_for_sampler(self, name: str, ttl_seconds: int | None = None
-                                 ) -> APIFuture[SaveWeightsForSamplerResponseInternal]:
+                                 ) -> APIFuture[SaveWeightsForSamplerResponse]:
         """Save sampler weights as ``tinker://<run>/sampler_weights/<name>``."""
         future: APIFuture[SaveWeightsForSamplerResponseInternal] = (
             self._ctx.api.training.save_weights_for_sampler(
                 model_id=self.model_id, path=name, ttl_seconds=ttl_seconds))
-        return future
+        named = future.map(_named_sampler_weights)
+        relay_queue_state(future, named)
+        return named
 
     def save_weights_and_get_sampling_client(self, name: str | None = None,
                                              retry_config: RetryConfig | None = None
