@@ -13,20 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tinkex.core.api import Annotations
+from tinkex.core.api import CALL_OPTIONS, Annotations
 from tinkex.core.operations import python_name
 
 from .compile import SCHEMA_PREFIX
 from .validate import HTTP_METHODS
-
-CALL_OPTIONS = [
-    ("timeout", "float | tuple[float, float] | None"),
-    ("max_retries", "int | None"),
-    ("idempotency_key", "str | None"),
-    ("extra_headers", "Mapping[str, str] | None"),
-    ("extra_query", "Mapping[str, object] | None"),
-    ("extra_body", "Mapping[str, object] | None"),
-]
 
 
 @dataclass

@@ -8,10 +8,10 @@ future polling); the clients in ``tinkex`` build the Tinker workflow on top.
 
 from __future__ import annotations
 
-from tinkex._spec import load_document
+from tinkex._spec import load_operation_table
 from tinkex.core.api import api_classes
 from tinkex.types import _generated
 
-_classes = api_classes(load_document(), models=_generated, module=__name__)
+_classes = api_classes(load_operation_table(), models=_generated, module=__name__)
 globals().update(_classes)
 __all__ = sorted(_classes)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from tinkex import wire
 from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
-from tinkex._spec import load_document
+from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import futures, limits, sequencing
 from tinkex.core.config import ClientConfig
@@ -32,7 +32,6 @@ from tinkex.core.engine import Engine
 from tinkex.core.errors import NotFoundError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
-from tinkex.core.operations import load_table
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
 from tinkex.types import ClientConfigResponse, _generated
@@ -142,8 +141,7 @@ class ClientContext:
                  wire_format: str = "auto") -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
-        document = load_document()
-        table = load_table(document)
+        table = load_operation_table()
         configure_logging(env, table.api.env.get("log_level"))
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,

@@ -13,6 +13,16 @@ from tinkex import types
 BASE = "http://tinker.test"
 
 
+def _mock_session() -> None:
+    """A session and a sampling session "S:sample:0" (plus heartbeat, telemetry, finish)."""
+    responses.post(f"{BASE}/api/v1/create_session", json={"session_id": "S"})
+    responses.post(f"{BASE}/api/v1/session_heartbeat", json={})
+    responses.post(f"{BASE}/api/v1/telemetry", json={"status": "accepted"})
+    responses.post(f"{BASE}/api/v1/sessions/S/finish", json={})
+    responses.post(f"{BASE}/api/v1/create_sampling_session",
+                   json={"sampling_session_id": "S:sample:0"})
+
+
 def _json(request) -> dict:
     return json.loads(request.body)
 
@@ -35,13 +45,7 @@ def test_an_expired_sample_is_resubmitted_with_a_new_seq_id():
         return 200, {}, json.dumps({"sequences": [
             {"stop_reason": "length", "tokens": [7, 8], "logprobs": [-0.1, -0.2]}]})
 
-    responses.post(f"{BASE}/api/v1/client/config", json={})
-    responses.post(f"{BASE}/api/v1/create_session", json={"session_id": "S"})
-    responses.post(f"{BASE}/api/v1/session_heartbeat", json={})
-    responses.post(f"{BASE}/api/v1/telemetry", json={"status": "accepted"})
-    responses.post(f"{BASE}/api/v1/sessions/S/finish", json={})
-    responses.post(f"{BASE}/api/v1/create_sampling_session",
-                   json={"sampling_session_id": "S:sample:0"})
+    _mock_session()
     responses.add_callback(responses.POST, f"{BASE}/api/v1/asample", callback=asample,
                            content_type="application/json")
     responses.add_callback(responses.POST, f"{BASE}/api/v1/retrieve_future", callback=retrieve,
@@ -61,12 +65,7 @@ def test_an_expired_sample_is_resubmitted_with_a_new_seq_id():
 
 @responses.activate
 def test_a_non_retryable_failure_is_not_resubmitted():
-    responses.post(f"{BASE}/api/v1/create_session", json={"session_id": "S"})
-    responses.post(f"{BASE}/api/v1/session_heartbeat", json={})
-    responses.post(f"{BASE}/api/v1/telemetry", json={"status": "accepted"})
-    responses.post(f"{BASE}/api/v1/sessions/S/finish", json={})
-    responses.post(f"{BASE}/api/v1/create_sampling_session",
-                   json={"sampling_session_id": "S:sample:0"})
+    _mock_session()
     asample = responses.post(f"{BASE}/api/v1/asample", json={"request_id": "r1",
                                                              "sample_sequence_ids": ["a"]})
     responses.post(f"{BASE}/api/v1/retrieve_future",

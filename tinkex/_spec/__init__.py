@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tinkex.core.operations import OperationTable
 
 
 @functools.cache
@@ -13,3 +16,11 @@ def load_document() -> dict[str, Any]:
     """The compiled OpenAPI document of the Tinker API (parsed once per process)."""
     text = resources.files(__name__).joinpath("openapi.json").read_text(encoding="utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def load_operation_table() -> OperationTable:
+    """The document's operation table, validated and built once per process (it is immutable)."""
+    from tinkex.core.operations import load_table
+
+    return load_table(load_document())

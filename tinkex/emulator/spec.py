@@ -8,7 +8,7 @@ client; the handler registry is then checked against this table at start-up.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tinkex import types as T
-
-HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+from tinkex._spec import load_operation_table
 
 
 @dataclass(frozen=True)
@@ -47,46 +46,36 @@ def document_bytes() -> bytes:
     return resources.files("tinkex._spec").joinpath("openapi.json").read_bytes()
 
 
-def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+def _resolve(doc: Mapping[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Inline a top-level ``$ref`` (parameter schemas refer to enums such as AccessScope)."""
     ref = schema.get("$ref")
     if ref is None:
         return schema
-    target = doc
+    target: Any = doc
     for part in ref.removeprefix("#/").split("/"):
         target = target[part]
     return {**_resolve(doc, target), **{k: v for k, v in schema.items() if k != "$ref"}}
 
 
-def _body_model(op: dict[str, Any]) -> type[BaseModel] | None:
-    content = op.get("requestBody", {}).get("content", {})
-    ref = content.get("application/json", {}).get("schema", {}).get("$ref")
-    if ref is None:
-        return None
-    model = getattr(T, ref.rsplit("/", 1)[-1])
-    assert isinstance(model, type) and issubclass(model, BaseModel), ref
-    return model
+def _param_schemas(doc: Mapping[str, Any], path: str, method: str) -> dict[str, dict[str, Any]]:
+    """Each path/query parameter's JSON schema (refs inlined), by wire name."""
+    item = doc["paths"][path]
+    raw = [*item.get("parameters", []), *item[method.lower()].get("parameters", [])]
+    return {p["name"]: _resolve(doc, p.get("schema", {})) for p in raw}
 
 
 @lru_cache(maxsize=1)
 def operations() -> tuple[Operation, ...]:
-    """Every operation of the document, in document order."""
-    doc = json.loads(document_bytes())
-    default_auth = bool(doc.get("security"))
+    """Every operation, from the same operation table the client is built from."""
+    table = load_operation_table()
+    doc = table.document
     out = []
-    for path, item in doc["paths"].items():
-        for method in HTTP_METHODS:
-            op = item.get(method)
-            if op is None:
-                continue
-            params = tuple(
-                Param(p["name"], p["in"], _resolve(doc, p.get("schema", {})),
-                      bool(p.get("required", p["in"] == "path")))
-                for p in [*item.get("parameters", []), *op.get("parameters", [])]
-                if p["in"] in ("path", "query"))
-            security = op.get("security")
-            out.append(Operation(
-                operation_id=op["operationId"], method=method.upper(), path=path,
-                params=params, body_model=_body_model(op),
-                auth=default_auth if security is None else bool(security)))
+    for op in table:
+        schemas = _param_schemas(doc, op.path, op.method)
+        params = tuple(Param(p.wire_name, p.location, schemas[p.wire_name], p.required)
+                       for p in op.params if p.location in ("path", "query"))
+        body_model = getattr(T, op.body_type) if op.body_type else None
+        assert body_model is None or issubclass(body_model, BaseModel), op.body_type
+        out.append(Operation(operation_id=op.id, method=op.method, path=op.path, params=params,
+                             body_model=body_model, auth=op.auth))
     return tuple(out)
