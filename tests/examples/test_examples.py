@@ -113,8 +113,11 @@ def test_queue_state_observer(tmp_path: Path) -> None:
     # The sample's future is built on top of its request future: it must hear the states too.
     for label in ("forward_backward", "optim_step", "sample"):
         assert re.search(rf"\[{label}\] queue state: paused_rate_limit \(.+\)", stdout), stdout
-    assert re.search(r"^observed queue states: paused_rate_limit \(\d+ changes\)$", stdout,
-                     re.MULTILINE), stdout
+    # Whether a poll also sees the queue turn ``active`` after the pause depends on timing.
+    observed = re.search(r"^observed queue states: (.+) \(\d+ changes\)$", stdout, re.MULTILINE)
+    assert observed, stdout
+    states = set(observed.group(1).split(", "))
+    assert "paused_rate_limit" in states and states <= {"paused_rate_limit", "active"}, stdout
 
 
 def test_queue_state_observer_without_pauses(emulator_env: dict[str, str], tmp_path: Path) -> None:
