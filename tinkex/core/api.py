@@ -18,7 +18,7 @@ from typing import Any
 
 from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
-from .operations import RESERVED_NAMES, JSON, Operation, OperationTable, load_table, python_name
+from .operations import JSON, RESERVED_NAMES, Operation, OperationTable, load_table, python_name
 from .pagination import iter_items
 
 CALL_OPTIONS = (
