@@ -7,16 +7,15 @@ import base64
 from emulator_client import TEXT, Client, datum, fb_body, fwd_body, optim_body
 
 from tinkex.emulator import Emulator
-from tinkex.emulator.handlers.service import CLIENT_CONFIG
 from tinkex.emulator.handlers.training import TOKENIZER_ID
 
 
 def test_client_config_is_exactly_the_json_only_flag_set(client: Client) -> None:
     assert client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == {
-        "pjwt_auth_enabled": False, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
+        "pjwt_auth_enabled": True, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
         "use_pyqwest_transport": False, "sample_use_retrieve_futures": False,
         "custom_loss_server_side": False, "sample_join_sampling_session": False,
-        "parallel_fwdbwd_chunks": True} == CLIENT_CONFIG
+        "parallel_fwdbwd_chunks": True, "credential_default_source": "api_key"}
     assert client.ok("POST", "/api/v1/client/dynamic_config", {"sdk_version": "0.25.0"}) == {}
     events = [{"event": "SESSION_START", "event_id": "e1", "event_session_index": 0,
                "severity": "INFO", "timestamp": "2026-01-01T00:00:00Z"},

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import auth, encoding, spec
+from . import encoding, spec
 from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, Call, check_registry
@@ -142,9 +142,10 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
         try:
             if applies_to(op.path):
                 await services.faults.before_operation(op.operation_id)
-            owner = auth.owner_of(request.headers) if op.auth else ""
-            call = Call(owner=owner, params=parse_params(op, request),
-                        body=await parse_body(op, request), request=request)
+            identity = services.auth.identify(request.headers) if op.auth else None
+            call = Call(owner=identity.owner if identity else "", identity=identity,
+                        params=parse_params(op, request), body=await parse_body(op, request),
+                        request=request)
             result = HANDLERS[op.operation_id](services, call)
             if inspect.isawaitable(result):
                 result = await result

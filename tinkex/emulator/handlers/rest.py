@@ -140,7 +140,8 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
 @handles("get_checkpoint_archive_url")
 def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse:
     c = _own(s, call)
-    token, expires = s.archives.token(c.run_id, c.kind, c.name, c.owner)
+    token, expires = s.links.issue("archive", {"r": c.run_id, "k": c.kind, "n": c.name,
+                                               "o": c.owner})
     base = str(call.request.base_url).rstrip("/")
     return T.CheckpointArchiveUrlResponse(url=f"{base}/_emulator/archives/{token}",
                                           expires=_time(expires))
@@ -148,7 +149,7 @@ def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUr
 
 async def download_archive(s: Services, token: str) -> Response:
     """``GET /_emulator/archives/{token}``: the signed URL handed out above."""
-    claims: dict[str, Any] = s.archives.verify(token)
+    claims: dict[str, Any] = s.links.open("archive", token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
     if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
         raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
