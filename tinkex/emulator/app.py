@@ -33,6 +33,8 @@ from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, Call, check_registry
 from .handlers.rest import download_archive
+from .handlers.sessions import download_trace
+from .handlers.weights import download_external
 from .services import Services
 
 log = logging.getLogger("tinkex.emulator")
@@ -177,13 +179,20 @@ def build_app(services: Services) -> Any:
     async def openapi(request: Request) -> Response:
         return Response(spec.document_bytes(), media_type="application/json")
 
-    async def archive(request: Request) -> Response:
-        try:
-            return await download_archive(services, request.path_params["token"])
-        except ApiError as e:
-            return error_response(e.status, e.detail)
+    def download(fetch: Callable[..., Awaitable[Response]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fetch(services, **request.path_params)
+            except ApiError as e:
+                return error_response(e.status, e.detail)
+        return endpoint
 
+    # Signed download URLs (archives, external weights, traces): no API key, like a
+    # presigned storage URL; the token in the path is the authorization.
     routes += [Route("/openapi.json", openapi, methods=["GET"]),
-               Route("/_emulator/archives/{token}", archive, methods=["GET"])]
+               Route("/_emulator/archives/{token}", download(download_archive), methods=["GET"]),
+               Route("/_emulator/external/{token}/{name}", download(download_external),
+                     methods=["GET"]),
+               Route("/_emulator/traces/{token}", download(download_trace), methods=["GET"])]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_routed})
     return DropConnections(app, services.faults)

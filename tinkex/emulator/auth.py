@@ -36,7 +36,7 @@ class Identity:
 
     @property
     def user_urn(self) -> str:
-        return f"tml:user:{self.key_hash}"
+        return urn_of(self.owner)
 
     @property
     def org_id(self) -> str:
@@ -61,6 +61,11 @@ class Identity:
     def claims(self) -> dict[str, str]:
         return {"sub": self.user_urn, "org_id": self.org_id, "email": self.email,
                 "owner": self.owner, "kh": self.key_hash, "iss": "tinkex-emulator"}
+
+
+def urn_of(owner: str) -> str:
+    """The user URN of an owner id (``user-<hash>`` -> ``tml:user:<hash>``)."""
+    return "tml:user:" + owner.removeprefix("user-")
 
 
 def owner_of_key(key: str) -> Identity:

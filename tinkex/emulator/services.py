@@ -19,8 +19,9 @@ from tinkex import types as T
 from tinkex.paths import TinkerPath, TinkerPathError
 
 from .archive import SignedLinks
-from .auth import Authenticator, Identity
+from .auth import Authenticator, urn_of
 from .catalog import Catalog
+from .completions import Completions
 from .config import EmulatorConfig
 from .errors import ApiError, not_found
 from .execution import Executor
@@ -60,6 +61,7 @@ class Services:
         self.store = Store(config.data_dir / "emulator.sqlite3")
         self.files = WeightFiles(config.data_dir / "weights")
         self.futures = FutureStore(config.future_retention)
+        self.completions = Completions(self.futures)
         self.executor = Executor(self.futures, config.workers, config.gap_timeout,
                                  thread_prefix)
         self.faults = Faults(config.faults)
@@ -73,6 +75,7 @@ class Services:
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
         self.futures.close()
+        self.completions.release()
         self.executor.shutdown()
         self.store.close()
 
@@ -130,14 +133,16 @@ class Services:
                 return found
         return self.checkpoint(owner, run_id, kind, name, public_ok=True)
 
-    def read_checkpoint(self, identity: Identity, checkpoint: Checkpoint, purpose: str) -> None:
-        """Audit a read of a checkpoint, for the reader's organization and the owner's."""
-        path = f"tinker://{checkpoint.run_id}/{checkpoint.kind}/{checkpoint.name}"
-        details = {"actor": identity.user_urn, "tinker_path": path,
-                   "model_id": checkpoint.run_id, "purpose": purpose}
-        for org in {identity.owner, checkpoint.owner}:
-            self.ledger.audit(org, "checkpoint_read", details, model_id=checkpoint.run_id,
-                              tinker_path=path, purpose=purpose)
+    def audit_checkpoint(self, actor: str, event: str, c: Checkpoint, purpose: str | None = None,
+                         **details: Any) -> None:
+        """An audit entry about a checkpoint, for the actor's organization and the owner's."""
+        path = f"tinker://{c.run_id}/{c.kind}/{c.name}"
+        entry = {"actor": urn_of(actor), "tinker_path": path, "model_id": c.run_id, **details}
+        if purpose is not None:
+            entry["purpose"] = purpose
+        for org in sorted({actor, c.owner}):
+            self.ledger.audit(org, event, entry, model_id=c.run_id, tinker_path=path,
+                              purpose=purpose)
 
     def forget_checkpoint(self, c: Checkpoint) -> None:
         """Delete a checkpoint row, end its storage interval, and its file unless shared."""

@@ -210,6 +210,13 @@ class Store:
                              "ORDER BY created_at", (session_id,))
         return [r[0] for r in runs], [r[0] for r in samplers]
 
+    def session_checkpoints(self, session_id: str) -> tuple[int, int]:
+        """(count, bytes) of the live checkpoints of a session's training runs."""
+        row = self.one(f"SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM checkpoints WHERE "
+                       f"{_LIVE} AND run_id IN (SELECT run_id FROM training_runs WHERE "
+                       "session_id = ?)", (time.time(), session_id))
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     # -- training runs --------------------------------------------------------------
 
     def add_run(self, run_id: str, owner: str, session_id: str, base_model: str,

@@ -62,4 +62,14 @@ def check_registry(operations: Iterable[Operation]) -> None:
 
 # Registration happens on import.
 from . import (  # noqa: E402,F401
-    auth, futures, pending, rest, sampling, service, sessions, training)
+    admin,
+    auth,
+    futures,
+    pending,
+    rest,
+    sampling,
+    service,
+    sessions,
+    training,
+    weights,
+)
