@@ -84,6 +84,8 @@ class EmulatorConfig:
     join_sampling_session: bool = False
     custom_loss_server_side: bool = False
     prices: Prices = field(default_factory=Prices)
+    hf_cache: str = "auto"
+    """Where to install the byte tokenizer under the models' names: auto, off or a directory."""
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
@@ -171,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", type=_prices, default=Prices(), metavar="NAME=USD,...",
                    help="billing price table: training, sampling_prefill, sampling_prefill_cached, "
                         "sampling_sample (USD per million tokens), storage_gb_month")
+    p.add_argument("--hf-cache", default="auto", metavar="auto|off|DIR",
+                   help="Hugging Face hub cache to install the byte tokenizer in under each model's "
+                        "name, so transformers loads it offline (auto: HF_HUB_CACHE, HF_HOME/hub "
+                        "or ~/.cache/huggingface/hub)")
     faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
     faults.add_argument("--fault-seed", type=int, default=0)
     faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
@@ -224,6 +230,7 @@ def parse_config(argv: Sequence[str] | None = None,
         jwt_ttl=ns.jwt_ttl, retrieve_futures=ns.retrieve_futures,
         join_sampling_session=ns.join_sampling_session,
         custom_loss_server_side=ns.custom_loss_server_side, prices=ns.prices,
+        hf_cache=ns.hf_cache,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,

@@ -9,10 +9,12 @@ work, how ``tinker://`` paths parse, and how futures are submitted (deduped by
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 from tinkex import types as T
@@ -28,9 +30,11 @@ from .execution import Executor
 from .faults import Faults
 from .futures import FutureRecord, FutureStore
 from .ledger import Ledger
+from .model import PRESETS
 from .runtime import Models
 from .signing import Signer
 from .state import Checkpoint, Run, Session, Store
+from .tokenizer_files import hub_cache, install_in_hub_cache, write_tokenizer_dir
 from .weights import WeightFiles
 
 _NAME = re.compile(r"[A-Za-z0-9._:+=@-]{1,200}")
@@ -67,6 +71,10 @@ class Services:
         self.faults = Faults(config.faults)
         self.models = Models(self.store, self.files, self.catalog)
         self.ledger = Ledger(self.store)
+        self.tokenizer_dir = write_tokenizer_dir(config.data_dir / "tokenizer")
+        if config.hf_cache != "off":
+            cache = hub_cache(os.environ) if config.hf_cache == "auto" else Path(config.hf_cache)
+            install_in_hub_cache(cache, sorted(PRESETS))
         secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
         signer = Signer(bytes.fromhex(secret))
         self.links = SignedLinks(signer, config.archive_url_ttl)

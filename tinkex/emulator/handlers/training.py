@@ -14,7 +14,6 @@ import numpy as np
 
 from tinkex import types as T
 from tinkex.proto.codec import ForwardBackwardCall
-from tinkex.tokenizers import BYTE_TOKENIZER_ID
 
 from .. import convert
 from ..auth import urn_of
@@ -24,7 +23,6 @@ from ..services import Services, check_name
 from ..state import Run
 from . import Call, handles
 
-TOKENIZER_ID = BYTE_TOKENIZER_ID  # what tinkex.get_tokenizer maps to its byte tokenizer
 ARCH = "tinkex-byte-transformer"
 _OUTPUT_TYPE = "ArrayRecord"
 
@@ -79,7 +77,10 @@ def get_info(s: Services, call: Call) -> T.GetInfoResponse:
     return T.GetInfoResponse(
         type="get_info", model_id=run.run_id, is_lora=True, lora_rank=run.lora["rank"],
         model_name=run.base_model,
-        model_data=T.ModelData(arch=ARCH, model_name=run.base_model, tokenizer_id=TOKENIZER_ID))
+        # A directory of Hugging Face tokenizer files: transformers loads it offline, and
+        # tinkex recognizes it as its byte tokenizer.
+        model_data=T.ModelData(arch=ARCH, model_name=run.base_model,
+                               tokenizer_id=str(s.tokenizer_dir)))
 
 
 @handles("unload_model")
