@@ -148,12 +148,12 @@ def search_sessions(s: Services, call: Call) -> T.SessionSearchResponse:
     owners, now = _owners(call, body.owner), time.time()
     found: list[T.SessionSummary] = []
     cursor = body.cursor
-    after = None if cursor is None else (cursor.last_created_at.timestamp(),
-                                         cursor.last_session_id)
+    after = None if cursor is None else (cursor.last_created_at, cursor.last_session_id)
     for session in s.store.owned_sessions(call.owner):
         if session.owner not in owners:
             continue
-        if after is not None and (session.created_at, session.session_id) >= after:
+        # Compared as sent on the wire (microseconds), so the cursor's own session is past.
+        if after is not None and (wire_time(session.created_at), session.session_id) >= after:
             continue
         id_match = body.session_id is not None and session.session_id == body.session_id
         name_match = body.display_name is not None and _name_matches(session.display_name,
