@@ -25,6 +25,7 @@ from tinkex.types import (
     TrainingRun,
     TrainingRunsResponse,
     WeightsInfoResponse,
+    WhoamiResponse,
 )
 
 T = TypeVar("T")
@@ -171,6 +172,13 @@ class RestClient:
     def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
         """The base models the server offers."""
         return self._run(self._ctx.api.service.get_server_capabilities)
+
+    # ---- identity -----------------------------------------------------------------------
+
+    def whoami(self) -> APIFuture[WhoamiResponse]:
+        """The calling principal (user URN, organization URN, email), read from the JWT the
+        client holds when the server uses JWT auth."""
+        return self._ctx.in_background(self._ctx.whoami)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -155,7 +155,7 @@ def byte_tokenizer_files() -> dict[str, str]:
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                   "use_regex": False}
     bos = {"SpecialToken": {"id": ByteTokenizer.bos_token, "type_id": 0}}
-    tokenizer = {
+    tokenizer: dict[str, Any] = {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": special,
         "normalizer": None, "pre_tokenizer": byte_level,
         "post_processor": {
