@@ -256,7 +256,7 @@ class ClientContext:
         creds = self.credentials
         if creds is not None:
             try:
-                self.server_config  # fetched once; it says whether the server uses JWTs
+                _ = self.server_config  # fetched once; it says whether the server uses JWTs
             except NotFoundError:
                 pass
             if creds.enabled:
