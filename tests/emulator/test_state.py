@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from emulator_client import Client, StartEmulator, fb_body, fwd_body, optim_body, wait_until
 from safetensors.numpy import load as load_safetensors
@@ -120,3 +122,17 @@ def test_user_checkpoints_are_listed_newest_first_with_a_cursor(
     session = model.rsplit(":train:", 1)[0]
     assert client.ok("GET", f"/api/v1/sessions/{session}")["training_run_ids"] == [model]
     assert session in client.ok("GET", "/api/v1/sessions")["sessions"]
+
+
+def test_archive_url_is_a_redirect_for_clients_that_ask_for_the_archive(
+        start_emulator: StartEmulator) -> None:
+    """SDK <= 0.22.1 send Accept: application/gzip and read only the 302 form."""
+    client = Client(start_emulator().base_url)
+    model, _ = _trained(client)
+    response = client.get(f"/api/v1/training_runs/{model}/checkpoints/weights/w1/archive",
+                          headers={"Accept": "application/gzip"}, allow_redirects=False)
+    assert response.status_code == 302
+    assert "/_emulator/archives/" in response.headers["Location"]
+    expires = parsedate_to_datetime(response.headers["Expires"])
+    assert expires > datetime.now(timezone.utc)
+    assert client.session.get(response.headers["Location"]).content[:2] == b"\x1f\x8b"

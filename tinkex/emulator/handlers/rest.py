@@ -8,6 +8,7 @@ Listing purges expired checkpoints first, so they vanish from every view.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -140,14 +141,19 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
 
 
 @handles("get_checkpoint_archive_url")
-def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse:
+def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse | Response:
     c = _own(s, call)
     token, expires = s.links.issue("archive", {"r": c.run_id, "k": c.kind, "n": c.name,
                                                "o": c.owner})
     base = str(call.request.base_url).rstrip("/")
     s.audit_checkpoint(call.owner, "checkpoint_read", c, purpose="download")
-    return T.CheckpointArchiveUrlResponse(url=f"{base}/_emulator/archives/{token}",
-                                          expires=wire_time(expires))
+    url = f"{base}/_emulator/archives/{token}"
+    accept = call.request.headers.get("accept", "")
+    if "application/gzip" in accept and "json" not in accept:
+        # SDK <= 0.22.1 ask for application/gzip and read only the redirect form.
+        return Response(status_code=302, headers={
+            "Location": url, "Expires": format_datetime(wire_time(expires), usegmt=True)})
+    return T.CheckpointArchiveUrlResponse(url=url, expires=wire_time(expires))
 
 
 async def download_archive(s: Services, token: str) -> Response:
