@@ -31,7 +31,7 @@ from starlette.routing import Route
 from . import encoding, spec
 from .errors import ApiError
 from .faults import DropConnections, applies_to
-from .handlers import HANDLERS, Call, check_registry
+from .handlers import HANDLERS, RAW_CHECKS, Call, check_registry
 from .handlers.rest import download_archive
 from .handlers.sessions import download_trace
 from .handlers.weights import download_external
@@ -128,6 +128,9 @@ async def parse_body(op: spec.Operation, request: Request) -> Any:
     except ValueError as e:
         msg = "request body is required" if not raw.strip() else f"malformed JSON body: {e}"
         raise ApiError(400, msg) from None
+    raw_check = RAW_CHECKS.get(op.operation_id)
+    if raw_check is not None:
+        raw_check(data)
     try:
         return op.body_model.model_validate(data)
     except ValidationError as e:

@@ -21,7 +21,8 @@ from ..errors import ApiError, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
-from . import Call, handles
+from . import Call, checks_raw, handles
+from .custom_loss import CUSTOM, loss_for, run_custom
 
 ARCH = "tinkex-byte-transformer"
 _OUTPUT_TYPE = "ArrayRecord"
@@ -50,6 +51,17 @@ def _new_run(s: Services, owner: str, session_id: str, model_seq_id: int, base_m
     if run.base_model != base_model or run.lora != lora:
         raise ApiError(409, f"model {run_id!r} already exists with other settings")
     return run
+
+
+PRE_SESSION_SDK = (
+    "this client predates server sessions (tinker SDK 0.1 - 0.2 send create_model without "
+    "session_id / model_seq_id); the service needs tinker >= 0.3: pip install -U tinker")
+
+
+@checks_raw("create_model")
+def _create_model_needs_a_session(data: Any) -> None:
+    if isinstance(data, dict) and "base_model" in data and "session_id" not in data:
+        raise ApiError(400, PRE_SESSION_SDK)
 
 
 @handles("create_model")
@@ -109,12 +121,17 @@ def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
+    custom = (loss_for(s, run, fb_input.loss_fn_config)
+              if fb_input.loss_fn.value == CUSTOM else None)
 
     def work() -> T.ForwardBackwardOutput:
         model = s.models.get(run.run_id)
         batch = _batch(fb_input.data, max_len)
-        run_pass = model.forward_backward if backward else model.forward
-        outputs, metrics = run_pass(batch, fb_input.loss_fn.value, fb_input.loss_fn_config)
+        if custom is not None:
+            outputs, metrics = run_custom(model, batch, custom, backward)
+        else:
+            run_pass = model.forward_backward if backward else model.forward
+            outputs, metrics = run_pass(batch, fb_input.loss_fn.value, fb_input.loss_fn_config)
         s.ledger.use(run.owner, run.session_id, run.base_model, "training",
                      sum(len(d.tokens) for d in batch))
         if not all(np.isfinite(v) for v in metrics.values()):
