@@ -19,3 +19,9 @@ FAST = ("0.16.1", "0.24.1")
 
 PRE_SESSION = ("0.2.2",)
 """Releases from before server sessions: refused with a clear error."""
+
+NEEDS_TORCH = ("0.2.2", "0.4.1", "0.6.3")
+"""Releases whose package requires (and imports) torch."""
+
+CPU_TORCH = "torch==2.13.0+cpu"
+"""Tried first for those: the CPU-only build, when a local wheel provides it."""

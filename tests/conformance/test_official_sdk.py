@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from releases import FAST, PRE_SESSION, RELEASES
+from releases import CPU_TORCH, FAST, NEEDS_TORCH, PRE_SESSION, RELEASES
 
 from tinkex.emulator.process import EmulatorProcess
 
@@ -72,9 +72,18 @@ def official_sdk_python(version: str, extras: tuple[str, ...] = ()) -> Path:
             return python
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"tinker=={version}"], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+
+        def pip_install(*specs: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 *specs], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+
+        # Releases that import torch get the CPU build where the machine has it (a
+        # fraction of the CUDA build's size); elsewhere pip picks torch itself.
+        install = pip_install(f"tinker=={version}", CPU_TORCH) if version in NEEDS_TORCH \
+            else None
+        if install is None or install.returncode != 0:
+            install = pip_install(f"tinker=={version}")
         if install.returncode != 0 or not _imports(python, version):
             shutil.rmtree(venv, ignore_errors=True)
             pytest.fail(f"could not install tinker=={version}:\n{install.stderr[-3000:]}")
