@@ -14,6 +14,8 @@ for good, and so are the JWTs minted for it.
 from __future__ import annotations
 
 import hashlib
+import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -89,9 +91,18 @@ def _invalid_token(message: str) -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, signer: Signer, is_revoked: Callable[[str], bool]):
+    def __init__(self, signer: Signer, is_revoked: Callable[[str], bool],
+                 refuse_every: int = 0):
         self._signer = signer
         self._is_revoked = is_revoked
+        # Fault injection: refuse every n-th request that carries a valid JWT, as a server
+        # that rotated its signing key would, so clients' replay paths run. A token is
+        # only refused once at least n JWT requests came after its minting, so the
+        # replay (with a fresh token) always passes.
+        self._refuse_every = refuse_every
+        self._lock = threading.Lock()
+        self._jwt_requests = 0
+        self._minted_at: dict[str, int] = {}
 
     def identify(self, headers: Mapping[str, str]) -> Identity:
         """The caller's identity; 401 when the credential is missing, malformed or stale."""
@@ -108,7 +119,15 @@ class Authenticator:
         if self._is_revoked(identity.key_hash):
             raise (_invalid_token("the API key behind this token was revoked")
                    if identity.via_jwt else ApiError(401, "this API key was revoked"))
+        if identity.via_jwt and self._refuse_every and self._refuse_now(value):
+            raise _invalid_token("the JWT was refused (fault injection: get a new one)")
         return identity
+
+    def _refuse_now(self, token: str) -> bool:
+        with self._lock:
+            self._jwt_requests += 1
+            n, every = self._jwt_requests, self._refuse_every
+            return n % every == 0 and n - self._minted_at.get(token, 0) >= every
 
     def identify_jwt(self, token: str) -> Identity:
         try:
@@ -123,4 +142,8 @@ class Authenticator:
         return Identity(owner=owner, key_hash=key_hash, via_jwt=True)
 
     def mint(self, identity: Identity, ttl: float) -> str:
-        return self._signer.jwt(identity.claims(), ttl)
+        token = self._signer.jwt({**identity.claims(), "jti": uuid.uuid4().hex}, ttl)
+        if self._refuse_every:
+            with self._lock:
+                self._minted_at[token] = self._jwt_requests
+        return token

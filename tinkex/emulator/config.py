@@ -31,6 +31,7 @@ class FaultConfig:
     hold: float = 0.0
     pause_state: str | None = None
     pause_seconds: float = 0.0
+    refuse_jwt_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds added before every API request")
     faults.add_argument("--fault-hold", type=_seconds, default=0.0,
                         help="the first poll of every future is held this long, then answered 408")
+    faults.add_argument("--fault-refuse-jwt-every", type=int, default=0, metavar="N",
+                        help="refuse every N-th request carrying a valid JWT with 401 "
+                             "invalid_token (clients then mint a new one and replay)")
     faults.add_argument("--fault-pause", type=_pause, default=None, metavar="STATE:SECONDS",
                         help="every future waits SECONDS in a paused queue "
                              "(408 with queue_state STATE)")
@@ -220,6 +224,8 @@ def parse_config(argv: Sequence[str] | None = None,
     ns = parser.parse_args(_env_defaults(parser, environ) + argv)
     if ns.workers < 1:
         parser.error("--workers must be >= 1")
+    if ns.jwt_ttl < 1:
+        parser.error("--jwt-ttl must be at least 1 second")
     state, seconds = ns.fault_pause or (None, 0.0)
     return EmulatorConfig(
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
@@ -234,4 +240,5 @@ def parse_config(argv: Sequence[str] | None = None,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,
-                           pause_state=state, pause_seconds=seconds))
+                           pause_state=state, pause_seconds=seconds,
+                           refuse_jwt_every=max(0, ns.fault_refuse_jwt_every)))

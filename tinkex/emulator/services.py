@@ -78,7 +78,8 @@ class Services:
         secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
         signer = Signer(bytes.fromhex(secret))
         self.links = SignedLinks(signer, config.archive_url_ttl)
-        self.auth = Authenticator(signer, self.ledger.is_revoked)
+        self.auth = Authenticator(signer, self.ledger.is_revoked,
+                                  config.faults.refuse_jwt_every)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""

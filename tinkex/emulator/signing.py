@@ -86,7 +86,7 @@ class Signer:
 
     def jwt(self, claims: dict[str, Any], ttl: float) -> str:
         now = int(time.time())
-        body = f"{_JWT_HEADER}.{_encode({**claims, 'iat': now, 'exp': now + max(1, int(ttl))})}"
+        body = f"{_JWT_HEADER}.{_encode({**claims, 'iat': now, 'exp': now + int(ttl)})}"
         return f"{body}.{self._mac(body)}"
 
     def verify_jwt(self, token: str) -> dict[str, Any]:
