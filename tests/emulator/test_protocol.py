@@ -12,7 +12,10 @@ from tinkex.emulator.handlers.training import TOKENIZER_ID
 
 
 def test_client_config_is_exactly_the_json_only_flag_set(client: Client) -> None:
-    assert client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == {
+    config = client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"})
+    # the console's sign-in link for this key (tinkex reads it; the official SDK ignores it)
+    assert config.pop("console_url").startswith(f"{client.base_url}/console/link/")
+    assert config == {
         "pjwt_auth_enabled": False, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
         "use_pyqwest_transport": False, "sample_use_retrieve_futures": False,
         "custom_loss_server_side": False, "sample_join_sampling_session": False,

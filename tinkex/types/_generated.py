@@ -192,6 +192,10 @@ class ClientConfigResponse(BaseModel):
     """
     Session-level retrieve_futures poller (SDK >= 0.26.2).
     """
+    console_url: str | None = None
+    """
+    Where this caller's web console lives (tinkex): console links are this base plus the console's own paths (/training_runs/{id}, /checkpoints/{run}/{checkpoint_id}, /sessions/{id}, /playground?...). The tinkex emulator answers with a signed, expiring sign-in link (/console/link/{token}); null means the hosted console.
+    """
     custom_loss_server_side: bool = False
     """
     Upload traced custom losses (SDK >= 0.36.0).

@@ -38,7 +38,7 @@ def wire_checkpoint(c: Checkpoint) -> T.Checkpoint:
         expires_at=None if c.expires_at is None else _time(c.expires_at))
 
 
-def _wire_run(s: Services, run: Run) -> T.TrainingRun:
+def wire_run(s: Services, run: Run) -> T.TrainingRun:
     last = s.store.latest_checkpoint(run.run_id, "weights")
     last_sampler = s.store.latest_checkpoint(run.run_id, "sampler_weights")
     metadata = None if run.user_metadata is None else {
@@ -60,7 +60,7 @@ def list_training_runs(s: Services, call: Call) -> T.TrainingRunsResponse:
     s.purge_expired()
     offset, limit = page(call.params)
     runs, total = s.store.runs(call.owner, _accessible(call), offset, limit)
-    return T.TrainingRunsResponse(training_runs=[_wire_run(s, r) for r in runs],
+    return T.TrainingRunsResponse(training_runs=[wire_run(s, r) for r in runs],
                                   cursor=T.Cursor(offset=offset, limit=limit, total_count=total))
 
 
@@ -70,7 +70,7 @@ def get_training_run(s: Services, call: Call) -> T.TrainingRun:
     run = s.store.run_visible(run_id, call.owner, _accessible(call))
     if run is None:
         raise not_found("training run", run_id)
-    return _wire_run(s, run)
+    return wire_run(s, run)
 
 
 @handles("list_checkpoints")
