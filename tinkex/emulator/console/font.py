@@ -124,10 +124,11 @@ _GLYPHS = _parse()
 
 
 @cache
-def glyph(char: str) -> np.ndarray:
-    """The ``HEIGHT`` x ``WIDTH`` boolean bitmap of ``char``."""
+def glyph(char: str, scale: int = 1) -> np.ndarray:
+    """The boolean bitmap of ``char``: ``HEIGHT`` x ``WIDTH`` dots of ``scale`` pixels each."""
     char = _ALIASES.get(char, char)
-    return _GLYPHS.get(char, _GLYPHS.get(char.lower(), _GLYPHS["?"]))
+    bitmap = _GLYPHS.get(char, _GLYPHS.get(char.lower(), _GLYPHS["?"]))
+    return bitmap.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def text_width(text: str, scale: int = 1) -> int:

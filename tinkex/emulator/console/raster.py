@@ -67,7 +67,7 @@ class Canvas:
         r = int(np.ceil(radius))
         dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
         disc = (dx * dx + dy * dy) <= radius * radius
-        centres = np.unique(np.round(samples).astype(int), axis=0)
+        centres = np.round(samples).astype(int)
         h, w = self.pixels.shape[:2]
         xs = (centres[:, 0][:, None] + dx[disc][None, :]).ravel()
         ys = (centres[:, 1][:, None] + dy[disc][None, :]).ravel()
@@ -85,9 +85,7 @@ class Canvas:
         left = int(round(x * _SS))
         top = int(round(y * _SS)) - 7 * scale  # rows 0-6 sit above the baseline
         for i, char in enumerate(text):
-            bitmap = np.kron(font.glyph(char), np.ones((scale, scale), dtype=bool))
-            gx = left + i * font.ADVANCE * scale
-            self._blit(bitmap, gx, top, color)
+            self._blit(font.glyph(char, scale), left + i * font.ADVANCE * scale, top, color)
 
     def _blit(self, mask: np.ndarray, x: int, y: int, color: tuple[int, int, int]) -> None:
         h, w = self.pixels.shape[:2]
@@ -99,9 +97,12 @@ class Canvas:
         region[mask[y0 - y:y1 - y, x0 - x:x1 - x]] = color
 
     def downsampled(self) -> np.ndarray:
-        h, w = self.height, self.width
-        blocks = self.pixels.reshape(h, _SS, w, _SS, 3).astype(np.uint16)
-        return (blocks.sum(axis=(1, 3)) // (_SS * _SS)).astype(np.uint8)
+        """Each final pixel the mean of its ``_SS`` x ``_SS`` block."""
+        total = np.zeros((self.height, self.width, 3), dtype=np.uint16)
+        for dy in range(_SS):
+            for dx in range(_SS):
+                total += self.pixels[dy::_SS, dx::_SS]
+        return (total // (_SS * _SS)).astype(np.uint8)
 
 
 def draw_plot(canvas: Canvas, plot: Plot, dx: float = 0.0, dy: float = 0.0) -> None:
