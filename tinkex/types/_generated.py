@@ -7,7 +7,12 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel
-from tinkex.types._mixins import DatumMixin, ModelInputMixin, TensorDataMixin
+from tinkex.types._mixins import (
+    DatumMixin,
+    ModelInputMixin,
+    SavedWeightsMixin,
+    TensorDataMixin,
+)
 
 
 class AccessScope(str, Enum):
@@ -912,7 +917,7 @@ class SaveWeightsForSamplerRequest(BaseModel):
     type: Literal["save_weights_for_sampler"] = "save_weights_for_sampler"
 
 
-class SaveWeightsForSamplerResponse(BaseModel):
+class SaveWeightsForSamplerResponse(SavedWeightsMixin):
     """
     Public result of a named save_weights_for_sampler.
     """
@@ -960,7 +965,7 @@ class SaveWeightsRequest(BaseModel):
     type: Literal["save_weights"] = "save_weights"
 
 
-class SaveWeightsResponse(BaseModel):
+class SaveWeightsResponse(SavedWeightsMixin):
     path: str
     """
     tinker://<run>/weights/<name>
