@@ -25,42 +25,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import requests
+from bench_emulator import Bench  # the same raw HTTP client (this folder is on sys.path)
 
 from tinkex.emulator.process import EmulatorProcess
 
 TARGET_MS = 300.0
-KEY = "tml-bench-console"
 TEXT = [256, *b"the quick brown fox jumps over the lazy dog"]
 
 
-class Api:
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.http = requests.Session()
-        self.http.headers["X-API-Key"] = KEY
-
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(self.base_url + path, json=body, timeout=60)
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    def wait(self, future: dict[str, Any]) -> dict[str, Any]:
-        while True:
-            response = self.http.post(self.base_url + "/api/v1/retrieve_future",
-                                      json={"request_id": future["request_id"]}, timeout=60)
-            if response.status_code != 408:
-                response.raise_for_status()
-                out = response.json()
-                if "error" in out:
-                    raise RuntimeError(out["error"])
-                return out  # type: ignore[no-any-return]
-
-
-def train(api: Api, steps: int) -> str:
+def train(api: Bench, steps: int) -> str:
     session = api.call("/api/v1/create_session", {"sdk_version": "bench"})["session_id"]
     model = api.wait(api.call("/api/v1/create_model", {
         "session_id": session, "model_seq_id": 0, "base_model": "tinkex/micro-lm",
@@ -149,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir, EmulatorProcess(data_dir) as emulator:
         base_url = emulator.base_url
-        api = Api(base_url)
+        api = Bench(base_url)
         print(f"training a run of {args.steps} steps ...", file=sys.stderr)
         model = train(api, args.steps)
         run_path = f"/console/training_runs/{quote(model, safe=':')}"

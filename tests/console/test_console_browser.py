@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 from cdp_browser import Browser, Page, find_chromium
-from conftest import ARTIFACTS, OTHER_KEY, STEPS, Trained, console_link
+from console_helpers import ARTIFACTS, KEY, OTHER_KEY, STEPS, Trained, console_link
 
 import tinkex
 
@@ -43,8 +43,6 @@ def page(browser: Browser) -> Page:
 
 @pytest.fixture(scope="module")
 def rest(trained: Trained) -> Iterator[tinkex.RestClient]:
-    from conftest import KEY
-
     client = tinkex.RestClient(base_url=trained.base_url, api_key=KEY)
     yield client
     client.close()
@@ -143,8 +141,6 @@ def test_signing_in_with_the_form(trained: Trained) -> None:
         page = fresh.new_page()
         assert page.goto(f"{trained.base_url}/console/sessions") == 200  # via the sign-in form
         assert page.url.startswith(f"{trained.base_url}/console/login?next=")
-        from conftest import KEY
-
         assert page.submit("#login", {"api_key": KEY}) == 200
         assert page.url == f"{trained.base_url}/console/sessions"
         assert trained.session_id in page.attribute("#sessions tbody tr", "data-session-id")

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from conftest import KEY, OTHER_KEY, STEPS, Trained, console_link, train
+from console_helpers import KEY, OTHER_KEY, STEPS, Trained, console_link, train
 
 from tinkex.emulator import Emulator
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 import responses
-from conftest import KEY
+from console_helpers import KEY
 
 import tinkex
 from tinkex import types

@@ -12,16 +12,15 @@ import asyncio
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tinkex.paths import TinkerPath
-
-from ..archive import stream_archive
-from ..errors import ApiError, not_found
+from ..errors import ApiError
+from ..handlers.rest import archive_of
 from ..services import Services
 from . import playground, views
 from .access import PREFIX, ConsoleAccess, login_redirect, safe_next
@@ -99,11 +98,15 @@ class Console:
 
     # -- pages ----------------------------------------------------------------------
 
-    async def runs(self, request: Request, owner: str) -> Response:
+    def _listing(self, request: Request, owner: str, template: str,
+                 rows_of: Callable[[Services, str, int, int], tuple[list[Any], int]]) -> Response:
         number = _page_number(request)
-        rows, total = views.run_rows(self.s, owner, (number - 1) * PAGE_SIZE, PAGE_SIZE)
-        return self.pages.render(request, "runs.html", owner=owner, rows=rows, total=total,
+        rows, total = rows_of(self.s, owner, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+        return self.pages.render(request, template, owner=owner, rows=rows, total=total,
                                  page=number, pages=max(1, -(-total // PAGE_SIZE)))
+
+    async def runs(self, request: Request, owner: str) -> Response:
+        return self._listing(request, owner, "runs.html", views.run_rows)
 
     async def run(self, request: Request, owner: str) -> Response:
         detail = await asyncio.to_thread(views.run_page, self.s, owner,
@@ -131,23 +134,12 @@ class Console:
                                  run=run, own=run.owner == owner)
 
     async def archive(self, request: Request, owner: str) -> Response:
-        p = request.path_params
-        c = self.s.checkpoint(owner, p["run_id"], p["kind"], p["name"])
-        if not self.s.files.path(c.storage_key).exists():
-            raise not_found("checkpoint", f"tinker://{c.run_id}/{c.kind}/{c.name}")
-        path = TinkerPath(c.run_id, c.kind, c.name)
-        run = self.s.store.run(c.run_id)
-        manifest = {"tinker_path": str(path), "checkpoint_type": path.checkpoint_type,
-                    "base_model": run.base_model if run else None,
-                    "lora": run.lora if run else None, "size_bytes": c.size_bytes}
-        return await stream_archive(self.s.files.path(c.storage_key), manifest,
-                                    f"{c.kind}-{c.name}.tar.gz")
+        p = request.path_params  # only the owner downloads, as through the API
+        return await archive_of(self.s, self.s.checkpoint(owner, p["run_id"], p["kind"],
+                                                          p["name"]))
 
     async def sessions(self, request: Request, owner: str) -> Response:
-        number = _page_number(request)
-        rows, total = views.session_rows(self.s, owner, (number - 1) * PAGE_SIZE, PAGE_SIZE)
-        return self.pages.render(request, "sessions.html", owner=owner, rows=rows, total=total,
-                                 page=number, pages=max(1, -(-total // PAGE_SIZE)))
+        return self._listing(request, owner, "sessions.html", views.session_rows)
 
     async def session(self, request: Request, owner: str) -> Response:
         detail = views.session_page(self.s, owner, request.path_params["session_id"])

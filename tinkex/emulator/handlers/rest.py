@@ -150,7 +150,14 @@ async def download_archive(s: Services, token: str) -> Response:
     """``GET /_emulator/archives/{token}``: the signed URL handed out above."""
     claims: dict[str, Any] = s.archives.verify(token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
-    if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
+    if c is None or c.owner != claims["o"]:
+        raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
+    return await archive_of(s, c)
+
+
+async def archive_of(s: Services, c: Checkpoint) -> Response:
+    """The tar.gz of a checkpoint (its weights and a ``checkpoint.json``); 404 without files."""
+    if not s.files.path(c.storage_key).exists():
         raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
     run = s.store.run(c.run_id)
     manifest = {"tinker_path": f"tinker://{c.run_id}/{c.kind}/{c.name}",
