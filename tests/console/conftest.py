@@ -1,4 +1,4 @@
-"""Fixtures for the console tests: one emulator (per package) with a short training run."""
+"""Fixtures for the console tests: one emulator per test module, with a short training run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from console_helpers import Trained, train
 from tinkex.emulator import Emulator, EmulatorConfig
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def console_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     config = EmulatorConfig(data_dir=tmp_path_factory.mktemp("console-emu"), poll_hold=5.0)
     with Emulator(config) as emulator:
@@ -21,6 +21,6 @@ def console_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
     assert not leftover, f"threads left running: {leftover}"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def trained(console_emulator: Emulator) -> Trained:
     return train(console_emulator.base_url)

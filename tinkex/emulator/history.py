@@ -107,19 +107,20 @@ class History:
             self._db.close()
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        try:
-            with self._lock:
+        """Run ``statements`` as one transaction; a failure is logged and rolled back."""
+        with self._lock:
+            try:
                 self._db.execute("BEGIN")
                 for sql, args in statements:
                     self._db.execute(sql, tuple(args))
                 self._db.execute("COMMIT")
-        except sqlite3.Error:
-            log.exception("could not record training history")
-            try:
-                with self._lock:
-                    self._db.execute("ROLLBACK")
             except sqlite3.Error:
-                pass
+                log.exception("could not record training history")
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # closed: nothing to roll back
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
