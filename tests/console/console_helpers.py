@@ -55,7 +55,7 @@ def datum(tokenizer: Any) -> types.Datum:
 
 def train(base_url: str) -> Trained:
     with tinkex.ServiceClient(base_url=base_url, api_key=KEY) as service:
-        training = service.create_lora_training_client(base_model="tinkex/tiny-lm", rank=8,
+        training = service.create_lora_training_client(base_model="tinkex/micro-lm", rank=8,
                                                        seed=0)
         example = datum(training.get_tokenizer())
         weight = sum(example.loss_fn_inputs["weights"].data)
