@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
