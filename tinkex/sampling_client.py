@@ -124,6 +124,7 @@ class SamplingClient:
         return self._join()
 
     def _join(self) -> ClientContext:
+        """Bind to this process's shared context (joining may send requests, and may raise)."""
         with _binding:
             if self._bound is None or self._pid != os.getpid():
                 if self._closed:
@@ -148,6 +149,7 @@ class SamplingClient:
             raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
         if isinstance(sampling_params, dict):
             sampling_params = SamplingParams.model_validate(sampling_params)
+        self._ctx  # noqa: B018 -- a copy joins its session here, so that a failure raises here
         request = {"prompt": prompt, "num_samples": num_samples,
                    "sampling_params": sampling_params, "prompt_logprobs": include_prompt_logprobs,
                    "topk_prompt_logprobs": topk_prompt_logprobs}
