@@ -132,8 +132,8 @@ def measure(n: int, sampler: tinkex.SamplingClient, jobs: Sequence[Job], repeats
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=48, help="timed jobs per configuration")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per engine (median)")
+    parser.add_argument("--jobs", type=int, default=160, help="timed jobs per configuration")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine (median)")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
     ray: Any = None
