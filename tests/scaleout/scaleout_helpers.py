@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,9 +47,17 @@ def sample_inherited(prompt: list[int]) -> tuple[int, list[int]]:
     return os.getpid(), sample_tokens(_inherited, prompt)[0]
 
 
-def sample_and_report_close(payload: bytes, marker: str) -> int:
-    """Sample through a copy, then write ``marker`` when this process closes its connection."""
+def tinkex_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("tinkex-"))
+
+
+def sample_and_report_close(payload: bytes, marker: str) -> tuple[int, list[str], list[str]]:
+    """Sample through a copy, then write ``marker`` when this process closes its connection.
+
+    Returns the pid and the tinkex threads before and after sampling.
+    """
     sampler = pickle.loads(payload)
+    idle = tinkex_threads()
     sample_tokens(sampler, [256, 72, 105])
     [context] = worker_context.shared_contexts()
     close = context.close
@@ -58,13 +67,13 @@ def sample_and_report_close(payload: bytes, marker: str) -> int:
         Path(marker).write_text(f"closed={context.closed} pid={os.getpid()}")
 
     context.close = close_and_report  # type: ignore[method-assign]
-    return os.getpid()
+    return os.getpid(), idle, tinkex_threads()
 
 
 class ReportingActor:
     """A Ray actor that samples through a copy; its graceful exit must close the connection."""
 
-    def run(self, payload: bytes, marker: str) -> int:
+    def run(self, payload: bytes, marker: str) -> tuple[int, list[str], list[str]]:
         return sample_and_report_close(payload, marker)
 
 

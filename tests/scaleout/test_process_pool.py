@@ -122,8 +122,9 @@ def test_a_worker_closes_its_connection_when_it_exits(
         method: str, sampler: tinkex.SamplingClient, tmp_path: Path) -> None:
     marker = tmp_path / "closed"
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as pool:
-        pid = pool.submit(workers.sample_and_report_close, pickle.dumps(sampler),
-                          str(marker)).result()
+        pid, idle, busy = pool.submit(workers.sample_and_report_close, pickle.dumps(sampler),
+                                      str(marker)).result()
+        assert idle == [] and busy  # no thread in the worker before it sampled
         assert not marker.exists()  # the worker still holds it while it lives
     assert marker.read_text() == f"closed=True pid={pid}"
     workers.sample_tokens(sampler, PROMPTS[0])  # the creator's session carries on

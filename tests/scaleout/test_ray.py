@@ -119,7 +119,8 @@ def test_a_ray_actor_closes_its_connection_when_it_exits(
     the fixture checks that they are gone."""
     marker = tmp_path / "closed"
     actor = ray.remote(num_cpus=1)(helpers.ReportingActor).remote()
-    pid = ray.get(actor.run.remote(pickle.dumps(sampler), str(marker)))
+    pid, idle, busy = ray.get(actor.run.remote(pickle.dumps(sampler), str(marker)))
+    assert idle == [] and busy  # no thread in the worker before it sampled
     cluster.started.add(pid)
     assert not marker.exists()  # the actor lives on, holding its connection
     actor.__ray_terminate__.remote()
