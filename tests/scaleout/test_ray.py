@@ -148,13 +148,14 @@ def test_the_example_trains_identically_on_ray_and_on_a_process_pool(
     """The whole example on each engine: same rollouts as in-process, same reward curve."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINKER_", "RAY_"))}
     env.update(TINKER_BASE_URL=base_url, TINKER_API_KEY="tml-scaleout-key",
-               TINKER_BASE_MODEL="tinkex/micro-lm", PYTHONUNBUFFERED="1",
-               RAY_TMPDIR=tempfile.mkdtemp(prefix="tkray-", dir="/tmp"))
+               TINKER_BASE_MODEL="tinkex/micro-lm", PYTHONUNBUFFERED="1")
     curves = {}
     for engine in ("ray", "processes"):
-        run = subprocess.run([sys.executable, str(ROOT / "examples" / "rl_rollouts_ray.py"),
-                              "--engine", engine, "--iterations", "3"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=240)
+        with tempfile.TemporaryDirectory(prefix="tkray-", dir="/tmp") as ray_tmp:
+            run = subprocess.run([sys.executable, str(ROOT / "examples" / "rl_rollouts_ray.py"),
+                                  "--engine", engine, "--iterations", "3"],
+                                 env=dict(env, RAY_TMPDIR=ray_tmp), cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=240)
         assert run.returncode == 0, f"{engine}:\n{run.stdout}\n{run.stderr[-3000:]}"
         assert "rollouts == in-process rollouts" in run.stdout, run.stdout
         curves[engine] = re.findall(r"mean reward (\d\.\d+) from", run.stdout)
