@@ -34,6 +34,7 @@ from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
+from tinkex.core.transport import Timeout
 from tinkex.types import ClientConfigResponse, _generated
 
 T = TypeVar("T")
@@ -135,7 +136,7 @@ class ClientContext:
                  user_metadata: Mapping[str, str] | None = None, project_id: str | None = None,
                  display_name: str | None = None,
                  default_headers: Mapping[str, str] | None = None,
-                 timeout: float | tuple[float, float] | None = None,
+                 timeout: float | tuple[float, float] | Timeout | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto") -> None:

@@ -42,7 +42,11 @@ KEY_LINES = {
     "multiprocessing_sampling.py": r"^sampled 4 prompts in \d+ worker process\(es\)",
     "capabilities_and_logprobs.py": r"^total prompt logprob -?\d+\.\d+ over \d+ scored tokens$",
     "official_style.py": r"^Official-style run finished: loss .* 1 checkpoint\(s\)$",
+    "rl_rollouts_ray.py": r"^process pool x 2: mean reward \d\.\d+ -> \d\.\d+ over 5 iterations$",
 }
+# Arguments for scripts whose defaults ask more than the fast suite gives (the Ray engine
+# runs with `make ray`, in tests/scaleout).
+ARGS = {"rl_rollouts_ray.py": ["--engine", "processes", "--workers", "2"]}
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"
 # `make demo`: it starts its own emulator; test_demo runs it.
 NOT_HERE = {"demo.py"}
@@ -56,7 +60,8 @@ def example_env(base_url: str) -> dict[str, str]:
 
 def run_example(name: str, env: dict[str, str], cwd: Path) -> str:
     """Run one script; fail with its output unless it exits 0 cleanly. Returns stdout."""
-    proc = subprocess.run([sys.executable, str(EXAMPLES / name)], env=env, cwd=cwd,
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *ARGS.get(name, [])],
+                          env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
     report = f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{report}"

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS samplers (
     sampler_id TEXT PRIMARY KEY, owner TEXT NOT NULL, session_id TEXT NOT NULL,
     base_model TEXT NOT NULL, model_path TEXT, weights_key TEXT, created_at REAL NOT NULL,
     source_run_id TEXT);
+CREATE TABLE IF NOT EXISTS sampler_clients (
+    sampler_id TEXT PRIMARY KEY, last_counter INTEGER NOT NULL);
 """
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -331,6 +333,14 @@ class Store:
         return Sampler(row["sampler_id"], row["owner"], row["session_id"], row["base_model"],
                        row["model_path"], row["weights_key"], row["created_at"],
                        row["source_run_id"])
+
+    def next_sampler_client(self, sampler_id: str) -> int:
+        """A new client counter for ``sampler_id``: 1, 2, ... (kept across restarts)."""
+        row = self._one("INSERT INTO sampler_clients VALUES (?, 1) ON CONFLICT (sampler_id) "
+                        "DO UPDATE SET last_counter = last_counter + 1 RETURNING last_counter",
+                        (sampler_id,))
+        assert row is not None
+        return int(row[0])
 
     def sampler(self, sampler_id: str) -> Sampler | None:
         row = self._one("SELECT * FROM samplers WHERE sampler_id = ?", (sampler_id,))

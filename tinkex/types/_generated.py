@@ -559,6 +559,19 @@ class ImageFormat(str, Enum):
     jpeg = "jpeg"
 
 
+class JoinSamplingSessionRequest(BaseModel):
+    sampling_session_id: str
+    type: Literal["join_sampling_session"] = "join_sampling_session"
+
+
+class JoinSamplingSessionResponse(BaseModel):
+    client_counter: Annotated[int, Field(ge=1)]
+    """
+    The copy's block: its sample seq_ids start at client_counter * 1e9.
+    """
+    type: Literal["join_sampling_session"] | None = None
+
+
 class ListSessionsResponse(BaseModel):
     sessions: list[str]
     """

@@ -4,6 +4,8 @@ A sampler is frozen weights: the base model's, a saved sampler checkpoint's, or
 a snapshot taken by an ephemeral save_weights_for_sampler. Samples run on the
 shared pool in any order (no seq_id ordering), deduped by
 ``(sampling_session_id, seq_id)`` so a resent request does not sample twice.
+Copies of a sampling client in other processes join the session to get a
+block of seq_ids of their own (``client_counter``, never issued twice).
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ def create_sampling_session(s: Services, call: Call) -> T.CreateSamplingSessionR
             raise ApiError(409, f"sampling session {sampler_id!r} already exists")
     return T.CreateSamplingSessionResponse(sampling_session_id=sampler_id,
                                            type="create_sampling_session")
+
+
+@handles("join_sampling_session")
+def join_sampling_session(s: Services, call: Call) -> T.JoinSamplingSessionResponse:
+    body: T.JoinSamplingSessionRequest = call.body
+    sampler = s.store.sampler(body.sampling_session_id)
+    if sampler is None or sampler.owner != call.owner:
+        raise not_found("sampling session", body.sampling_session_id)
+    s.session(call.owner, sampler.session_id)
+    return T.JoinSamplingSessionResponse(client_counter=s.store.next_sampler_client(
+        sampler.sampler_id), type="join_sampling_session")
 
 
 def _sampler_for(s: Services, owner: str, body: T.SampleRequest) -> Sampler:

@@ -23,7 +23,7 @@ CLIENT_CONFIG: dict[str, Any] = {
     "use_pyqwest_transport": False,
     "sample_use_retrieve_futures": False,
     "custom_loss_server_side": False,
-    "sample_join_sampling_session": False,
+    "sample_join_sampling_session": True,  # served: copies never guess a seq_id block
     "parallel_fwdbwd_chunks": True,
 }
 
