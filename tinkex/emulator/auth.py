@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import ApiError
-from .signing import BadToken, ExpiredToken, Signer
+from .signing import BadToken, ExpiredToken, JwtSigner
 
 HEADER = "x-api-key"
 PREFIX = "tml-"
@@ -76,8 +76,17 @@ def owner_of_key(key: str) -> Identity:
 
 
 def owner_of(headers: Mapping[str, str]) -> str:
-    """The owner id of a request that carries an API key (tests use it to look rows up)."""
-    return owner_of_key(headers.get(HEADER) or "").owner
+    """The owner id for a request's API key; 401 when it is missing or malformed.
+
+    For places that take the key itself (the console's sign-in); API requests go
+    through :meth:`Authenticator.identify`, which also takes JWTs.
+    """
+    key = headers.get(HEADER)
+    if not key:
+        raise ApiError(401, "missing X-API-Key header")
+    if not key.startswith(PREFIX) or len(key) == len(PREFIX):
+        raise ApiError(401, f"invalid API key: it must start with {PREFIX!r}")
+    return owner_of_key(key).owner
 
 
 def owner_for_urn(urn: str) -> str | None:
@@ -91,7 +100,7 @@ def _invalid_token(message: str) -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, signer: Signer, is_revoked: Callable[[str], bool],
+    def __init__(self, signer: JwtSigner, is_revoked: Callable[[str], bool],
                  refuse_every: int = 0):
         self._signer = signer
         self._is_revoked = is_revoked
