@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import sys
 import time
 from pathlib import Path
@@ -15,12 +14,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-import yaml
-
 from .build import BuildResult, build
 from .check import check_manifest
 from .errors import ManifestError
-from .importer import import_openapi
+from .openapi_file import OpenAPIFileError, dump_manifest, import_file
 from .protobuf import ProtobufError, generate_protobuf
 from .yamlsource import load_yaml
 
@@ -104,17 +101,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    text = Path(args.file).read_text(encoding="utf-8")
-    doc = json.loads(text) if args.file.endswith(".json") else yaml.safe_load(text)
-    if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
-        print(f"{args.file}: not an OpenAPI 3.x document", file=sys.stderr)
+    try:
+        result = import_file(args.file)
+    except OpenAPIFileError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    manifest = import_openapi(doc)
-    rendered = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
+    rendered = dump_manifest(result.manifest)
     if args.output:
         Path(args.output).write_text(rendered, encoding="utf-8")
     else:
         sys.stdout.write(rendered)
+    for line in result.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if result.warnings:
+        print(f"import-openapi: {len(result.warnings)} construct(s) not carried (see above)",
+              file=sys.stderr)
     return 0
 
 
