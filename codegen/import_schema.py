@@ -87,6 +87,10 @@ class SchemaImporter:
                 out[bound] = out.pop(limit)
         if schema.get("nullable") is True:
             out = _nullable(out)
+        if "default" in out and not _fits(out["default"], out):
+            self.warn(at + ("default",), f"default {out['default']!r} does not fit the schema: "
+                                         "left out")
+            del out["default"]
         return out
 
     def _discriminator(self, value: dict[str, Any], at: Pointer) -> dict[str, Any]:
@@ -109,6 +113,42 @@ class SchemaImporter:
         return out
 
 
+_JSON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+               "array": (list,), "object": (dict,), "null": (type(None),)}
+
+
+def _allows_null(schema: Any) -> bool:
+    """Whether a schema visibly admits null (its type, enum, const or one of its variants)."""
+    if not isinstance(schema, dict):
+        return schema is True
+    kind = schema.get("type")
+    if kind == "null" or isinstance(kind, list) and "null" in kind:
+        return True
+    if None in (schema.get("enum") or ()) or ("const" in schema and schema["const"] is None):
+        return True
+    return any(_allows_null(v) for k in ("anyOf", "oneOf") for v in schema.get(k) or ())
+
+
+def _fits(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether ``value`` passes the schema's own ``type``, ``enum`` and ``const`` (cheap check);
+    null only where the schema visibly admits it."""
+    if value is None:
+        return _allows_null(schema)
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        ok = False
+        for kind in kinds:
+            py = _JSON_TYPES.get(kind, (object,))
+            if isinstance(value, py) and not (isinstance(value, bool) and bool not in py):
+                ok = ok or kind != "integer" or float(value).is_integer()
+        if not ok:
+            return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    return "const" not in schema or value == schema["const"]
+
+
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """3.0's ``nullable: true`` in 3.1 terms: null joins the type, the enum, or a union."""
     kind = schema.get("type")
@@ -122,7 +162,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
         inner = {k: v for k, v in schema.items() if k not in annotations}
         if list(inner) == ["anyOf"]:
             variants = inner["anyOf"]
-        elif list(inner) == ["oneOf"]:
+        elif list(inner) == ["oneOf"] and not any(map(_allows_null, inner["oneOf"])):
             return {**annotations, "oneOf": [*inner["oneOf"], {"type": "null"}]}
         else:
             variants = [inner]
