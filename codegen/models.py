@@ -38,6 +38,8 @@ FLAGS = [
     "--use-field-description",
     "--keep-model-order",
     "--output-datetime-class", "datetime",
+    # e-mail addresses stay strings: EmailStr would need email-validator, no dependency of ours
+    "--type-mappings", "string+email=string", "string+idn-email=string",
 ]
 
 
