@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test lint demo bench clean
+.PHONY: venv regen check test lint demo bench clean corpus
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ check: $(STAMP)
 test: $(STAMP)
 	$(PY) -m codegen check
 	$(PY) -m pytest -q
+
+# every pinned public OpenAPI document, the large ones included (build times are printed)
+corpus: $(STAMP)
+	TINKEX_CORPUS=1 $(PY) -m pytest -q tests/corpus
 
 lint: $(STAMP)
 	$(PY) -m ruff check codegen tinkex tests

@@ -170,7 +170,8 @@ def _operation(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
         body["required"] = op.get("body_required", True)
         body["content"] = content
         out["requestBody"] = body
-    ok: dict[str, Any] = {"description": op.get("result_description") or success_description(op)}
+    ok: dict[str, Any] = {"description": op["result_description"] if "result_description" in op
+                          else success_description(op)}
     ok_content: dict[str, Any] = {}
     if op.get("result"):
         ok_content["application/json"] = {"schema": {"$ref": SCHEMA_PREFIX + op["result"]}}

@@ -239,8 +239,6 @@ class _Importer:
                 self._success(r, r_at, code, hint, out)
             else:
                 others[code] = self._other_response(r, r_at, f"{hint}{_pascal(code)}Response")
-        if op.get("responses") and status not in (op.get("responses") or {}):
-            out["result_status"] = status
         out["_responses"], out["_response_refs"] = others, refs
 
     def _success(self, r: dict[str, Any], at: Pointer, code: str, hint: str,

@@ -7,9 +7,10 @@ derived two ways.
 Keyword names (the documented collision rule):
 
 1. A wire name becomes lower snake case: every character outside
-   ``[0-9A-Za-z_]`` turns into ``_``, a leading digit gets a ``_`` prefix and
-   a Python keyword a ``_`` suffix (``X-Rate-Limit`` -> ``x_rate_limit``,
-   ``ids[]`` -> ``ids_``, ``from`` -> ``from_``).
+   ``[0-9A-Za-z_]`` turns into ``_``, camelCase words are split, a leading
+   digit gets a ``_`` prefix and a Python keyword a ``_`` suffix
+   (``X-Rate-Limit`` -> ``x_rate_limit``, ``petId`` -> ``pet_id``,
+   ``ids[]`` -> ``ids__``, ``from`` -> ``from_``).
 2. Names are taken in order path, query, header, cookie, then body fields; the
    first keeps the plain name. A later one whose name is taken, or that is one
    of the per-call options (``timeout``, ``idempotency_key`` ...), gets its
@@ -39,12 +40,14 @@ CALL_OPTION_NAMES = frozenset(name for name, _ in CALL_OPTIONS)
 LOCATION_ORDER = ("path", "query", "header", "cookie", "body", "payload")
 
 _NOT_IDENT = re.compile(r"[^0-9A-Za-z_]")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _WORD = re.compile(r"[0-9A-Za-z]+")
+_CLASS = re.compile(r"[A-Z][A-Za-z0-9]*")
 
 
 def python_name(name: str) -> str:
     """Keyword name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``)."""
-    out = _NOT_IDENT.sub("_", name).lower() or "_"
+    out = _CAMEL.sub(r"\1_\2", _NOT_IDENT.sub("_", name)).lower() or "_"
     if out[:1].isdigit():
         out = "_" + out
     return out + "_" if keyword.iskeyword(out) or out in ("self",) else out
@@ -76,9 +79,10 @@ def keyword_names(params: Iterable[tuple[str, str]]) -> list[str]:
 def class_name(schema_name: str) -> str:
     """A class name for a schema name: its words capitalised and joined (``pet-tag`` -> ``PetTag``).
 
-    A name that already is a capitalised identifier is kept as it is.
+    A name that already is one (capitalised, letters and digits) is kept as it is; the
+    model generator would drop underscores too, so ``List_Pet_`` becomes ``ListPet``.
     """
-    if schema_name.isidentifier() and schema_name[:1].isupper() and not keyword.iskeyword(schema_name):
+    if _CLASS.fullmatch(schema_name):
         return schema_name
     words = _WORD.findall(schema_name)
     out = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
