@@ -154,9 +154,9 @@ def check_references(src: Located) -> list[ManifestProblem]:
         need("type", types, op.get("body"), base + ("body",))
         need("type", types, op.get("result"), base + ("result",))
         media = op.get("media") or {}
-        for key in ("schemas", "response_schemas"):
-            for mtype, tref in (media.get(key) or {}).items():
-                need("type", types, tref, base + ("media", key, mtype))
+        for media_key in ("schemas", "response_schemas"):
+            for mtype, tref in (media.get(media_key) or {}).items():
+                need("type", types, tref, base + ("media", media_key, mtype))
         for code, resp in (op.get("responses") or {}).items():
             if isinstance(resp, dict):
                 need("type", types, resp.get("type"), base + ("responses", code, "type"))
@@ -164,9 +164,9 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(base + ("responses", str(op.get("result_status") or "200")),
                                    "the success status is described by result, not responses"))
         for j, requirement in enumerate(op.get("security") or []):
-            for name in requirement if isinstance(requirement, dict) else ():
+            for scheme_name in requirement if isinstance(requirement, dict) else ():
                 need("security scheme", schemes or ({"apiKey": 1} if auth.get("header") else {}),
-                     name, base + ("security", j, name))
+                     scheme_name, base + ("security", j, scheme_name))
         future = op.get("future") or {}
         need("type", types, future.get("result"), base + ("future", "result"))
         if future and not futures:

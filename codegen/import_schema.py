@@ -141,7 +141,7 @@ def _fits(value: Any, schema: dict[str, Any]) -> bool:
         for kind in kinds:
             py = _JSON_TYPES.get(kind, (object,))
             if isinstance(value, py) and not (isinstance(value, bool) and bool not in py):
-                ok = ok or kind != "integer" or float(value).is_integer()
+                ok = ok or kind != "integer" or float(value).is_integer()  # type: ignore[arg-type]
         if not ok:
             return False
     if "enum" in schema and value not in schema["enum"]:
@@ -156,7 +156,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
             or (kind is None and "enum" not in schema):
         if kind is None and not any(k in schema for k in ("$ref", "allOf", "oneOf", "anyOf")):
             return schema  # no type at all: null is already allowed
-        annotations = {k: schema[k] for k in ("description", "title", "default", "deprecated",
+        annotations: dict[str, Any] = {k: schema[k] for k in ("description", "title", "default", "deprecated",
                                               "example", "examples", "readOnly", "writeOnly")
                        if k in schema}
         inner = {k: v for k, v in schema.items() if k not in annotations}

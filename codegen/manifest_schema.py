@@ -29,7 +29,7 @@ EXTENSION_KEY = r"^x-(?!tinkex-)"
 # OpenAPI's own rule for component names
 TYPE_NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 _TYPE_NAME = {"type": "string", "pattern": TYPE_NAME_PATTERN}
-_EXTENSIONS = {EXTENSION_KEY: {}}
+_EXTENSIONS: dict[str, Any] = {EXTENSION_KEY: {}}
 
 # A recursive schema for the type language.
 TYPE_SCHEMA: dict[str, Any] = {

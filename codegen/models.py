@@ -96,7 +96,7 @@ def model_input(doc: dict[str, Any]) -> dict[str, Any]:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for k, v in node.items():
                 if k == "$ref" and isinstance(v, str):
                     out[k] = renamed.get(v, v)

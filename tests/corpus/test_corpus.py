@@ -13,17 +13,16 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from codegen.check import check_manifest
 from codegen.compile import compile_manifest, normalize_manifest
 from codegen.importer import import_openapi
 from codegen.yamlsource import load_yaml
-from codegen.check import check_manifest
+from tests.core.loopback import LoopbackServer, Reply
+from tests.corpus.conftest import CORPUS, LARGE, ROOT, SMALL, built
 from tinkex.core.api import build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
 from tinkex.core.operations import OperationTable
-
-from tests.core.loopback import LoopbackServer, Reply
-from tests.corpus.conftest import CORPUS, LARGE, ROOT, SMALL, built
 
 DOCUMENTS = [*SMALL, *(pytest.param(n, marks=pytest.mark.corpus) for n in LARGE)]
 KEY = "corpus-key-0123456789"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from random import random as default_random
 from types import ModuleType
 from typing import Any, NamedTuple, Protocol
+
 import pydantic
 import pydantic_core
 

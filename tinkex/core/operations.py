@@ -355,7 +355,8 @@ def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any]
         found.append(("payload", WHOLE_BODY, body_required, None, "", False, body_schema))
     names = keyword_names((loc, wire) for loc, wire, *_ in found)
     params = [Param(name, wire, loc, req, default, style, explode, schema)
-              for name, (loc, wire, req, default, style, explode, schema) in zip(names, found)]
+              for name, (loc, wire, req, default, style, explode, schema)
+              in zip(names, found, strict=True)]
     return tuple([p for p in params if p.required] + [p for p in params if not p.required])
 
 

@@ -38,7 +38,6 @@ from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
 
-
 QueryParams = list[tuple[str, str]]
 """Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
 
