@@ -24,6 +24,9 @@ FLAGS = [
     "--output-model-type", "pydantic_v2.BaseModel",
     "--target-python-version", "3.10",
     "--use-annotated",
+    # a required property with a default (a discriminator such as `type`) keeps its default in
+    # the constructor, and is still always sent
+    "--use-default",
     "--field-constraints",
     "--use-union-operator",
     "--use-standard-collections",

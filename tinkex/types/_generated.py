@@ -1183,12 +1183,13 @@ class FutureRetrieveResponse(
         | SaveWeightsResponse
         | LoadWeightsResponse
         | SaveWeightsForSamplerResponseInternal
+        | SaveWeightsForSamplerResponse
         | SaveWeightsExternalResponseInternal
         | CreateModelResponse
         | UnloadModelResponse
     ]
 ):
-    root: TryAgainResponse | FutureMetadataResponse | RequestFailedResponse | ForwardBackwardOutput | SampleResponse | OptimStepResponse | SaveWeightsResponse | LoadWeightsResponse | SaveWeightsForSamplerResponseInternal | SaveWeightsExternalResponseInternal | CreateModelResponse | UnloadModelResponse
+    root: TryAgainResponse | FutureMetadataResponse | RequestFailedResponse | ForwardBackwardOutput | SampleResponse | OptimStepResponse | SaveWeightsResponse | LoadWeightsResponse | SaveWeightsForSamplerResponseInternal | SaveWeightsForSamplerResponse | SaveWeightsExternalResponseInternal | CreateModelResponse | UnloadModelResponse
     """
     Any JSON answer of retrieve_future. Protobuf results (Content-Type application/x-protobuf) are decoded per the expected result type instead.
     """
