@@ -17,13 +17,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 regen: $(STAMP)
-	$(PY) -m codegen regen
+	$(PY) -m tinkex.codegen regen
 
 check: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 
 test: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 	$(PY) -m pytest -q
 
 # every pinned public OpenAPI document, the large ones included (build times are printed)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from codegen.build import BuildResult, build
-from codegen.openapi_file import LocatedImport, dump_manifest, import_file
+from tinkex.codegen.build import BuildResult, build
+from tinkex.codegen.openapi_file import LocatedImport, dump_manifest, import_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "fixtures" / "openapi"

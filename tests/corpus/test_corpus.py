@@ -13,12 +13,12 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from codegen.check import check_manifest
-from codegen.compile import compile_manifest, normalize_manifest
-from codegen.importer import import_openapi
-from codegen.yamlsource import load_yaml
 from tests.core.loopback import LoopbackServer, Reply
 from tests.corpus.conftest import CORPUS, LARGE, ROOT, SMALL, built
+from tinkex.codegen.check import check_manifest
+from tinkex.codegen.compile import compile_manifest, normalize_manifest
+from tinkex.codegen.importer import import_openapi
+from tinkex.codegen.yamlsource import load_yaml
 from tinkex.core.api import build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine

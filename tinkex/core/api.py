@@ -4,7 +4,7 @@ One class per SDK group (``x-tinkex-sdk-groups``), with one keyword-only method
 per operation and an ``iter_<method>`` for paginated ones, and a client class
 with a read-only property per group. Names, parameters, defaults, annotations
 and docstrings follow the rules of the generated ``.pyi`` stub
-(``codegen/stubs.py`` writes it from this module's rules and the same operation
+(``tinkex/codegen/stubs.py`` writes it from this module's rules and the same operation
 table), so the stub describes exactly what exists at run time; a test runs
 ``mypy.stubtest`` to prove it.
 """
