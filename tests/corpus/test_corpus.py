@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from pydantic import BaseModel
 
 from tests.core.loopback import LoopbackServer, Reply
-from tests.corpus.conftest import CORPUS, LARGE, ROOT, SMALL, built
+from tests.corpus.corpus_build import CORPUS, LARGE, ROOT, SMALL, built
 from tinkex.codegen.check import check_manifest
 from tinkex.codegen.compile import compile_manifest, normalize_manifest
 from tinkex.codegen.importer import import_openapi
@@ -40,12 +41,13 @@ def test_import_check_build_and_models(name, corpus_dir):
     doc = b.result.document
     ops = [op for item in doc["paths"].values() for op in item.values()]
     assert ops and len(ops) == len(b.imported.manifest["operations"])
-    # every object schema with a plain name has its model class
+    # every object schema has its model class, under the name the runtime looks for
     names = OperationTable.load(doc).class_names
     for schema, cls in names.items():
         if doc["components"]["schemas"][schema].get("type") == "object" and \
                 doc["components"]["schemas"][schema].get("properties"):
-            assert isinstance(getattr(b.models, cls, None), type), (schema, cls)
+            model = getattr(b.models, cls, None)
+            assert isinstance(model, type) and issubclass(model, BaseModel), (schema, cls)
     compile(b.result.stub_pyi, "api.pyi", "exec")  # the stub is valid Python
 
 
@@ -170,5 +172,59 @@ def test_svix_calls(corpus_dir, server):
         assert engine.call("v1.application.get", app_id="app_1").id == "app_1"
         page = engine.call("v1.application.list", limit=5)
         assert page.data[0].id == "app_1"
+    finally:
+        engine.close()
+
+
+OPENAI_MODEL = {"id": "gpt-4o", "object": "model", "created": 1700000000, "owned_by": "openai"}
+OPENAI_COMPLETION = {
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o",
+    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                 "message": {"role": "assistant", "content": "Hello.", "refusal": None}}]}
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", LARGE)
+def test_openai_calls(name, corpus_dir, server):
+    server.route("GET", "/models", lambda r: Reply(200, {"object": "list",
+                                                        "data": [OPENAI_MODEL]}))
+    server.route("GET", "/models/gpt-4o", lambda r: Reply(200, OPENAI_MODEL))
+    server.route("GET", "/files", lambda r: Reply(200, {
+        "object": "list", "data": [], "first_id": "file-1", "last_id": "file-1",
+        "has_more": False}))
+    server.route("POST", "/chat/completions", lambda r: Reply(200, OPENAI_COMPLETION))
+    server.route("POST", "/images/edits", lambda r: Reply(200, {
+        "created": 1700000000, "data": [{"b64_json": "aGk="}]}))
+    engine = _engine(name, corpus_dir, server, api_key="sk-test-0123456789")
+    models = built(name, corpus_dir).models
+    try:
+        api = build_api(engine.table, models=models)(engine)
+        assert api.models.list_models().data[0].id == "gpt-4o"
+        listed = _one(server, "/models")
+        assert listed.method == "GET" and listed.body == b""
+        assert listed.headers["authorization"] == "Bearer sk-test-0123456789"  # http bearer
+        assert api.models.retrieve_model(model="gpt-4o").owned_by == "openai"  # `Model` class
+        assert api.files.list_files(purpose="fine-tune", limit=2, order="asc").has_more is False
+        assert sorted(parse_qsl(_one(server, "/files").query)) == [
+            ("limit", "2"), ("order", "asc"), ("purpose", "fine-tune")]
+        answer = api.chat.create_chat_completion(
+            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}],
+            max_completion_tokens=5)
+        assert isinstance(answer, models.CreateChatCompletionResponse)
+        assert answer.choices[0].message.content == "Hello."
+        request = _one(server, "/chat/completions")
+        assert request.headers["content-type"] == "application/json"
+        assert {k: request.json()[k] for k in ("model", "messages", "max_completion_tokens")} == {
+            "model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+            "max_completion_tokens": 5}
+        if name == "openai-3.1.json":  # a JSON image edit: ImageRefParam has its class
+            image = models.ImageRefParam(image_url="https://example.com/a.png")
+            edited = api.images.create_image_edit(images=[image, {"file_id": "file-1"}],
+                                                  prompt="Add a hat")
+            assert edited.data[0].b64_json == "aGk="
+            body = _one(server, "/images/edits").json()
+            assert body["images"] == [{"image_url": "https://example.com/a.png"},
+                                      {"file_id": "file-1"}]
+            assert body["prompt"] == "Add a hat"
     finally:
         engine.close()
