@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test lint demo bench clean corpus
+.PHONY: venv regen check test ray lint demo bench clean corpus
 
 venv: $(STAMP)
 
@@ -29,6 +29,14 @@ test: $(STAMP)
 # every pinned public OpenAPI document, the large ones included (build times are printed)
 corpus: $(STAMP)
 	TINKEX_CORPUS=1 $(PY) -m pytest -q tests/corpus
+
+# Scale-out on a local Ray cluster: slow to start, so not part of `make test`.
+ray: $(STAMP) $(VENV)/.ray-installed
+	$(PY) -m pytest -q -m ray tests/scaleout
+
+$(VENV)/.ray-installed: pyproject.toml
+	$(PY) -m pip install --quiet -e '.[ray]'
+	@touch $@
 
 lint: $(STAMP)
 	$(PY) -m ruff check codegen tinkex tests

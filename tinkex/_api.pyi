@@ -27,6 +27,7 @@ from tinkex.types._generated import (
     GetServerCapabilitiesResponse,
     GetSessionResponse,
     HealthResponse,
+    JoinSamplingSessionResponse,
     ListSessionsResponse,
     LoadWeightsResponse,
     LoraConfig,
@@ -403,6 +404,20 @@ class SamplingAPI:
         extra_body: Mapping[str, object] | None = ...,
     ) -> GetSamplerResponse:
         """Describe a sampler (sampling session)."""
+        ...
+    def join_sampling_session(
+        self,
+        *,
+        sampling_session_id: str,
+        type: Literal['join_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> JoinSamplingSessionResponse:
+        """Issue a copy of a sampling client its own block of sample seq_ids."""
         ...
 
 
