@@ -7,3 +7,4 @@ The classes are generated from ``spec/tinker.yaml`` (``make regen``) into
 
 from ._generated import *  # noqa: F403
 from ._mixins import LOSS_INPUT_DTYPES as LOSS_INPUT_DTYPES
+from .identity import WhoamiResponse as WhoamiResponse

@@ -1803,9 +1803,10 @@ class FutureRetrieveResponse(
         | SaveWeightsExternalResponseInternal
         | CreateModelResponse
         | UnloadModelResponse
+        | CreateCustomLossResponse
     ]
 ):
-    root: TryAgainResponse | FutureMetadataResponse | RequestFailedResponse | ForwardBackwardOutput | SampleResponse | OptimStepResponse | SaveWeightsResponse | LoadWeightsResponse | SaveWeightsForSamplerResponseInternal | SaveWeightsForSamplerResponse | SaveWeightsExternalResponseInternal | CreateModelResponse | UnloadModelResponse
+    root: TryAgainResponse | FutureMetadataResponse | RequestFailedResponse | ForwardBackwardOutput | SampleResponse | OptimStepResponse | SaveWeightsResponse | LoadWeightsResponse | SaveWeightsForSamplerResponseInternal | SaveWeightsForSamplerResponse | SaveWeightsExternalResponseInternal | CreateModelResponse | UnloadModelResponse | CreateCustomLossResponse
     """
     Any JSON answer of retrieve_future. Protobuf results (Content-Type application/x-protobuf) are decoded per the expected result type instead.
     """
@@ -1863,23 +1864,4 @@ class WeightsInfoResponse(BaseModel):
     optimizer_config: OptimizerConfig | None = None
     """
     SDK >= 0.30; absent means adamw.
-    """
-
-
-class WhoamiResponse(BaseModel):
-    """
-    The calling principal (SDK >= 0.24). Not sent by the server: clients read it from the claims of the JWT they hold (sub, org_id, email).
-    """
-
-    user_urn: str
-    """
-    The JWT's sub claim.
-    """
-    org_urn: str
-    """
-    tml:organization:<org_id claim>.
-    """
-    email: str | None = None
-    """
-    Null for principals that are not users.
     """
