@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tinkex.core.api import CALL_OPTIONS, Annotations
+from tinkex.core.api import CALL_OPTIONS, RAW_SUFFIX, Annotations
 from tinkex.core.operations import python_name
 
 from .compile import SCHEMA_PREFIX
@@ -69,6 +69,12 @@ def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
     ok = (op.get("responses") or {}).get("200") or {}
     schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
     return py_type(schema, models) if schema else "None"
+
+
+def raw_return_type(op: dict[str, Any], models: Models) -> str:
+    ok = (op.get("responses") or {}).get("200") or {}
+    schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
+    return f"RawResponse[{py_type(schema, models) if schema else 'None'}]"
 
 
 def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
@@ -136,11 +142,18 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
     used: set[str] = set()
     for group, ops in by_group.items():
         meta = groups_meta["groups"][group]
+        raw_class = meta["class_name"] + RAW_SUFFIX
+        body += ["", "", f"class {raw_class}:", f'    """{meta["class_name"]} returning raw responses."""',
+                 "", "    def __init__(self, engine: Engine) -> None: ..."]
+        for op in ops:
+            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"],
+                            raw_return_type(op, models), op.get("summary"))
         body += ["", "", f"class {meta['class_name']}:"]
         if meta.get("description"):
             body.append(f'    """{_doc(meta["description"])}"""')
             body.append("")
         body.append("    def __init__(self, engine: Engine) -> None: ...")
+        body += ["    @property", f"    def with_raw_response(self) -> {raw_class}: ..."]
         for op in ops:
             ret = return_type(doc, op, models)
             body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"))
@@ -151,8 +164,15 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
                                 f"Iterate over every item of every page of {op['operationId']}.")
         used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models.class_names
     client = groups_meta["client_class"]
-    body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
+    raw_client = client + RAW_SUFFIX
+    body += ["", "", f"class {raw_client}:", f'    """{client} returning raw responses."""',
              "", "    def __init__(self, engine: Engine) -> None: ..."]
+    for group in by_group:
+        cls = groups_meta["groups"][group]["class_name"] + RAW_SUFFIX
+        body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
+    body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
+             "", "    def __init__(self, engine: Engine) -> None: ...",
+             "    @property", f"    def with_raw_response(self) -> {raw_client}: ..."]
     for group in by_group:
         cls = groups_meta["groups"][group]["class_name"]
         body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
@@ -164,6 +184,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
         "",
         "from tinkex.core.engine import Engine",
         "from tinkex.core.futures import APIFuture",
+        "from tinkex.core.raw import RawResponse",
     ]
     if used:
         imports.append(f"from {models_module} import (")

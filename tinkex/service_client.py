@@ -12,6 +12,7 @@ from tinkex.types import GetServerCapabilitiesResponse, LoraConfig
 from tinkex.wire import WireFormat
 
 if TYPE_CHECKING:
+    from tinkex._api import TinkerAPI
     from tinkex.rest_client import RestClient
     from tinkex.sampling_client import RetryConfig, SamplingClient
     from tinkex.training_client import TrainingClient
@@ -64,6 +65,19 @@ class ServiceClient:
     def session_id(self) -> str:
         """The server session's id (creates the session if it does not exist yet)."""
         return self._ctx.session_id
+
+    @property
+    def api(self) -> TinkerAPI:
+        """The low-level API on this client's connection and session.
+
+        One keyword-only method per operation of the manifest
+        (``api.rest.get_training_run(training_run_id=...)``), and the same
+        methods under ``api.<group>.with_raw_response`` returning a
+        :class:`~tinkex.core.raw.RawResponse` (status, headers, URL, elapsed time,
+        attempts, ``parse()``).
+        """
+        api: TinkerAPI = self._ctx.api
+        return api
 
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""

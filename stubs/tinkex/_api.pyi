@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from tinkex.core.engine import Engine
 from tinkex.core.futures import APIFuture
+from tinkex.core.raw import RawResponse
 from tinkex.types._generated import (
     AccessScope,
     AdamParams,
@@ -49,14 +50,73 @@ from tinkex.types._generated import (
     TrainingRunsResponse,
     UnhandledExceptionEvent,
     UnloadModelResponse,
+    UntypedAPIFuture,
     WeightsInfoResponse,
 )
+
+
+class ServiceAPIWithRawResponse:
+    """ServiceAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def get_client_config(
+        self,
+        *,
+        sdk_version: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[ClientConfigResponse]:
+        """Fetch the feature flags for this caller."""
+        ...
+    def get_client_dynamic_config(
+        self,
+        *,
+        sdk_version: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[ClientDynamicConfigResponse]:
+        """Fetch the refreshable configuration."""
+        ...
+    def get_server_capabilities(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[GetServerCapabilitiesResponse]:
+        """List the models the server supports."""
+        ...
+    def healthz(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[HealthResponse]:
+        """Health check."""
+        ...
 
 
 class ServiceAPI:
     """Client configuration (static and dynamic), server capabilities and health."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> ServiceAPIWithRawResponse: ...
     def get_client_config(
         self,
         *,
@@ -109,10 +169,65 @@ class ServiceAPI:
         ...
 
 
+class SessionAPIWithRawResponse:
+    """SessionAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def create(
+        self,
+        *,
+        sdk_version: str,
+        tags: list[str] = ...,
+        user_metadata: dict[str, Any] | None = ...,
+        project_id: str | None = ...,
+        display_name: str | None = ...,
+        type: Literal['create_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[CreateSessionResponse]:
+        """Open a server session."""
+        ...
+    def finish(
+        self,
+        *,
+        session_id: str,
+        reason: SessionFinishReason,
+        detail: str | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Close a session with a final status."""
+        ...
+    def heartbeat(
+        self,
+        *,
+        session_id: str,
+        type: Literal['session_heartbeat'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[SessionHeartbeatResponse]:
+        """Keep a session alive."""
+        ...
+
+
 class SessionAPI:
     """Server session lifecycle: create, heartbeat, finish."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> SessionAPIWithRawResponse: ...
     def create(
         self,
         *,
@@ -162,10 +277,192 @@ class SessionAPI:
         ...
 
 
+class TrainingAPIWithRawResponse:
+    """TrainingAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def create_model(
+        self,
+        *,
+        session_id: str,
+        model_seq_id: int,
+        base_model: str,
+        user_metadata: dict[str, Any] | None = ...,
+        lora_config: LoraConfig | None = ...,
+        optimizer_config: OptimizerConfig | None = ...,
+        type: Literal['create_model'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Create a training model (future)."""
+        ...
+    def forward(
+        self,
+        *,
+        forward_input: ForwardBackwardInput,
+        model_id: str,
+        seq_id: int | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Forward pass without gradients (future)."""
+        ...
+    def forward_backward(
+        self,
+        *,
+        forward_backward_input: ForwardBackwardInput,
+        model_id: str,
+        seq_id: int | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Forward and backward pass, accumulating gradients (future)."""
+        ...
+    def get_info(
+        self,
+        *,
+        model_id: str,
+        type: Literal['get_info'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[GetInfoResponse]:
+        """Describe a training model."""
+        ...
+    def load_weights(
+        self,
+        *,
+        path: str,
+        model_id: str | None = ...,
+        seq_id: int | None = ...,
+        session_id: str | None = ...,
+        model_seq_id: int | None = ...,
+        base_model: str | None = ...,
+        user_metadata: dict[str, Any] | None = ...,
+        optimizer: bool = ...,
+        optimizer_config: OptimizerConfig | None = ...,
+        weights_access_token: str | None = ...,
+        type: Literal['load_weights'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Load a checkpoint into a model, or create a model from one (future)."""
+        ...
+    def optim_step(
+        self,
+        *,
+        model_id: str,
+        adam_params: AdamParams = ...,
+        optimizer_params: DimuonParams = ...,
+        seq_id: int | None = ...,
+        type: Literal['optim_step'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Apply and clear the accumulated gradients (future)."""
+        ...
+    def save_weights(
+        self,
+        *,
+        model_id: str,
+        path: str | None = ...,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        overwrite: bool = ...,
+        user_metadata: dict[str, str] | None = ...,
+        type: Literal['save_weights'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Save a training checkpoint (future)."""
+        ...
+    def save_weights_external(
+        self,
+        *,
+        model_id: str,
+        path: str,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        age_encryption_recipients: list[str] | None = ...,
+        type: Literal['save_weights_external'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Export HuggingFace-format weights (future)."""
+        ...
+    def save_weights_for_sampler(
+        self,
+        *,
+        model_id: str,
+        path: str | None = ...,
+        sampling_session_seq_id: int | None = ...,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        user_metadata: dict[str, str] | None = ...,
+        kind: SaveWeightsForSamplerKind | None = ...,
+        type: Literal['save_weights_for_sampler'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Save weights for sampling (future)."""
+        ...
+    def unload_model(
+        self,
+        *,
+        model_id: str,
+        type: Literal['unload_model'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Unload a training model (future)."""
+        ...
+
+
 class TrainingAPI:
     """Training models: creation, info, forward/backward passes, optimizer steps, saving and loading weights."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> TrainingAPIWithRawResponse: ...
     def create_model(
         self,
         *,
@@ -342,10 +639,76 @@ class TrainingAPI:
         ...
 
 
+class SamplingAPIWithRawResponse:
+    """SamplingAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def asample(
+        self,
+        *,
+        prompt: ModelInput,
+        sampling_params: SamplingParams,
+        x_tinker_sampling_backpressure: str = ...,
+        num_samples: int = ...,
+        base_model: str | None = ...,
+        model_path: str | None = ...,
+        sampling_session_id: str | None = ...,
+        seq_id: int | None = ...,
+        prompt_logprobs: bool | None = ...,
+        topk_prompt_logprobs: int = ...,
+        topk_sample_logprobs: int = ...,
+        target_prompt_logprobs: TensorData | None = ...,
+        prompt_alt_tokens_k: int = ...,
+        prompt_logprobs_last_n: int | None = ...,
+        record_stability_info: bool | None = ...,
+        type: Literal['sample'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[UntypedAPIFuture]:
+        """Submit a sampling request (future)."""
+        ...
+    def create_sampling_session(
+        self,
+        *,
+        session_id: str,
+        sampling_session_seq_id: int,
+        base_model: str | None = ...,
+        model_path: str | None = ...,
+        type: Literal['create_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[CreateSamplingSessionResponse]:
+        """Create a sampling session for a base model or a sampler checkpoint."""
+        ...
+    def get_sampler(
+        self,
+        *,
+        sampler_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[GetSamplerResponse]:
+        """Describe a sampler (sampling session)."""
+        ...
+
+
 class SamplingAPI:
     """Sampling sessions, asynchronous sampling and sampler lookup."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> SamplingAPIWithRawResponse: ...
     def asample(
         self,
         *,
@@ -406,10 +769,48 @@ class SamplingAPI:
         ...
 
 
+class FuturesAPIWithRawResponse:
+    """FuturesAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def cancel_future(
+        self,
+        *,
+        request_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Cancel an abandoned sampling future."""
+        ...
+    def retrieve_future(
+        self,
+        *,
+        request_id: str,
+        x_tinker_request_iteration: int = ...,
+        x_tinker_request_type: str = ...,
+        x_tinker_create_promise_roundtrip_time: float = ...,
+        allow_metadata_only: bool = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[FutureRetrieveResponse]:
+        """Long-poll the result of a future."""
+        ...
+
+
 class FuturesAPI:
     """Resolving and cancelling futures returned by submit calls."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> FuturesAPIWithRawResponse: ...
     def cancel_future(
         self,
         *,
@@ -442,10 +843,35 @@ class FuturesAPI:
         ...
 
 
+class TelemetryAPIWithRawResponse:
+    """TelemetryAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def send(
+        self,
+        *,
+        events: list[SessionStartEvent | SessionEndEvent | UnhandledExceptionEvent | GenericEvent],
+        platform: str,
+        sdk_version: str,
+        session_id: str,
+        process_uuid: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[TelemetryResponse]:
+        """Upload a batch of telemetry events."""
+        ...
+
+
 class TelemetryAPI:
     """Client telemetry upload."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> TelemetryAPIWithRawResponse: ...
     def send(
         self,
         *,
@@ -465,10 +891,193 @@ class TelemetryAPI:
         ...
 
 
+class RestAPIWithRawResponse:
+    """RestAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def delete_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Delete a checkpoint."""
+        ...
+    def get_checkpoint_archive_url(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[CheckpointArchiveUrlResponse]:
+        """Get a signed download URL for a checkpoint archive."""
+        ...
+    def get_session(
+        self,
+        *,
+        session_id: str,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[GetSessionResponse]:
+        """Get the training runs and samplers of a session."""
+        ...
+    def get_training_run(
+        self,
+        *,
+        training_run_id: str,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[TrainingRun]:
+        """Get one training run."""
+        ...
+    def get_weights_info(
+        self,
+        *,
+        tinker_path: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[WeightsInfoResponse]:
+        """Describe the model behind a tinker:// checkpoint path."""
+        ...
+    def list_checkpoints(
+        self,
+        *,
+        training_run_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[CheckpointsListResponse]:
+        """List the checkpoints of a training run."""
+        ...
+    def list_sessions(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[ListSessionsResponse]:
+        """List session ids."""
+        ...
+    def list_training_runs(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        access_scope: AccessScope = ...,
+        project_id: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[TrainingRunsResponse]:
+        """List training runs."""
+        ...
+    def list_user_checkpoints(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[CheckpointsListResponse]:
+        """List the caller's checkpoints across all training runs, newest first."""
+        ...
+    def publish_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Make a checkpoint public."""
+        ...
+    def set_checkpoint_ttl(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        ttl_seconds: int | None,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Set or remove the expiry of a checkpoint."""
+        ...
+    def unpublish_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[None]:
+        """Make a checkpoint private again."""
+        ...
+
+
 class RestAPI:
     """REST resources: training runs, checkpoints, user checkpoints, weights info, sessions."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> RestAPIWithRawResponse: ...
     def delete_checkpoint(
         self,
         *,
@@ -691,10 +1300,32 @@ class RestAPI:
         ...
 
 
+class TinkerAPIWithRawResponse:
+    """TinkerAPI returning raw responses."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    @property
+    def service(self) -> ServiceAPIWithRawResponse: ...
+    @property
+    def session(self) -> SessionAPIWithRawResponse: ...
+    @property
+    def training(self) -> TrainingAPIWithRawResponse: ...
+    @property
+    def sampling(self) -> SamplingAPIWithRawResponse: ...
+    @property
+    def futures(self) -> FuturesAPIWithRawResponse: ...
+    @property
+    def telemetry(self) -> TelemetryAPIWithRawResponse: ...
+    @property
+    def rest(self) -> RestAPIWithRawResponse: ...
+
+
 class TinkerAPI:
     """Tinker API: the low-level API."""
 
     def __init__(self, engine: Engine) -> None: ...
+    @property
+    def with_raw_response(self) -> TinkerAPIWithRawResponse: ...
     @property
     def service(self) -> ServiceAPI: ...
     @property

@@ -95,6 +95,11 @@ class Annotations:
         schema = _ok_schema(raw)
         return self.of(schema) if schema else "None"
 
+    def of_raw_result(self, raw: Mapping[str, Any]) -> str:
+        """The return annotation of a ``with_raw_response`` method: the HTTP body's type."""
+        schema = _ok_schema(raw)
+        return f"RawResponse[{self.of(schema) if schema else 'None'}]"
+
     def of_page_item(self, raw: Mapping[str, Any], op: Operation) -> str:
         assert op.pagination is not None
         schema: Any = self.schemas.get(op.result_type or "", {})
@@ -123,13 +128,17 @@ def _doc(text: str | None) -> str | None:
 
 
 def _method(op: Operation, class_name: str, annotations: Mapping[str, str], returns: str,
-            paginated: bool) -> Callable[..., Any]:
+            paginated: bool, raw: bool = False) -> Callable[..., Any]:
     op_id = op.id
     if paginated:
         def method(self: Any, **kwargs: Any) -> Any:
             return iter_items(self._engine, op, kwargs)
         name = f"iter_{op.sdk_method}"
         doc: str | None = f"Iterate over every item of every page of {op.id}."
+    elif raw:
+        def method(self: Any, **kwargs: Any) -> Any:
+            return self._engine.call_raw(op_id, **kwargs)
+        name, doc = op.sdk_method, _doc(op.summary)
     else:
         def method(self: Any, **kwargs: Any) -> Any:
             return self._engine.call(op_id, **kwargs)
@@ -157,6 +166,7 @@ def _group_init(class_name: str) -> Callable[..., None]:
 
 def _client_init(class_name: str, groups: Mapping[str, type]) -> Callable[..., None]:
     def __init__(self: Any, engine: Engine) -> None:
+        self._engine = engine
         self._groups = {name: cls(engine) for name, cls in groups.items()}
     __init__.__qualname__ = f"{class_name}.__init__"
     return __init__
@@ -169,6 +179,20 @@ def _group_property(name: str, owner: str, group_class: str) -> property:
     get.__qualname__ = f"{owner}.{name}"
     get.__annotations__ = {"return": group_class}
     return property(get)
+
+
+def _view_property(name: str, owner: str, view: type) -> property:
+    """A read-only property that wraps the owner's engine in ``view`` (made on each access)."""
+    def get(self: Any) -> Any:
+        return view(self._engine)
+    get.__name__ = name
+    get.__qualname__ = f"{owner}.{name}"
+    get.__annotations__ = {"return": view.__name__}
+    return property(get)
+
+
+RAW_SUFFIX = "WithRawResponse"
+"""``<Group>WithRawResponse``: the class of ``<group>.with_raw_response``."""
 
 
 def model_class_names(models: ModuleType | Mapping[str, Any]) -> frozenset[str]:
@@ -195,9 +219,21 @@ def api_classes(source: OperationTable | Source, *,
     classes: dict[str, type] = {}
     for group in table.groups:
         ops = sorted((op for op in table if op.sdk_group == group.name), key=lambda o: o.sdk_method)
+        raw_name = group.class_name + RAW_SUFFIX
+        raw_ns: dict[str, Any] = {"__slots__": ("_engine",), "__init__": _group_init(raw_name),
+                                  "__module__": module,
+                                  "__doc__": f"{group.class_name} returning raw responses."}
+        for op in ops:
+            raw = table.document["paths"][op.path][op.method.lower()]
+            params = types.of_params(raw, op)
+            raw_ns[op.sdk_method] = _method(op, raw_name, params, types.of_raw_result(raw),
+                                            paginated=False, raw=True)
+        raw_class = classes[raw_name] = type(raw_name, (), raw_ns)
         namespace: dict[str, Any] = {"__slots__": ("_engine",),
                                      "__init__": _group_init(group.class_name),
-                                     "__doc__": _doc(group.description), "__module__": module}
+                                     "__doc__": _doc(group.description), "__module__": module,
+                                     "with_raw_response": _view_property(
+                                         "with_raw_response", group.class_name, raw_class)}
         for op in ops:
             raw = table.document["paths"][op.path][op.method.lower()]
             params = types.of_params(raw, op)
@@ -208,11 +244,22 @@ def api_classes(source: OperationTable | Source, *,
                     op, group.class_name, params, f"Iterator[{types.of_page_item(raw, op)}]",
                     paginated=True)
         classes[group.class_name] = type(group.class_name, (), namespace)
-    groups = {g.name: classes[g.class_name] for g in table.groups}
     client = table.client_class
-    namespace = {"__slots__": ("_groups",), "__init__": _client_init(client, groups),
+    raw_client = client + RAW_SUFFIX
+    raw_groups = {g.name: classes[g.class_name + RAW_SUFFIX] for g in table.groups}
+    namespace = {"__slots__": ("_groups", "_engine"),
+                 "__init__": _client_init(raw_client, raw_groups),
+                 "__module__": module, "__doc__": f"{client} returning raw responses."}
+    for group in table.groups:
+        namespace[group.name] = _group_property(group.name, raw_client,
+                                                group.class_name + RAW_SUFFIX)
+    raw_client_class = classes[raw_client] = type(raw_client, (), namespace)
+    groups = {g.name: classes[g.class_name] for g in table.groups}
+    namespace = {"__slots__": ("_groups", "_engine"), "__init__": _client_init(client, groups),
                  "__module__": module,
-                 "__doc__": f"{_doc(table.api.title)}: the low-level API."}
+                 "__doc__": f"{_doc(table.api.title)}: the low-level API.",
+                 "with_raw_response": _view_property("with_raw_response", client,
+                                                     raw_client_class)}
     for group in table.groups:
         namespace[group.name] = _group_property(group.name, client, group.class_name)
     classes[client] = type(client, (), namespace)

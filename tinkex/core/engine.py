@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import re
 import time
 import typing
@@ -43,6 +44,7 @@ from .errors import (
     RequestInfo,
 )
 from .operations import JSON, Operation, OperationTable, Param, load_table
+from .raw import RawResponse
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .transport import Response, Timeout, Transport
 
@@ -204,7 +206,7 @@ class Engine:
         else:
             policy = plan.policy
         return self._send(plan, policy, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)
+                          timeout, idempotency_key)[0]
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
                   query: Mapping[str, Any] | None = None,
@@ -218,13 +220,14 @@ class Engine:
         """
         plan = self._plan_for(operation_id)
         return self._send(plan, None, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)
+                          timeout, idempotency_key)[0]
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
               query: Mapping[str, Any] | None, extra_headers: Mapping[str, str | None] | None,
               body: Any, content_type: str | None, accept: str | None,
               timeout: float | tuple[float, float] | Timeout | None,
-              idempotency_key: str | None) -> Response:
+              idempotency_key: str | None) -> tuple[Response, RetryReport]:
+        """The response, and how the retry loop got it (one attempt when ``policy`` is None)."""
         op = plan.op
         if plan.needs_key:
             raise ConfigError(f"{op.id} needs an API key and none is configured.")
@@ -258,11 +261,13 @@ class Engine:
             return response
 
         if policy is None:
-            return attempt(0)
+            started = self._clock()
+            response = attempt(0)
+            return response, RetryReport(1, self._clock() - started, response.status, False)
         response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
         if not response.ok:
             raise self._status_error(op, response, report)
-        return response
+        return response, report
 
     def _status_error(self, op: Operation, response: Response,
                       report: RetryReport) -> APIStatusError:
@@ -299,6 +304,37 @@ class Engine:
         bytes and the submission keeps its turn.
         """
         plan = self._plan_for(operation_id)
+        started = self._clock()
+        response, _ = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                 extra_query, extra_body, encode_body, kwargs)
+        result = self._parse(plan, response)
+        if plan.op.future is not None and self.future_resolver is not None:
+            return self.future_resolver(plan.op, result, started)
+        return result
+
+    def call_raw(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,
+                 max_retries: int | None = None, idempotency_key: str | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 extra_query: Mapping[str, object] | None = None,
+                 extra_body: Mapping[str, object] | None = None,
+                 encode_body: BodyEncoder | None = None, **kwargs: Any) -> RawResponse[Any]:
+        """Like :meth:`call`, but return the :class:`~tinkex.core.raw.RawResponse` of the call.
+
+        An error status still raises (as with :meth:`call`); ``parse()`` gives
+        the typed result of the HTTP response (a future operation's handle,
+        not polled).
+        """
+        plan = self._plan_for(operation_id)
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs)
+        return RawResponse(plan.op.id, response, report, functools.partial(self._parse, plan))
+
+    def _call(self, plan: _Plan, timeout: float | tuple[float, float] | None,
+              max_retries: int | None, idempotency_key: str | None,
+              extra_headers: Mapping[str, str] | None, extra_query: Mapping[str, object] | None,
+              extra_body: Mapping[str, object] | None, encode_body: BodyEncoder | None,
+              kwargs: Mapping[str, Any]) -> tuple[Response, RetryReport]:
+        """Route the keywords, build and number the body, and send it under the retry policy."""
         op = plan.op
         path, query, headers, fields = self._route(plan, kwargs)
         if extra_query:
@@ -308,7 +344,6 @@ class Engine:
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
         body = self._body(plan, fields, extra_body, dump=encode_body is None)
-        started = self._clock()
         with self._admission(op, body), self._turn(op, None if chosen else body):
             content: Any = body
             content_type = None
@@ -316,14 +351,12 @@ class Engine:
                 encoded = encode_body(body)
                 content, content_type = encoded.content, encoded.content_type
                 headers.update(encoded.headers)
-            response = self.send(operation_id, path_params=path, query=query or None,
-                                 headers=headers, body=content, content_type=content_type,
-                                 timeout=timeout, max_retries=max_retries,
-                                 idempotency_key=idempotency_key)
-        result = self._parse(plan, response)
-        if op.future is not None and self.future_resolver is not None:
-            return self.future_resolver(op, result, started)
-        return result
+            if max_retries is not None:
+                policy = op.retry.with_max_retries(max_retries)
+            else:
+                policy = plan.policy
+            return self._send(plan, policy, path, query or None, headers, content, content_type,
+                              None, timeout, idempotency_key)
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, Any]]:
