@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tinkex._context import ClientContext
 from tinkex.core.futures import APIFuture
+from tinkex.core.metrics import MetricsSnapshot
 from tinkex.types import GetServerCapabilitiesResponse, LoraConfig
 from tinkex.wire import WireFormat
 
@@ -78,6 +79,19 @@ class ServiceClient:
         """
         api: TinkerAPI = self._ctx.api
         return api
+
+    def metrics(self, *, reset: bool = False) -> MetricsSnapshot:
+        """Per-operation counters and latency percentiles of every request this client family sent.
+
+        Counted since the client was made (or the last reset): calls,
+        successes, failures by status, retries, latency p50/p95/p99/mean/max.
+        The training, sampling and REST clients made here share these metrics.
+        ``reset=True`` returns them and starts again from zero.
+        """
+        metrics = self._ctx.engine.metrics
+        if metrics is None:
+            return MetricsSnapshot(MappingProxyType({}))
+        return metrics.snapshot(reset=reset)
 
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""

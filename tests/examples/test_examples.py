@@ -42,6 +42,7 @@ KEY_LINES = {
     "multiprocessing_sampling.py": r"^sampled 4 prompts in \d+ worker process\(es\)",
     "capabilities_and_logprobs.py": r"^total prompt logprob -?\d+\.\d+ over \d+ scored tokens$",
     "official_style.py": r"^Official-style run finished: loss .* 1 checkpoint\(s\)$",
+    "client_metrics.py": r"^8 samples submitted; \d+ calls in all",
     "raw_responses.py": r"^list_training_runs -> 200, \d+ run\(s\) on the first page$",
 }
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"

@@ -12,7 +12,9 @@ building its body and sending it. Components that extend calls plug in through
 three attributes, each None by default: ``future_resolver``, ``sequencer`` and
 ``dispatcher`` (see the protocols below). A call whose body must travel in
 another encoding (e.g. a binary format the document lists in the operation's
-request media) passes an ``encode_body`` (:data:`BodyEncoder`).
+request media) passes an ``encode_body`` (:data:`BodyEncoder`). Every request
+is recorded in ``metrics`` (:class:`~tinkex.core.metrics.Metrics`; set it to None
+to turn metrics off).
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ import pydantic_core
 from .config import ClientConfig
 from .document import Source
 from .errors import (
+    APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     ConfigError,
     RequestInfo,
 )
+from .metrics import Metrics
 from .operations import JSON, Operation, OperationTable, Param, load_table
 from .raw import RawResponse
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
@@ -135,6 +140,8 @@ class Engine:
         self.future_resolver: FutureResolver | None = None
         self.sequencer: Sequencer | None = None
         self.dispatcher: Dispatcher | None = None
+        self.metrics: Metrics | None = Metrics()
+        """Per-operation counters and latencies of every request (None turns them off)."""
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
@@ -260,12 +267,22 @@ class Engine:
                 dispatcher.note_status(op, response.status)
             return response
 
-        if policy is None:
-            started = self._clock()
-            response = attempt(0)
-            return response, RetryReport(1, self._clock() - started, response.status, False)
-        response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
-        if not response.ok:
+        started = self._clock()
+        try:
+            if policy is None:
+                response = attempt(0)
+                report = RetryReport(1, self._clock() - started, response.status, False)
+            else:
+                response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
+        except APIConnectionError as exc:
+            if self.metrics is not None:
+                kind = "timeout" if isinstance(exc, APITimeoutError) else "connection_error"
+                self.metrics.record(op.id, self._clock() - started, exc.attempts, kind)
+            raise
+        if self.metrics is not None:
+            self.metrics.record(op.id, report.elapsed, report.attempts,
+                                None if response.ok else str(response.status))
+        if policy is not None and not response.ok:
             raise self._status_error(op, response, report)
         return response, report
 
@@ -447,6 +464,8 @@ class Engine:
     def reset_after_fork(self) -> None:
         """In a forked child: start from fresh connection pools."""
         self.transport.reset_after_fork()
+        if self.metrics is not None:
+            self.metrics.reset_after_fork()
 
 
 def _accepts_none(annotation: Any) -> bool:
