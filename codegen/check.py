@@ -75,6 +75,7 @@ def check_references(src: Located) -> list[ManifestProblem]:
     pools = m.get("pools") or {}
     policies = m.get("retry_policies") or {}
     limits = m.get("dispatch_limits") or {}
+    breakers = m.get("circuit_breakers") or {}
     groups = (m.get("sdk") or {}).get("groups") or {}
     ops = [op for op in (m.get("operations") or []) if isinstance(op, dict)]
     op_ids = {op.get("id") for op in ops}
@@ -104,6 +105,8 @@ def check_references(src: Located) -> list[ManifestProblem]:
     defaults = m.get("defaults") or {}
     need("pool", pools, defaults.get("pool"), ("defaults", "pool"))
     need("retry policy", policies, defaults.get("retry"), ("defaults", "retry"))
+    need("circuit breaker", breakers, defaults.get("circuit_breaker"),
+         ("defaults", "circuit_breaker"))
     for pname, policy in policies.items():
         if isinstance(policy, dict) and policy.get("max_attempts", 1) is None \
                 and not policy.get("budget_seconds"):
@@ -152,6 +155,10 @@ def check_references(src: Located) -> list[ManifestProblem]:
         need("pool", pools, op.get("pool"), base + ("pool",))
         need("retry policy", policies, op.get("retry"), base + ("retry",))
         need("dispatch limit", limits, op.get("dispatch"), base + ("dispatch",))
+        need("circuit breaker", breakers, op.get("circuit_breaker"), base + ("circuit_breaker",))
+        if "rate_limited" in op and not m.get("rate_limit"):
+            out.append(src.problem(base + ("rate_limited",),
+                                   "rate_limited needs the rate_limit section"))
         need("type", types, op.get("body"), base + ("body",))
         need("type", types, op.get("result"), base + ("result",))
         future = op.get("future") or {}

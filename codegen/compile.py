@@ -25,6 +25,8 @@ ROOT_SECTIONS = {
     "session": "x-tinkex-session",
     "telemetry": "x-tinkex-telemetry",
     "dispatch_limits": "x-tinkex-dispatch-limits",
+    "rate_limit": "x-tinkex-rate-limit",
+    "circuit_breakers": "x-tinkex-circuit-breakers",
     "errors": "x-tinkex-errors",
     "sdk": "x-tinkex-sdk-groups",
     "auth": "x-tinkex-auth",
@@ -39,6 +41,8 @@ OPERATION_KEYS = {
     "sequence": "x-tinkex-sequence",
     "pagination": "x-tinkex-pagination",
     "dispatch": "x-tinkex-dispatch",
+    "circuit_breaker": "x-tinkex-circuit-breaker",
+    "rate_limited": "x-tinkex-rate-limited",
     "sdk": "x-tinkex-sdk",
 }
 API_INFO_KEYS = ("title", "version", "description")

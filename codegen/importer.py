@@ -162,8 +162,8 @@ def _fill_skeleton(manifest: dict[str, Any], doc: dict[str, Any]) -> None:
 
 
 _ORDER = ["manifest_version", "api", "auth", "idempotency", "defaults", "pools", "retry_policies",
-          "futures", "session", "telemetry", "dispatch_limits", "errors", "sdk", "types",
-          "operations"]
+          "futures", "session", "telemetry", "dispatch_limits", "rate_limit", "circuit_breakers",
+          "errors", "sdk", "types", "operations"]
 
 
 def _order(manifest: dict[str, Any]) -> dict[str, Any]:

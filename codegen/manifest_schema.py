@@ -115,6 +115,8 @@ OPERATION = x._obj(
         "media": x.OP_MEDIA,
         "pagination": x.OP_PAGINATION,
         "dispatch": x._IDENT,
+        "circuit_breaker": x.OP_CIRCUIT_BREAKER,
+        "rate_limited": {"type": "boolean"},
         "sdk": x.OP_SDK,
         "deprecated": {"type": "boolean"},
     },
@@ -137,6 +139,8 @@ MANIFEST: dict[str, Any] = {
             "session": x.SESSION,
             "telemetry": x.TELEMETRY,
             "dispatch_limits": x.DISPATCH_LIMITS,
+            "rate_limit": x.RATE_LIMIT,
+            "circuit_breakers": x.CIRCUIT_BREAKERS,
             "errors": x.ERRORS,
             "sdk": x.SDK_GROUPS,
             "types": {

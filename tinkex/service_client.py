@@ -39,6 +39,11 @@ class ServiceClient:
     protobuf with the server (protobuf results preferred, protobuf bodies when
     the server's client config asks for them), ``"protobuf"`` always sends
     protobuf bodies, ``"json"`` never uses protobuf. See :mod:`tinkex.wire`.
+
+    ``circuit_breaker=True`` turns on the manifest's circuit breakers (off by
+    default): after repeated server failures on a pool, calls fail fast with
+    :class:`~tinkex.CircuitOpenError` until a trial call succeeds. A 429 always
+    slows every client of the same API key in the process (the shared rate limiter).
     """
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None,
@@ -47,14 +52,15 @@ class ServiceClient:
                  default_headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, wire_format: WireFormat = "auto",
-                 **kwargs: Any) -> None:
+                 circuit_breaker: bool | None = None, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"ServiceClient() got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")
         self._ctx = ClientContext(api_key=api_key, base_url=base_url, user_metadata=user_metadata,
                                   project_id=project_id, display_name=display_name,
                                   default_headers=default_headers, timeout=timeout,
-                                  max_retries=max_retries, wire_format=wire_format)
+                                  max_retries=max_retries, wire_format=wire_format,
+                                  circuit_breaker=circuit_breaker)
 
     # ---- information --------------------------------------------------------------------
 

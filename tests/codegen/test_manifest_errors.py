@@ -70,6 +70,26 @@ CASES = [
     ("wrong value type", "  poll_timeout: 5", "  poll_timeout: soon", "poll_timeout: soon",
      "pets.yaml:{line}: futures.poll_timeout: 'soon' is not of type 'number'"),
     ("invalid YAML", "  title: Pet Store", "  title: [Pet Store", None, "invalid YAML"),
+    ("unknown circuit breaker", "    circuit_breaker: store", "    circuit_breaker: shop",
+     "circuit_breaker: shop",
+     "pets.yaml:{line}: operations[2].circuit_breaker: unknown circuit breaker 'shop' (known: store)"),
+    ("bad breaker scope", "    scope: operation", "    scope: host", "scope: host",
+     "pets.yaml:{line}: circuit_breakers.store.scope: 'host' is not one of ['pool', 'operation']"),
+    ("breaker threshold of zero", "    failure_threshold: 3", "    failure_threshold: 0",
+     "failure_threshold: 0",
+     "pets.yaml:{line}: circuit_breakers.store.failure_threshold: 0 is less than the minimum of 1"),
+    ("unknown breaker key", "    reset_seconds: 5", "    reset_seconds: 5\n    reset_after: 5",
+     "reset_after: 5", "pets.yaml:{line}: circuit_breakers.store.reset_after: unknown key"),
+    ("rate limit without statuses", "  statuses: [429]\n  default_seconds",
+     "  statuses: []\n  default_seconds", "statuses: []",
+     "pets.yaml:{line}: rate_limit.statuses: [] should be non-empty"),
+    ("rate_limited without a rate_limit section",
+     "rate_limit:\n  statuses: [429]\n  default_seconds: 0.5\n  max_seconds: 5\n", "",
+     "rate_limited: false", "pets.yaml:{line}: operations[4].rate_limited: rate_limited needs the "
+     "rate_limit section"),
+    ("rate_limited is a boolean", "    rate_limited: false", "    rate_limited: never",
+     "rate_limited: never",
+     "pets.yaml:{line}: operations[4].rate_limited: 'never' is not of type 'boolean'"),
 ]
 
 

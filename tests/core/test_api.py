@@ -257,5 +257,6 @@ def test_sequencer_and_dispatcher_hooks_wrap_the_send(variant, pet_dir):
         bodies = [c.request.body for c in mock.calls]
     assert bodies == [b'{"pet_id":3,"seq":10}', b'{"pet_id":3,"seq":11}']
     assert engine.sequencer.log == ["turn", "done"] * 2
-    assert engine.dispatcher.log[:3] == [("acquire", "groom_pet", 20), ("status", 200), "release"]
+    # admission is per attempt, inside the turn, charged the bytes actually sent
+    assert engine.dispatcher.log[:3] == [("acquire", "groom_pet", 21), ("status", 200), "release"]
     engine.close()

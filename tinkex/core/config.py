@@ -36,6 +36,8 @@ class ClientConfig:
     max_retries: int | None
     """Replaces the attempt limit of every retrying policy (single-attempt policies stay so)."""
     redactor: Redactor
+    circuit_breaker: bool | None = None
+    """Turns every circuit breaker on or off; None keeps each one's ``enabled`` from the document."""
 
     @classmethod
     def resolve(
@@ -51,6 +53,7 @@ class ClientConfig:
         sdk_version: str = "0",
         environ: Mapping[str, str] | None = None,
         require_api_key: bool = True,
+        circuit_breaker: bool | None = None,
     ) -> ClientConfig:
         """Combine arguments, ``environ`` (default ``os.environ``) and the document's defaults.
 
@@ -96,6 +99,7 @@ class ClientConfig:
             timeout=None if timeout is None else Timeout.coerce(timeout, table.default_timeout),
             max_retries=max_retries,
             redactor=Redactor(secret_values, secret_names),
+            circuit_breaker=circuit_breaker,
         )
 
     def __repr__(self) -> str:

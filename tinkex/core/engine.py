@@ -44,12 +44,15 @@ from .errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    CircuitOpenError,
     ConfigError,
     RequestInfo,
 )
 from .metrics import Metrics
 from .operations import JSON, Operation, OperationTable, Param, load_table
+from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry
 from .raw import RawResponse
+from .resilience import ResilienceStack
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .transport import Response, Timeout, Transport
 
@@ -134,7 +137,8 @@ class Engine:
                  models_module: ModuleType | Mapping[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 random: Callable[[], float] = default_random) -> None:
+                 random: Callable[[], float] = default_random,
+                 rate_limiters: RateLimiterRegistry = PROCESS_RATE_LIMITERS) -> None:
         self.table = load_table(document)
         self.config = config
         self.future_resolver: FutureResolver | None = None
@@ -147,6 +151,11 @@ class Engine:
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
         self.transport = Transport(self.table.pools, config.base_url, clock=clock,
                                    redact=config.redactor.text)
+        self.resilience = ResilienceStack(
+            self.table, base_url=config.base_url,
+            api_key=str(config.api_key) if config.api_key is not None else None,
+            breakers_enabled=config.circuit_breaker, rate_limiters=rate_limiters,
+            clock=clock, sleep=sleep)
         self._idempotency = self.table.idempotency
         self._plans = {op.id: self._plan(op) for op in self.table}
 
@@ -256,16 +265,18 @@ class Engine:
         count_header = idem.retry_count_header if idem is not None else None
         call_timeout = Timeout.coerce(timeout, plan.timeout)
         dispatcher = self.dispatcher if op.dispatch else None
-        pool, method, transport = op.pool, op.method, self.transport
+        pool, method, transport, stack = op.pool, op.method, self.transport, self.resilience
+        body_bytes = len(content) if content is not None else 0
+        describe = f"{op.id} ({method} {url})"
+
+        def send() -> Response:
+            return transport.request(pool, method, url, headers=headers, params=query,
+                                     content=content, timeout=call_timeout)
 
         def attempt(retries_taken: int) -> Response:
             if count_header:
                 headers[count_header] = str(retries_taken)
-            response = transport.request(pool, method, url, headers=headers, params=query,
-                                         content=content, timeout=call_timeout)
-            if dispatcher is not None:
-                dispatcher.note_status(op, response.status)
-            return response
+            return stack.attempt(op, send, body_bytes, dispatcher, describe)
 
         started = self._clock()
         try:
@@ -273,10 +284,11 @@ class Engine:
                 response = attempt(0)
                 report = RetryReport(1, self._clock() - started, response.status, False)
             else:
-                response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
-        except APIConnectionError as exc:
+                response, report = self._retry.run(policy, attempt, describe)
+        except (APIConnectionError, CircuitOpenError) as exc:
             if self.metrics is not None:
-                kind = "timeout" if isinstance(exc, APITimeoutError) else "connection_error"
+                kind = ("circuit_open" if isinstance(exc, CircuitOpenError) else
+                        "timeout" if isinstance(exc, APITimeoutError) else "connection_error")
                 self.metrics.record(op.id, self._clock() - started, exc.attempts, kind)
             raise
         if self.metrics is not None:
@@ -361,7 +373,7 @@ class Engine:
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
         body = self._body(plan, fields, extra_body, dump=encode_body is None)
-        with self._admission(op, body), self._turn(op, None if chosen else body):
+        with self._turn(op, None if chosen else body):
             content: Any = body
             content_type = None
             if encode_body is not None and body is not None:
@@ -426,11 +438,6 @@ class Engine:
             body.update(extra)
         return body
 
-    def _admission(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
-        if op.dispatch is None or self.dispatcher is None:
-            return contextlib.nullcontext()
-        return self.dispatcher.acquire(op, len(pydantic_core.to_json(body)) if body else 0)
-
     def _turn(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
         if op.sequence is None or self.sequencer is None or body is None:
             return contextlib.nullcontext()
@@ -464,6 +471,7 @@ class Engine:
     def reset_after_fork(self) -> None:
         """In a forked child: start from fresh connection pools."""
         self.transport.reset_after_fork()
+        self.resilience.reset_after_fork()
         if self.metrics is not None:
             self.metrics.reset_after_fork()
 

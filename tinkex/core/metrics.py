@@ -88,7 +88,7 @@ class OperationMetrics:
     calls: int
     successes: int
     failures: Mapping[str, int]
-    """By final status (``"503"``) or ``"connection_error"`` / ``"timeout"`` when none came."""
+    """By final status (``"503"``), else ``"connection_error"``, ``"timeout"`` or ``"circuit_open"``."""
     retries: int
     """Attempts beyond the first, summed over the calls."""
     latency: LatencySummary

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .breaker import BreakerSpec
 from .document import (
     SCHEMA_PREFIX,
     ApiSpec,
@@ -38,6 +39,7 @@ from .document import (
     parse_telemetry,
 )
 from .errors import ErrorMap
+from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
 from .transport import PoolSpec, Timeout, TimeoutOverride
 
@@ -122,6 +124,10 @@ class Operation:
     sequence: SequenceSpec | None
     pagination: PaginationSpec | None
     dispatch: str | None
+    circuit_breaker: str | None
+    """The breaker (``x-tinkex-circuit-breakers``) guarding it, if any."""
+    rate_limited: bool
+    """Waits out the API key's shared rate-limit window before each attempt."""
     sdk_group: str
     sdk_method: str
     request_media: tuple[str, ...]
@@ -147,6 +153,8 @@ class OperationTable:
     session: SessionSpec | None
     telemetry: TelemetrySpec | None
     dispatch_limits: Mapping[str, DispatchLimitSpec]
+    rate_limit: RateLimitSpec | None
+    circuit_breakers: Mapping[str, BreakerSpec]
     errors: ErrorMap
     client_class: str
     groups: tuple[SdkGroup, ...]
@@ -192,7 +200,9 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
     for path, method, raw in iter_operations(doc):
         policy = policies[raw.get("x-tinkex-retry", defaults["retry"])]
         op = _operation(doc, path, method, raw, policy, raw.get("x-tinkex-pool", defaults["pool"]),
-                        default_timeout, root_auth)
+                        default_timeout, root_auth,
+                        raw.get("x-tinkex-circuit-breaker", defaults.get("circuit_breaker")),
+                        "x-tinkex-rate-limit" in doc)
         operations[op.id] = op
     sdk = doc["x-tinkex-sdk-groups"]
     return OperationTable(
@@ -211,6 +221,10 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
         dispatch_limits=MappingProxyType({
             name: parse_dispatch_limit(name, spec)
             for name, spec in (doc.get("x-tinkex-dispatch-limits") or {}).items()}),
+        rate_limit=RateLimitSpec.from_spec(doc.get("x-tinkex-rate-limit")),
+        circuit_breakers=MappingProxyType({
+            name: BreakerSpec.from_spec(name, spec)
+            for name, spec in (doc.get("x-tinkex-circuit-breakers") or {}).items()}),
         errors=ErrorMap.from_spec(doc["x-tinkex-errors"]["map"]),
         client_class=sdk["client_class"],
         groups=tuple(SdkGroup(name, g["class_name"], g.get("description"))
@@ -221,7 +235,7 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
 
 def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str, Any],
                policy: RetryPolicy, pool: str, default_timeout: Timeout,
-               root_auth: bool) -> Operation:
+               root_auth: bool, breaker: str | None, rate_limit: bool) -> Operation:
     content = (raw.get("requestBody") or {}).get("content") or {}
     body_type = _ref_name((content.get(JSON) or {}).get("schema"))
     ok = ((raw.get("responses") or {}).get("200") or {}).get("content") or {}
@@ -249,7 +263,9 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         idempotent=bool(raw.get("x-tinkex-idempotent", method != "get")),
         auth=bool(raw["security"]) if "security" in raw else root_auth,
         future=future, sequence=sequence, pagination=pagination,
-        dispatch=raw.get("x-tinkex-dispatch"), sdk_group=sdk["group"], sdk_method=sdk["method"],
+        dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
+        rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)),
+        sdk_group=sdk["group"], sdk_method=sdk["method"],
         request_media=tuple(content),
     )
 

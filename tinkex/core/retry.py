@@ -10,7 +10,6 @@ the clock and the random source are injected so tests never really wait.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .classify import retry_after_seconds, should_retry
 from .errors import APIConnectionError
 from .transport import Response
 
@@ -131,28 +131,6 @@ class RetryReport:
     """True when the last failure was retryable but the attempt or time budget was spent."""
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
-    """The server's requested wait: ``retry-after-ms``, else ``retry-after`` (seconds or HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return float(value) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - now()
-
-
 class RetryLoop:
     """Runs attempts under a policy. ``attempt(n)`` sends try number n (0 = first)."""
 
@@ -196,13 +174,7 @@ class RetryLoop:
 
     @staticmethod
     def _should_retry(policy: RetryPolicy, response: Response) -> bool:
-        if policy.should_retry_header:
-            answer = response.headers.get(policy.should_retry_header, "").strip().lower()
-            if answer == "true":
-                return True
-            if answer == "false":
-                return False
-        return response.status in policy.statuses
+        return should_retry(policy, response)
 
     def _delay(self, policy: RetryPolicy, attempts: int, response: Response | None) -> float | None:
         if policy.max_attempts is not None and attempts >= policy.max_attempts:
