@@ -163,6 +163,12 @@ def check_references(src: Located) -> list[ManifestProblem]:
         need("type", types, op.get("result"), base + ("result",))
         future = op.get("future") or {}
         need("type", types, future.get("result"), base + ("future", "result"))
+        stream = op.get("stream") or {}
+        need("type", types, stream.get("event"), base + ("stream", "event"))
+        for clash in ("result", "future", "pagination"):
+            if stream and op.get(clash):
+                out.append(src.problem(base + ("stream",),
+                                       f"a streaming operation cannot also have {clash}"))
         if future and not futures:
             out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
         if op.get("method") == "GET" and op.get("body"):

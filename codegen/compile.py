@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .extension_schemas import STREAM_MEDIA
+
 SCHEMA_PREFIX = "#/components/schemas/"
 ERROR_RESPONSE = "#/components/responses/Error"
 SECURITY_SCHEME = "apiKey"
@@ -43,6 +45,7 @@ OPERATION_KEYS = {
     "dispatch": "x-tinkex-dispatch",
     "circuit_breaker": "x-tinkex-circuit-breaker",
     "rate_limited": "x-tinkex-rate-limited",
+    "stream": "x-tinkex-stream",
     "sdk": "x-tinkex-sdk",
 }
 API_INFO_KEYS = ("title", "version", "description")
@@ -97,8 +100,12 @@ def _operation(op: dict[str, Any], has_error_schema: bool) -> dict[str, Any]:
             content[media] = {"schema": {"type": "string", "contentMediaType": media}}
         out["requestBody"] = {"required": True, "content": content}
     result = op.get("result")
+    stream = op.get("stream")
     ok: dict[str, Any]
-    if result:
+    if stream:
+        ok = {"description": f"A stream of {stream['event']} events.", "content": {
+            STREAM_MEDIA[stream["format"]]: {"schema": {"$ref": SCHEMA_PREFIX + stream["event"]}}}}
+    elif result:
         ok = {"description": f"{result}", "content": {
             "application/json": {"schema": {"$ref": SCHEMA_PREFIX + result}}}}
     else:

@@ -286,6 +286,13 @@ OP_PAGINATION = _obj(
     ["offset", "limit", "items"],
 )
 OP_CIRCUIT_BREAKER = {"oneOf": [_IDENT, {"type": "null"}]}
+OP_STREAM = _obj(
+    {"format": {"enum": ["sse", "ndjson"]}, "event": _IDENT,
+     "error_event": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}},
+    ["format", "event"],
+)
+STREAM_MEDIA = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
+"""The 200 response's media type of a streaming operation, by format."""
 OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
 OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True}})
 
@@ -322,6 +329,7 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-dispatch": _IDENT,
     "x-tinkex-circuit-breaker": OP_CIRCUIT_BREAKER,
     "x-tinkex-rate-limited": {"type": "boolean"},
+    "x-tinkex-stream": OP_STREAM,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
 }

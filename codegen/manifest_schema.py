@@ -117,6 +117,7 @@ OPERATION = x._obj(
         "dispatch": x._IDENT,
         "circuit_breaker": x.OP_CIRCUIT_BREAKER,
         "rate_limited": {"type": "boolean"},
+        "stream": x.OP_STREAM,
         "sdk": x.OP_SDK,
         "deprecated": {"type": "boolean"},
     },

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tinkex.core.api import CALL_OPTIONS, RAW_SUFFIX, Annotations
+from tinkex.core.api import CALL_OPTIONS, VIEWS, Annotations
 from tinkex.core.operations import python_name
 
 from .compile import SCHEMA_PREFIX
@@ -66,15 +66,17 @@ def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
     future = op.get("x-tinkex-future")
     if future:
         return f"APIFuture[{future['result']}]"
+    return body_type(op, models)
+
+
+def body_type(op: dict[str, Any], models: Models) -> str:
+    """What the HTTP body parses to: its type, or a Stream of events."""
+    stream = op.get("x-tinkex-stream")
+    if stream:
+        return f"Stream[{py_type({'$ref': SCHEMA_PREFIX + stream['event']}, models)}]"
     ok = (op.get("responses") or {}).get("200") or {}
     schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
     return py_type(schema, models) if schema else "None"
-
-
-def raw_return_type(op: dict[str, Any], models: Models) -> str:
-    ok = (op.get("responses") or {}).get("200") or {}
-    schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
-    return f"RawResponse[{py_type(schema, models) if schema else 'None'}]"
 
 
 def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
@@ -142,18 +144,22 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
     used: set[str] = set()
     for group, ops in by_group.items():
         meta = groups_meta["groups"][group]
-        raw_class = meta["class_name"] + RAW_SUFFIX
-        body += ["", "", f"class {raw_class}:", f'    """{meta["class_name"]} returning raw responses."""',
-                 "", "    def __init__(self, engine: Engine) -> None: ..."]
-        for op in ops:
-            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"],
-                            raw_return_type(op, models), op.get("summary"))
+        for view in VIEWS:
+            view_class = meta["class_name"] + view.suffix
+            body += ["", "", f"class {view_class}:",
+                     f'    """{meta["class_name"]} {view.doc}."""',
+                     "", "    def __init__(self, engine: Engine) -> None: ..."]
+            for op in ops:
+                body += _method(doc, op, models, op["x-tinkex-sdk"]["method"],
+                                f"{view.wrapper}[{body_type(op, models)}]", op.get("summary"))
         body += ["", "", f"class {meta['class_name']}:"]
         if meta.get("description"):
             body.append(f'    """{_doc(meta["description"])}"""')
             body.append("")
         body.append("    def __init__(self, engine: Engine) -> None: ...")
-        body += ["    @property", f"    def with_raw_response(self) -> {raw_class}: ..."]
+        for view in VIEWS:
+            body += ["    @property",
+                     f"    def {view.attribute}(self) -> {meta['class_name'] + view.suffix}: ..."]
         for op in ops:
             ret = return_type(doc, op, models)
             body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"))
@@ -164,15 +170,17 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
                                 f"Iterate over every item of every page of {op['operationId']}.")
         used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models.class_names
     client = groups_meta["client_class"]
-    raw_client = client + RAW_SUFFIX
-    body += ["", "", f"class {raw_client}:", f'    """{client} returning raw responses."""',
-             "", "    def __init__(self, engine: Engine) -> None: ..."]
-    for group in by_group:
-        cls = groups_meta["groups"][group]["class_name"] + RAW_SUFFIX
-        body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
+    for view in VIEWS:
+        view_client = client + view.suffix
+        body += ["", "", f"class {view_client}:", f'    """{client} {view.doc}."""',
+                 "", "    def __init__(self, engine: Engine) -> None: ..."]
+        for group in by_group:
+            cls = groups_meta["groups"][group]["class_name"] + view.suffix
+            body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
     body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
-             "", "    def __init__(self, engine: Engine) -> None: ...",
-             "    @property", f"    def with_raw_response(self) -> {raw_client}: ..."]
+             "", "    def __init__(self, engine: Engine) -> None: ..."]
+    for view in VIEWS:
+        body += ["    @property", f"    def {view.attribute}(self) -> {client + view.suffix}: ..."]
     for group in by_group:
         cls = groups_meta["groups"][group]["class_name"]
         body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
@@ -185,6 +193,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
         "from tinkex.core.engine import Engine",
         "from tinkex.core.futures import APIFuture",
         "from tinkex.core.raw import RawResponse",
+        "from tinkex.core.streaming import Stream, StreamedRawResponse",
     ]
     if used:
         imports.append(f"from {models_module} import (")

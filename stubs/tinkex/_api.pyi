@@ -6,6 +6,7 @@ from typing import Any, Literal
 from tinkex.core.engine import Engine
 from tinkex.core.futures import APIFuture
 from tinkex.core.raw import RawResponse
+from tinkex.core.streaming import Stream, StreamedRawResponse
 from tinkex.types._generated import (
     AccessScope,
     AdamParams,
@@ -35,6 +36,7 @@ from tinkex.types._generated import (
     OptimStepResponse,
     OptimizerConfig,
     SampleResponse,
+    SampleStreamEvent,
     SamplingParams,
     SaveWeightsExternalResponseInternal,
     SaveWeightsForSamplerKind,
@@ -111,12 +113,70 @@ class ServiceAPIWithRawResponse:
         ...
 
 
+class ServiceAPIWithStreamingResponse:
+    """ServiceAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def get_client_config(
+        self,
+        *,
+        sdk_version: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[ClientConfigResponse]:
+        """Fetch the feature flags for this caller."""
+        ...
+    def get_client_dynamic_config(
+        self,
+        *,
+        sdk_version: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[ClientDynamicConfigResponse]:
+        """Fetch the refreshable configuration."""
+        ...
+    def get_server_capabilities(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[GetServerCapabilitiesResponse]:
+        """List the models the server supports."""
+        ...
+    def healthz(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[HealthResponse]:
+        """Health check."""
+        ...
+
+
 class ServiceAPI:
     """Client configuration (static and dynamic), server capabilities and health."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> ServiceAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> ServiceAPIWithStreamingResponse: ...
     def get_client_config(
         self,
         *,
@@ -222,12 +282,67 @@ class SessionAPIWithRawResponse:
         ...
 
 
+class SessionAPIWithStreamingResponse:
+    """SessionAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def create(
+        self,
+        *,
+        sdk_version: str,
+        tags: list[str] = ...,
+        user_metadata: dict[str, Any] | None = ...,
+        project_id: str | None = ...,
+        display_name: str | None = ...,
+        type: Literal['create_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[CreateSessionResponse]:
+        """Open a server session."""
+        ...
+    def finish(
+        self,
+        *,
+        session_id: str,
+        reason: SessionFinishReason,
+        detail: str | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Close a session with a final status."""
+        ...
+    def heartbeat(
+        self,
+        *,
+        session_id: str,
+        type: Literal['session_heartbeat'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[SessionHeartbeatResponse]:
+        """Keep a session alive."""
+        ...
+
+
 class SessionAPI:
     """Server session lifecycle: create, heartbeat, finish."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> SessionAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> SessionAPIWithStreamingResponse: ...
     def create(
         self,
         *,
@@ -457,12 +572,194 @@ class TrainingAPIWithRawResponse:
         ...
 
 
+class TrainingAPIWithStreamingResponse:
+    """TrainingAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def create_model(
+        self,
+        *,
+        session_id: str,
+        model_seq_id: int,
+        base_model: str,
+        user_metadata: dict[str, Any] | None = ...,
+        lora_config: LoraConfig | None = ...,
+        optimizer_config: OptimizerConfig | None = ...,
+        type: Literal['create_model'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Create a training model (future)."""
+        ...
+    def forward(
+        self,
+        *,
+        forward_input: ForwardBackwardInput,
+        model_id: str,
+        seq_id: int | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Forward pass without gradients (future)."""
+        ...
+    def forward_backward(
+        self,
+        *,
+        forward_backward_input: ForwardBackwardInput,
+        model_id: str,
+        seq_id: int | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Forward and backward pass, accumulating gradients (future)."""
+        ...
+    def get_info(
+        self,
+        *,
+        model_id: str,
+        type: Literal['get_info'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[GetInfoResponse]:
+        """Describe a training model."""
+        ...
+    def load_weights(
+        self,
+        *,
+        path: str,
+        model_id: str | None = ...,
+        seq_id: int | None = ...,
+        session_id: str | None = ...,
+        model_seq_id: int | None = ...,
+        base_model: str | None = ...,
+        user_metadata: dict[str, Any] | None = ...,
+        optimizer: bool = ...,
+        optimizer_config: OptimizerConfig | None = ...,
+        weights_access_token: str | None = ...,
+        type: Literal['load_weights'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Load a checkpoint into a model, or create a model from one (future)."""
+        ...
+    def optim_step(
+        self,
+        *,
+        model_id: str,
+        adam_params: AdamParams = ...,
+        optimizer_params: DimuonParams = ...,
+        seq_id: int | None = ...,
+        type: Literal['optim_step'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Apply and clear the accumulated gradients (future)."""
+        ...
+    def save_weights(
+        self,
+        *,
+        model_id: str,
+        path: str | None = ...,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        overwrite: bool = ...,
+        user_metadata: dict[str, str] | None = ...,
+        type: Literal['save_weights'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Save a training checkpoint (future)."""
+        ...
+    def save_weights_external(
+        self,
+        *,
+        model_id: str,
+        path: str,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        age_encryption_recipients: list[str] | None = ...,
+        type: Literal['save_weights_external'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Export HuggingFace-format weights (future)."""
+        ...
+    def save_weights_for_sampler(
+        self,
+        *,
+        model_id: str,
+        path: str | None = ...,
+        sampling_session_seq_id: int | None = ...,
+        seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        user_metadata: dict[str, str] | None = ...,
+        kind: SaveWeightsForSamplerKind | None = ...,
+        type: Literal['save_weights_for_sampler'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Save weights for sampling (future)."""
+        ...
+    def unload_model(
+        self,
+        *,
+        model_id: str,
+        type: Literal['unload_model'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Unload a training model (future)."""
+        ...
+
+
 class TrainingAPI:
     """Training models: creation, info, forward/backward passes, optimizer steps, saving and loading weights."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> TrainingAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> TrainingAPIWithStreamingResponse: ...
     def create_model(
         self,
         *,
@@ -701,6 +998,100 @@ class SamplingAPIWithRawResponse:
     ) -> RawResponse[GetSamplerResponse]:
         """Describe a sampler (sampling session)."""
         ...
+    def sample_stream(
+        self,
+        *,
+        sampling_session_id: str,
+        prompt: ModelInput,
+        sampling_params: SamplingParams,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[Stream[SampleStreamEvent]]:
+        """Sample one sequence, streaming each token as it is generated."""
+        ...
+
+
+class SamplingAPIWithStreamingResponse:
+    """SamplingAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def asample(
+        self,
+        *,
+        prompt: ModelInput,
+        sampling_params: SamplingParams,
+        x_tinker_sampling_backpressure: str = ...,
+        num_samples: int = ...,
+        base_model: str | None = ...,
+        model_path: str | None = ...,
+        sampling_session_id: str | None = ...,
+        seq_id: int | None = ...,
+        prompt_logprobs: bool | None = ...,
+        topk_prompt_logprobs: int = ...,
+        topk_sample_logprobs: int = ...,
+        target_prompt_logprobs: TensorData | None = ...,
+        prompt_alt_tokens_k: int = ...,
+        prompt_logprobs_last_n: int | None = ...,
+        record_stability_info: bool | None = ...,
+        type: Literal['sample'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[UntypedAPIFuture]:
+        """Submit a sampling request (future)."""
+        ...
+    def create_sampling_session(
+        self,
+        *,
+        session_id: str,
+        sampling_session_seq_id: int,
+        base_model: str | None = ...,
+        model_path: str | None = ...,
+        type: Literal['create_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[CreateSamplingSessionResponse]:
+        """Create a sampling session for a base model or a sampler checkpoint."""
+        ...
+    def get_sampler(
+        self,
+        *,
+        sampler_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[GetSamplerResponse]:
+        """Describe a sampler (sampling session)."""
+        ...
+    def sample_stream(
+        self,
+        *,
+        sampling_session_id: str,
+        prompt: ModelInput,
+        sampling_params: SamplingParams,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[Stream[SampleStreamEvent]]:
+        """Sample one sequence, streaming each token as it is generated."""
+        ...
 
 
 class SamplingAPI:
@@ -709,6 +1100,8 @@ class SamplingAPI:
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> SamplingAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> SamplingAPIWithStreamingResponse: ...
     def asample(
         self,
         *,
@@ -767,6 +1160,21 @@ class SamplingAPI:
     ) -> GetSamplerResponse:
         """Describe a sampler (sampling session)."""
         ...
+    def sample_stream(
+        self,
+        *,
+        sampling_session_id: str,
+        prompt: ModelInput,
+        sampling_params: SamplingParams,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> Stream[SampleStreamEvent]:
+        """Sample one sequence, streaming each token as it is generated."""
+        ...
 
 
 class FuturesAPIWithRawResponse:
@@ -805,12 +1213,50 @@ class FuturesAPIWithRawResponse:
         ...
 
 
+class FuturesAPIWithStreamingResponse:
+    """FuturesAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def cancel_future(
+        self,
+        *,
+        request_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Cancel an abandoned sampling future."""
+        ...
+    def retrieve_future(
+        self,
+        *,
+        request_id: str,
+        x_tinker_request_iteration: int = ...,
+        x_tinker_request_type: str = ...,
+        x_tinker_create_promise_roundtrip_time: float = ...,
+        allow_metadata_only: bool = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[FutureRetrieveResponse]:
+        """Long-poll the result of a future."""
+        ...
+
+
 class FuturesAPI:
     """Resolving and cancelling futures returned by submit calls."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> FuturesAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> FuturesAPIWithStreamingResponse: ...
     def cancel_future(
         self,
         *,
@@ -866,12 +1312,37 @@ class TelemetryAPIWithRawResponse:
         ...
 
 
+class TelemetryAPIWithStreamingResponse:
+    """TelemetryAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def send(
+        self,
+        *,
+        events: list[SessionStartEvent | SessionEndEvent | UnhandledExceptionEvent | GenericEvent],
+        platform: str,
+        sdk_version: str,
+        session_id: str,
+        process_uuid: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[TelemetryResponse]:
+        """Upload a batch of telemetry events."""
+        ...
+
+
 class TelemetryAPI:
     """Client telemetry upload."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> TelemetryAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> TelemetryAPIWithStreamingResponse: ...
     def send(
         self,
         *,
@@ -1072,12 +1543,195 @@ class RestAPIWithRawResponse:
         ...
 
 
+class RestAPIWithStreamingResponse:
+    """RestAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def delete_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Delete a checkpoint."""
+        ...
+    def get_checkpoint_archive_url(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[CheckpointArchiveUrlResponse]:
+        """Get a signed download URL for a checkpoint archive."""
+        ...
+    def get_session(
+        self,
+        *,
+        session_id: str,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[GetSessionResponse]:
+        """Get the training runs and samplers of a session."""
+        ...
+    def get_training_run(
+        self,
+        *,
+        training_run_id: str,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[TrainingRun]:
+        """Get one training run."""
+        ...
+    def get_weights_info(
+        self,
+        *,
+        tinker_path: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[WeightsInfoResponse]:
+        """Describe the model behind a tinker:// checkpoint path."""
+        ...
+    def list_checkpoints(
+        self,
+        *,
+        training_run_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[CheckpointsListResponse]:
+        """List the checkpoints of a training run."""
+        ...
+    def list_sessions(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        access_scope: AccessScope = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[ListSessionsResponse]:
+        """List session ids."""
+        ...
+    def list_training_runs(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        access_scope: AccessScope = ...,
+        project_id: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[TrainingRunsResponse]:
+        """List training runs."""
+        ...
+    def list_user_checkpoints(
+        self,
+        *,
+        limit: int = ...,
+        offset: int = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[CheckpointsListResponse]:
+        """List the caller's checkpoints across all training runs, newest first."""
+        ...
+    def publish_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Make a checkpoint public."""
+        ...
+    def set_checkpoint_ttl(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        ttl_seconds: int | None,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Set or remove the expiry of a checkpoint."""
+        ...
+    def unpublish_checkpoint(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[None]:
+        """Make a checkpoint private again."""
+        ...
+
+
 class RestAPI:
     """REST resources: training runs, checkpoints, user checkpoints, weights info, sessions."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> RestAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> RestAPIWithStreamingResponse: ...
     def delete_checkpoint(
         self,
         *,
@@ -1320,12 +1974,34 @@ class TinkerAPIWithRawResponse:
     def rest(self) -> RestAPIWithRawResponse: ...
 
 
+class TinkerAPIWithStreamingResponse:
+    """TinkerAPI returning responses whose body is not read yet."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    @property
+    def service(self) -> ServiceAPIWithStreamingResponse: ...
+    @property
+    def session(self) -> SessionAPIWithStreamingResponse: ...
+    @property
+    def training(self) -> TrainingAPIWithStreamingResponse: ...
+    @property
+    def sampling(self) -> SamplingAPIWithStreamingResponse: ...
+    @property
+    def futures(self) -> FuturesAPIWithStreamingResponse: ...
+    @property
+    def telemetry(self) -> TelemetryAPIWithStreamingResponse: ...
+    @property
+    def rest(self) -> RestAPIWithStreamingResponse: ...
+
+
 class TinkerAPI:
     """Tinker API: the low-level API."""
 
     def __init__(self, engine: Engine) -> None: ...
     @property
     def with_raw_response(self) -> TinkerAPIWithRawResponse: ...
+    @property
+    def with_streaming_response(self) -> TinkerAPIWithStreamingResponse: ...
     @property
     def service(self) -> ServiceAPI: ...
     @property

@@ -104,12 +104,14 @@ def test_every_signature_matches_the_petstore_stub(pet_dir, pet_table, pet_model
 
 def test_the_comparison_notices_a_drifted_stub(pet_dir, pet_table, pet_models):
     stub = (pet_dir / "petstore_api.pyi").read_text()
-    drifted = (stub.replace("pet_id: int,", "pet_id: int = ...,", 1)
-               .replace("-> PetList:", "-> Pet:").replace("style: str = ...", "style: int = ..."))
-    problems = stub_mismatches(drifted, api_classes(pet_table, models=pet_models))
+    start = stub.index("class PetsAPI:")
+    end = stub.index("\nclass ", start)
+    pets = (stub[start:end].replace("pet_id: int,", "pet_id: int = ...,", 1)
+            .replace("-> PetList:", "-> Pet:").replace("style: str = ...", "style: int = ..."))
+    raw = stub[:start].replace("-> RawResponse[Pet]:", "-> RawResponse[PetList]:", 1)
+    problems = stub_mismatches(raw + pets + stub[end:], api_classes(pet_table, models=pet_models))
     assert [p.split(":")[0] for p in problems] == [
-        "PetsAPIWithRawResponse.get", "PetsAPIWithRawResponse.groom", "PetsAPI.groom",
-        "PetsAPI.list"]
+        "PetsAPIWithRawResponse.create", "PetsAPI.get", "PetsAPI.groom", "PetsAPI.list"]
 
 
 def test_every_signature_matches_the_project_stub():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -92,13 +93,14 @@ class Annotations:
     def of_result(self, raw: Mapping[str, Any], op: Operation) -> str:
         if op.future is not None:
             return f"APIFuture[{op.future.result_type}]"
+        return self.of_body(raw, op)
+
+    def of_body(self, raw: Mapping[str, Any], op: Operation) -> str:
+        """What the HTTP body parses to: its type, or a Stream of events."""
+        if op.stream is not None:
+            return f"Stream[{self.of({'$ref': SCHEMA_PREFIX + op.stream.event_type})}]"
         schema = _ok_schema(raw)
         return self.of(schema) if schema else "None"
-
-    def of_raw_result(self, raw: Mapping[str, Any]) -> str:
-        """The return annotation of a ``with_raw_response`` method: the HTTP body's type."""
-        schema = _ok_schema(raw)
-        return f"RawResponse[{self.of(schema) if schema else 'None'}]"
 
     def of_page_item(self, raw: Mapping[str, Any], op: Operation) -> str:
         assert op.pagination is not None
@@ -128,20 +130,16 @@ def _doc(text: str | None) -> str | None:
 
 
 def _method(op: Operation, class_name: str, annotations: Mapping[str, str], returns: str,
-            paginated: bool, raw: bool = False) -> Callable[..., Any]:
+            paginated: bool, engine_method: str = "call") -> Callable[..., Any]:
     op_id = op.id
     if paginated:
         def method(self: Any, **kwargs: Any) -> Any:
             return iter_items(self._engine, op, kwargs)
         name = f"iter_{op.sdk_method}"
         doc: str | None = f"Iterate over every item of every page of {op.id}."
-    elif raw:
-        def method(self: Any, **kwargs: Any) -> Any:
-            return self._engine.call_raw(op_id, **kwargs)
-        name, doc = op.sdk_method, _doc(op.summary)
     else:
         def method(self: Any, **kwargs: Any) -> Any:
-            return self._engine.call(op_id, **kwargs)
+            return getattr(self._engine, engine_method)(op_id, **kwargs)
         name, doc = op.sdk_method, _doc(op.summary)
     params = [_SELF]
     for p in op.params:
@@ -191,8 +189,27 @@ def _view_property(name: str, owner: str, view: type) -> property:
     return property(get)
 
 
-RAW_SUFFIX = "WithRawResponse"
-"""``<Group>WithRawResponse``: the class of ``<group>.with_raw_response``."""
+@dataclass(frozen=True)
+class View:
+    """A second face of every group: the same methods, returning the response itself."""
+
+    attribute: str
+    """``api.<attribute>.<group>`` and ``api.<group>.<attribute>``."""
+    suffix: str
+    """``<Group><suffix>`` is the class of ``api.<group>.<attribute>``."""
+    engine_method: str
+    wrapper: str
+    """The annotation of each method: ``<wrapper>[<what the body parses to>]``."""
+    doc: str
+
+
+VIEWS = (
+    View("with_raw_response", "WithRawResponse", "call_raw", "RawResponse",
+         "returning raw responses"),
+    View("with_streaming_response", "WithStreamingResponse", "call_streamed",
+         "StreamedRawResponse", "returning responses whose body is not read yet"),
+)
+RAW_SUFFIX = VIEWS[0].suffix
 
 
 def model_class_names(models: ModuleType | Mapping[str, Any]) -> frozenset[str]:
@@ -217,23 +234,26 @@ def api_classes(source: OperationTable | Source, *,
     names = model_class_names(models) if models is not None else frozenset(schemas)
     types = Annotations(schemas, names)
     classes: dict[str, type] = {}
+    client = table.client_class
     for group in table.groups:
         ops = sorted((op for op in table if op.sdk_group == group.name), key=lambda o: o.sdk_method)
-        raw_name = group.class_name + RAW_SUFFIX
-        raw_ns: dict[str, Any] = {"__slots__": ("_engine",), "__init__": _group_init(raw_name),
-                                  "__module__": module,
-                                  "__doc__": f"{group.class_name} returning raw responses."}
-        for op in ops:
-            raw = table.document["paths"][op.path][op.method.lower()]
-            params = types.of_params(raw, op)
-            raw_ns[op.sdk_method] = _method(op, raw_name, params, types.of_raw_result(raw),
-                                            paginated=False, raw=True)
-        raw_class = classes[raw_name] = type(raw_name, (), raw_ns)
         namespace: dict[str, Any] = {"__slots__": ("_engine",),
                                      "__init__": _group_init(group.class_name),
-                                     "__doc__": _doc(group.description), "__module__": module,
-                                     "with_raw_response": _view_property(
-                                         "with_raw_response", group.class_name, raw_class)}
+                                     "__doc__": _doc(group.description), "__module__": module}
+        for view in VIEWS:
+            view_name = group.class_name + view.suffix
+            view_ns: dict[str, Any] = {"__slots__": ("_engine",), "__init__": _group_init(view_name),
+                                       "__module__": module,
+                                       "__doc__": f"{group.class_name} {view.doc}."}
+            for op in ops:
+                raw = table.document["paths"][op.path][op.method.lower()]
+                view_ns[op.sdk_method] = _method(
+                    op, view_name, types.of_params(raw, op),
+                    f"{view.wrapper}[{types.of_body(raw, op)}]", paginated=False,
+                    engine_method=view.engine_method)
+            view_class = classes[view_name] = type(view_name, (), view_ns)
+            namespace[view.attribute] = _view_property(view.attribute, group.class_name,
+                                                       view_class)
         for op in ops:
             raw = table.document["paths"][op.path][op.method.lower()]
             params = types.of_params(raw, op)
@@ -244,22 +264,22 @@ def api_classes(source: OperationTable | Source, *,
                     op, group.class_name, params, f"Iterator[{types.of_page_item(raw, op)}]",
                     paginated=True)
         classes[group.class_name] = type(group.class_name, (), namespace)
-    client = table.client_class
-    raw_client = client + RAW_SUFFIX
-    raw_groups = {g.name: classes[g.class_name + RAW_SUFFIX] for g in table.groups}
     namespace = {"__slots__": ("_groups", "_engine"),
-                 "__init__": _client_init(raw_client, raw_groups),
-                 "__module__": module, "__doc__": f"{client} returning raw responses."}
-    for group in table.groups:
-        namespace[group.name] = _group_property(group.name, raw_client,
-                                                group.class_name + RAW_SUFFIX)
-    raw_client_class = classes[raw_client] = type(raw_client, (), namespace)
-    groups = {g.name: classes[g.class_name] for g in table.groups}
-    namespace = {"__slots__": ("_groups", "_engine"), "__init__": _client_init(client, groups),
                  "__module__": module,
-                 "__doc__": f"{_doc(table.api.title)}: the low-level API.",
-                 "with_raw_response": _view_property("with_raw_response", client,
-                                                     raw_client_class)}
+                 "__doc__": f"{_doc(table.api.title)}: the low-level API."}
+    for view in VIEWS:
+        view_client = client + view.suffix
+        view_groups = {g.name: classes[g.class_name + view.suffix] for g in table.groups}
+        view_ns = {"__slots__": ("_groups", "_engine"),
+                   "__init__": _client_init(view_client, view_groups),
+                   "__module__": module, "__doc__": f"{client} {view.doc}."}
+        for group in table.groups:
+            view_ns[group.name] = _group_property(group.name, view_client,
+                                                  group.class_name + view.suffix)
+        view_class = classes[view_client] = type(view_client, (), view_ns)
+        namespace[view.attribute] = _view_property(view.attribute, client, view_class)
+    groups = {g.name: classes[g.class_name] for g in table.groups}
+    namespace["__init__"] = _client_init(client, groups)
     for group in table.groups:
         namespace[group.name] = _group_property(group.name, client, group.class_name)
     classes[client] = type(client, (), namespace)

@@ -12,13 +12,25 @@ import email.utils
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import APIConnectionError, APITimeoutError
 
 if TYPE_CHECKING:
     from .retry import RetryPolicy, StatusSet
-    from .transport import Response
+
+
+class Answer(Protocol):
+    """What the classifier reads of an attempt's response (fully read or still streaming)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def ok(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ def retry_after_seconds(headers: Mapping[str, str],
     return when.timestamp() - now()
 
 
-def should_retry(policy: RetryPolicy, response: Response) -> bool:
+def should_retry(policy: RetryPolicy, response: Answer) -> bool:
     """Whether ``policy`` sends the request again after ``response`` (the server's header wins)."""
     if policy.should_retry_header:
         answer = response.headers.get(policy.should_retry_header, "").strip().lower()
@@ -71,7 +83,7 @@ def should_retry(policy: RetryPolicy, response: Response) -> bool:
     return response.status in policy.statuses
 
 
-def classify(response: Response | None, error: APIConnectionError | None = None, *,
+def classify(response: Answer | None, error: APIConnectionError | None = None, *,
              throttle: StatusSet, failures: StatusSet) -> Outcome:
     """The :class:`Outcome` of an attempt that got ``response``, or failed with ``error``.
 

@@ -163,6 +163,9 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
             need("type", types, future["result"], f"{where}.x-tinkex-future.result")
             if not futures:
                 problems.append(f"{where}.x-tinkex-future: needs the root x-tinkex-futures")
+        stream = op.get("x-tinkex-stream")
+        if stream is not None:
+            need("type", types, stream["event"], f"{where}.x-tinkex-stream.event")
         for ref_where, ref in _type_refs(op):
             need("type", types, ref, f"{where}.{ref_where}")
         sdk = op["x-tinkex-sdk"]

@@ -22,11 +22,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import json
 import re
 import time
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from random import random as default_random
@@ -47,6 +48,7 @@ from .errors import (
     CircuitOpenError,
     ConfigError,
     RequestInfo,
+    StreamError,
 )
 from .metrics import Metrics
 from .operations import JSON, Operation, OperationTable, Param, load_table
@@ -54,7 +56,8 @@ from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry
 from .raw import RawResponse
 from .resilience import ResilienceStack
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
-from .transport import Response, Timeout, Transport
+from .streaming import ServerSentEvent, Stream, StreamedRawResponse, decode_events
+from .transport import Response, StreamedResponse, Timeout, Transport
 
 __all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
            "Sequencer"]
@@ -125,6 +128,8 @@ class _Plan:
     defaults: tuple[Param, ...]
     body_model: type[pydantic.BaseModel] | None
     result_model: type[pydantic.BaseModel] | None
+    event_model: type[pydantic.BaseModel] | None
+    """The class of each event of a streaming operation."""
     needs_key: bool
     required_nullable: tuple[str, ...]
     """Required body fields that may be null: sent even when None."""
@@ -190,6 +195,7 @@ class Engine:
                            if p.location != "body" and p.default is not None and not p.required),
             body_model=body_model,
             result_model=self.model(op.result_type) if op.result_type else None,
+            event_model=self.model(op.stream.event_type) if op.stream else None,
             needs_key=op.auth and cfg.api_key is None,
         )
 
@@ -221,8 +227,9 @@ class Engine:
             policy = plan.op.retry.with_max_retries(max_retries)
         else:
             policy = plan.policy
-        return self._send(plan, policy, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)[0]
+        response, _ = self._send(plan, policy, path_params, query, headers, body, content_type,
+                                 accept, timeout, idempotency_key)
+        return response
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
                   query: Mapping[str, Any] | None = None,
@@ -235,15 +242,19 @@ class Engine:
         Raises only APIConnectionError / APITimeoutError (no response at all).
         """
         plan = self._plan_for(operation_id)
-        return self._send(plan, None, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)[0]
+        response, _ = self._send(plan, None, path_params, query, headers, body, content_type,
+                                 accept, timeout, idempotency_key)
+        return response
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
               query: Mapping[str, Any] | None, extra_headers: Mapping[str, str | None] | None,
               body: Any, content_type: str | None, accept: str | None,
               timeout: float | tuple[float, float] | Timeout | None,
-              idempotency_key: str | None) -> tuple[Response, RetryReport]:
-        """The response, and how the retry loop got it (one attempt when ``policy`` is None)."""
+              idempotency_key: str | None, *, stream: bool = False) -> tuple[Any, RetryReport]:
+        """The response, and how the retry loop got it (one attempt when ``policy`` is None).
+
+        With ``stream`` a 2xx comes back as a :class:`StreamedResponse` (body unread).
+        """
         op = plan.op
         if plan.needs_key:
             raise ConfigError(f"{op.id} needs an API key and none is configured.")
@@ -269,11 +280,14 @@ class Engine:
         body_bytes = len(content) if content is not None else 0
         describe = f"{op.id} ({method} {url})"
 
-        def send() -> Response:
+        def send() -> Response | StreamedResponse:
+            if stream:
+                return transport.open(pool, method, url, headers=headers, params=query,
+                                      content=content, timeout=call_timeout)
             return transport.request(pool, method, url, headers=headers, params=query,
                                      content=content, timeout=call_timeout)
 
-        def attempt(retries_taken: int) -> Response:
+        def attempt(retries_taken: int) -> Response | StreamedResponse:
             if count_header:
                 headers[count_header] = str(retries_taken)
             return stack.attempt(op, send, body_bytes, dispatcher, describe)
@@ -295,6 +309,7 @@ class Engine:
             self.metrics.record(op.id, report.elapsed, report.attempts,
                                 None if response.ok else str(response.status))
         if policy is not None and not response.ok:
+            assert isinstance(response, Response)  # only a 2xx is left unread
             raise self._status_error(op, response, report)
         return response, report
 
@@ -334,8 +349,12 @@ class Engine:
         """
         plan = self._plan_for(operation_id)
         started = self._clock()
-        response, _ = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
-                                 extra_query, extra_body, encode_body, kwargs)
+        streaming = plan.op.stream is not None
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs,
+                                      stream=streaming)
+        if streaming:
+            return self._events(plan, response, report)
         result = self._parse(plan, response)
         if plan.op.future is not None and self.future_resolver is not None:
             return self.future_resolver(plan.op, result, started)
@@ -356,13 +375,82 @@ class Engine:
         plan = self._plan_for(operation_id)
         response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
                                       extra_query, extra_body, encode_body, kwargs)
+        if plan.op.stream is not None:  # the whole body is in: its events, from memory
+            return RawResponse(plan.op.id, response, report,
+                               lambda r: self._events(plan, r, report))
         return RawResponse(plan.op.id, response, report, functools.partial(self._parse, plan))
+
+    def call_streamed(self, operation_id: str, *,
+                      timeout: float | tuple[float, float] | None = None,
+                      max_retries: int | None = None, idempotency_key: str | None = None,
+                      extra_headers: Mapping[str, str] | None = None,
+                      extra_query: Mapping[str, object] | None = None,
+                      extra_body: Mapping[str, object] | None = None,
+                      encode_body: BodyEncoder | None = None,
+                      **kwargs: Any) -> StreamedRawResponse[Any]:
+        """Like :meth:`call`, but return as soon as the headers are in, the body still unread.
+
+        ``parse()`` of the :class:`~tinkex.core.streaming.StreamedRawResponse` reads
+        it: a :class:`~tinkex.core.streaming.Stream` of events for a streaming
+        operation, else the typed result (a future operation's handle, not polled).
+        """
+        plan = self._plan_for(operation_id)
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs, stream=True)
+        if plan.op.stream is not None:
+            return StreamedRawResponse(plan.op.id, response, report,
+                                       lambda r: self._events(plan, r, report))
+
+        def parse(streamed: StreamedResponse) -> Any:
+            body = streamed.read()
+            return self._parse(plan, Response(streamed.status, streamed.headers, body,
+                                              streamed.elapsed, streamed.method, streamed.url))
+        return StreamedRawResponse(plan.op.id, response, report, parse)
+
+    def _events(self, plan: _Plan, response: Response | StreamedResponse,
+                report: RetryReport) -> Stream[Any]:
+        """The typed events of a streaming operation's 2xx response."""
+        op = plan.op
+        spec = op.stream
+        assert spec is not None
+        model = plan.event_model
+
+        def parse(data: bytes) -> Any:
+            try:
+                return model.model_validate_json(data) if model is not None else json.loads(data)
+            except (pydantic.ValidationError, ValueError) as exc:
+                message = self.config.redactor.text(
+                    f"{op.id}: an event is not a valid {spec.event_type}: {_short(str(exc))}")
+                raise APIResponseValidationError(
+                    message, response=Response(response.status, response.headers, data,
+                                               response.elapsed, response.method, response.url),
+                    body=data.decode(errors="replace"),
+                    request=RequestInfo(op.method, response.url)) from exc
+
+        def failed(event: ServerSentEvent) -> StreamError:
+            try:
+                body: Any = event.json()
+            except ValueError:
+                body = event.data
+            detail = _detail(body)
+            return StreamError(self.config.redactor.text(
+                f"{op.id}: the server reported an error mid-stream: {detail}"),
+                RequestInfo(op.method, response.url), body)
+
+        if isinstance(response, StreamedResponse):
+            chunks: Iterator[bytes] = response.iter_bytes()
+            close = response.close
+        else:
+            chunks, close = iter([response.content]), _nothing
+        events = decode_events(spec.format, chunks, parse, error_event=spec.error_event,
+                               on_error=failed)
+        return Stream(events, response, report, close)
 
     def _call(self, plan: _Plan, timeout: float | tuple[float, float] | None,
               max_retries: int | None, idempotency_key: str | None,
               extra_headers: Mapping[str, str] | None, extra_query: Mapping[str, object] | None,
               extra_body: Mapping[str, object] | None, encode_body: BodyEncoder | None,
-              kwargs: Mapping[str, Any]) -> tuple[Response, RetryReport]:
+              kwargs: Mapping[str, Any], *, stream: bool = False) -> tuple[Any, RetryReport]:
         """Route the keywords, build and number the body, and send it under the retry policy."""
         op = plan.op
         path, query, headers, fields = self._route(plan, kwargs)
@@ -385,7 +473,7 @@ class Engine:
             else:
                 policy = plan.policy
             return self._send(plan, policy, path, query or None, headers, content, content_type,
-                              None, timeout, idempotency_key)
+                              None, timeout, idempotency_key, stream=stream)
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, Any]]:
@@ -474,6 +562,10 @@ class Engine:
         self.resilience.reset_after_fork()
         if self.metrics is not None:
             self.metrics.reset_after_fork()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _accepts_none(annotation: Any) -> bool:

@@ -170,6 +170,10 @@ class APIResponseValidationError(APIError):
         self.last_status = response.status
 
 
+class StreamError(APIError):
+    """The server reported a failure in the middle of a streamed answer (an error event)."""
+
+
 class CircuitOpenError(APIError):
     """Not sent: the circuit breaker of its pool or operation is open after repeated failures.
 

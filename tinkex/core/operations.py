@@ -75,6 +75,16 @@ class FutureResultSpec:
 
 
 @dataclass(frozen=True)
+class StreamSpec:
+    """The 2xx body is a stream of ``event_type`` events in ``format`` (``sse`` / ``ndjson``)."""
+
+    format: str
+    event_type: str
+    error_event: str | None
+    """An SSE event name that reports a failure (raised as StreamError)."""
+
+
+@dataclass(frozen=True)
 class SequenceSpec:
     """A body ``field`` numbered per value of the body field ``scope``, submitted in order."""
 
@@ -128,6 +138,7 @@ class Operation:
     """The breaker (``x-tinkex-circuit-breakers``) guarding it, if any."""
     rate_limited: bool
     """Waits out the API key's shared rate-limit window before each attempt."""
+    stream: StreamSpec | None
     sdk_group: str
     sdk_method: str
     request_media: tuple[str, ...]
@@ -246,6 +257,8 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
     fut = raw.get("x-tinkex-future")
     future = (FutureResultSpec(fut["result"], fut.get("request_type"),
                                tuple(fut.get("result_media") or (JSON,))) if fut else None)
+    st = raw.get("x-tinkex-stream")
+    stream = StreamSpec(st["format"], st["event"], st.get("error_event")) if st else None
     pag = raw.get("x-tinkex-pagination")
     pagination = (PaginationSpec(pag["offset"], pag["limit"], pag["items"], pag.get("total"))
                   if pag else None)
@@ -264,7 +277,7 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         auth=bool(raw["security"]) if "security" in raw else root_auth,
         future=future, sequence=sequence, pagination=pagination,
         dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
-        rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)),
+        rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)), stream=stream,
         sdk_group=sdk["group"], sdk_method=sdk["method"],
         request_media=tuple(content),
     )

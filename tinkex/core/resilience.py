@@ -21,20 +21,20 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .breaker import CircuitBreaker
-from .classify import classify
+from .classify import Answer, classify
 from .errors import APIConnectionError
 from .operations import Operation, OperationTable
 from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry, SharedRateLimiter
 from .retry import StatusSet
-from .transport import Response
 
 if TYPE_CHECKING:
     from .engine import Dispatcher
 
 _NO_STATUSES = StatusSet()
+_A = TypeVar("_A", bound=Answer)
 
 
 class ResilienceStack:
@@ -73,8 +73,8 @@ class ResilienceStack:
     def breaker_for(self, op: Operation) -> CircuitBreaker | None:
         return self._breaker_of.get(op.id)
 
-    def attempt(self, op: Operation, send: Callable[[], Response], body_bytes: int,
-                dispatcher: Dispatcher | None, describe: str) -> Response:
+    def attempt(self, op: Operation, send: Callable[[], _A], body_bytes: int,
+                dispatcher: Dispatcher | None, describe: str) -> _A:
         """One attempt through admission, the rate limiter and the breaker; the response."""
         admission: contextlib.AbstractContextManager[Any] = (
             dispatcher.acquire(op, body_bytes) if dispatcher is not None and op.dispatch

@@ -15,13 +15,13 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from .classify import retry_after_seconds, should_retry
+from .classify import Answer, retry_after_seconds, should_retry
 from .errors import APIConnectionError
-from .transport import Response
 
 log = logging.getLogger("tinkex.core.retry")
+_A = TypeVar("_A", bound=Answer)
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ class RetryLoop:
         self._clock = clock
         self._random = random
 
-    def run(self, policy: RetryPolicy, attempt: Callable[[int], Response],
-            describe: str = "request") -> tuple[Response, RetryReport]:
+    def run(self, policy: RetryPolicy, attempt: Callable[[int], _A],
+            describe: str = "request") -> tuple[_A, RetryReport]:
         """The first 2xx response, or the last response once retrying stops.
 
         A connection error that is not retried (or the last one) is raised after
@@ -173,10 +173,10 @@ class RetryLoop:
             self._wait(describe, f"HTTP {last_status}", attempts, policy, delay)
 
     @staticmethod
-    def _should_retry(policy: RetryPolicy, response: Response) -> bool:
+    def _should_retry(policy: RetryPolicy, response: Answer) -> bool:
         return should_retry(policy, response)
 
-    def _delay(self, policy: RetryPolicy, attempts: int, response: Response | None) -> float | None:
+    def _delay(self, policy: RetryPolicy, attempts: int, response: Answer | None) -> float | None:
         if policy.max_attempts is not None and attempts >= policy.max_attempts:
             return None
         if response is not None and policy.retry_after_max is not None:

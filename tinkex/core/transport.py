@@ -253,6 +253,41 @@ class Transport:
         return Response(raw.status_code, Headers(raw.headers.items()), body,
                         self._clock() - started, method, url)
 
+    def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+             params: Mapping[str, Any] | None, content: bytes | None,
+             timeout: Timeout) -> Response | StreamedResponse:
+        """Send once and return as soon as the headers are in: a 2xx body is left to stream.
+
+        Any other status is read completely and returned as a :class:`Response`
+        (the retry loop and the error mapping treat it like any other).
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        target = self._pool(pool)
+        env = target.env
+        started = self._clock()
+        try:
+            raw = target.session.request(
+                method, url, params=params, data=content, headers=headers,
+                timeout=(timeout.connect, timeout.read), allow_redirects=False, stream=True,
+                proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
+            if not 200 <= raw.status_code < 300:
+                try:
+                    body = raw.content
+                finally:
+                    raw.close()
+                return Response(raw.status_code, Headers(raw.headers.items()), body,
+                                self._clock() - started, method, url)
+        except _TIMEOUTS as exc:
+            _release_frames(exc)
+            raise APITimeoutError(self._redact(f"{method} {url}: timed out ({_describe(exc)})"),
+                                  request=RequestInfo(method, url)) from exc
+        except _TRANSPORT_ERRORS as exc:
+            _release_frames(exc)
+            raise APIConnectionError(self._redact(f"{method} {url}: {_describe(exc)}"),
+                                     request=RequestInfo(method, url)) from exc
+        return StreamedResponse(raw, self._clock() - started, method, url, self._redact)
+
     def close(self) -> None:
         """Close every pool's connections; later requests raise ClientClosedError."""
         with self._lock:
@@ -265,3 +300,67 @@ class Transport:
         """In a forked child: forget the parent's connections (without closing the shared sockets)."""
         self._lock = threading.Lock()
         self._pools = {}
+
+
+class StreamedResponse:
+    """A 2xx response whose body is read as it arrives; close it (or read it to the end).
+
+    Reading raises APIConnectionError / APITimeoutError when the connection
+    breaks or stalls mid-body; the connection is released on close.
+    """
+
+    def __init__(self, raw: requests.Response, elapsed: float, method: str, url: str,
+                 redact: Callable[[str], str] = str) -> None:
+        self._raw = raw
+        self.status = raw.status_code
+        self.headers = Headers(raw.headers.items())
+        self.elapsed = elapsed
+        """Seconds until the headers arrived."""
+        self.method = method
+        self.url = url
+        self._redact = redact
+        self._consumed = False
+        self.closed = False
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def iter_bytes(self, chunk_size: int = 65536) -> Iterator[bytes]:
+        """The body in pieces as they arrive (each piece as soon as the network delivers it)."""
+        if self._consumed:
+            raise RuntimeError("the body of this streamed response was already read")
+        self._consumed = True
+        source = self._raw.raw
+        try:
+            while True:
+                # read1: whatever has arrived (at most chunk_size), without waiting for more.
+                chunk = source.read1(chunk_size, decode_content=True)
+                if not chunk:
+                    break
+                yield chunk
+        except _TIMEOUTS as exc:
+            _release_frames(exc)
+            raise APITimeoutError(self._redact(f"{self.method} {self.url}: timed out while "
+                                               f"streaming ({_describe(exc)})"),
+                                  request=RequestInfo(self.method, self.url)) from exc
+        except _TRANSPORT_ERRORS as exc:
+            _release_frames(exc)
+            raise APIConnectionError(self._redact(f"{self.method} {self.url}: the stream broke "
+                                                  f"({_describe(exc)})"),
+                                     request=RequestInfo(self.method, self.url)) from exc
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        """The rest of the body, at once."""
+        return b"".join(self.iter_bytes())
+
+    def close(self) -> None:
+        """Release the connection (dropped, if the body was not read to its end)."""
+        if not self.closed:
+            self.closed = True
+            self._raw.close()
+
+    def __repr__(self) -> str:
+        return f"<StreamedResponse {self.method} {self.url} {self.status}>"
