@@ -171,7 +171,18 @@ def check_references(src: Located) -> list[ManifestProblem]:
                                        f"a streaming operation cannot also have {clash}"))
         if future and not futures:
             out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
-        if op.get("method") == "GET" and op.get("body"):
+        encoding = (op.get("body_encoding") or {}).get("type")
+        if encoding == "multipart" and not op.get("body"):
+            out.append(src.problem(base + ("body_encoding",), "a multipart body needs a body type"))
+        if encoding == "raw" and op.get("body"):
+            out.append(src.problem(base + ("body",), "a raw body has no body type"))
+        if encoding != "raw" and (op.get("body_encoding") or {}).get("media"):
+            out.append(src.problem(base + ("body_encoding", "media"),
+                                   "media is for raw bodies only"))
+        if encoding and (op.get("media") or op.get("sequence")):
+            out.append(src.problem(base + ("body_encoding",), "a multipart or raw body cannot "
+                                   "have alternate media or sequencing"))
+        if op.get("method") == "GET" and (op.get("body") or encoding):
             out.append(src.problem(base + ("body",), "a GET operation cannot have a body"))
         placeholders = _PLACEHOLDER.findall(op_path)
         params = [p for p in op.get("params") or [] if isinstance(p, dict)]

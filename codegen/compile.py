@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .extension_schemas import STREAM_MEDIA
+from .extension_schemas import MULTIPART, RAW_MEDIA, STREAM_MEDIA
 
 SCHEMA_PREFIX = "#/components/schemas/"
 ERROR_RESPONSE = "#/components/responses/Error"
@@ -46,6 +46,7 @@ OPERATION_KEYS = {
     "circuit_breaker": "x-tinkex-circuit-breaker",
     "rate_limited": "x-tinkex-rate-limited",
     "stream": "x-tinkex-stream",
+    "body_encoding": "x-tinkex-body-encoding",
     "sdk": "x-tinkex-sdk",
 }
 API_INFO_KEYS = ("title", "version", "description")
@@ -94,8 +95,14 @@ def _operation(op: dict[str, Any], has_error_schema: bool) -> dict[str, Any]:
         params.append(param)
     if params:
         out["parameters"] = params
-    if op.get("body"):
-        content: dict[str, Any] = {"application/json": {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}}
+    encoding = op.get("body_encoding") or {}
+    if encoding.get("type") == "raw":
+        media = encoding.get("media", RAW_MEDIA)
+        out["requestBody"] = {"required": True, "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}}}
+    elif op.get("body"):
+        body_media = MULTIPART if encoding.get("type") == "multipart" else "application/json"
+        content: dict[str, Any] = {body_media: {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}}
         for media in (op.get("media") or {}).get("request") or []:
             content[media] = {"schema": {"type": "string", "contentMediaType": media}}
         out["requestBody"] = {"required": True, "content": content}

@@ -291,6 +291,10 @@ OP_STREAM = _obj(
      "error_event": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}},
     ["format", "event"],
 )
+OP_BODY_ENCODING = _obj({"type": {"enum": ["multipart", "raw"]}, "media": _MEDIA}, ["type"])
+MULTIPART = "multipart/form-data"
+RAW_MEDIA = "application/octet-stream"
+"""The default media type of a raw body."""
 STREAM_MEDIA = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
 """The 200 response's media type of a streaming operation, by format."""
 OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
@@ -330,6 +334,7 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-circuit-breaker": OP_CIRCUIT_BREAKER,
     "x-tinkex-rate-limited": {"type": "boolean"},
     "x-tinkex-stream": OP_STREAM,
+    "x-tinkex-body-encoding": OP_BODY_ENCODING,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
 }

@@ -78,11 +78,13 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
     if params:
         out["params"] = params
     content = (op.get("requestBody") or {}).get("content") or {}
-    if "application/json" in content:
-        name = _ref_name(content["application/json"].get("schema"))
+    encoding = (op.get("x-tinkex-body-encoding") or {}).get("type")
+    body_media = "multipart/form-data" if encoding == "multipart" else "application/json"
+    if body_media in content:
+        name = _ref_name(content[body_media].get("schema"))
         if name:
             out["body"] = name
-    others = [m for m in content if m != "application/json"]
+    others = [m for m in content if m != body_media and encoding != "raw"]
     if others:
         out["media"] = {"request": others}
     ok = (op.get("responses") or {}).get("200") or (op.get("responses") or {}).get("201") or {}

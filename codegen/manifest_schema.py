@@ -118,6 +118,7 @@ OPERATION = x._obj(
         "circuit_breaker": x.OP_CIRCUIT_BREAKER,
         "rate_limited": {"type": "boolean"},
         "stream": x.OP_STREAM,
+        "body_encoding": x.OP_BODY_ENCODING,
         "sdk": x.OP_SDK,
         "deprecated": {"type": "boolean"},
     },

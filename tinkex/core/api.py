@@ -19,7 +19,7 @@ from typing import Any
 
 from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
-from .operations import JSON, Operation, OperationTable, load_table, python_name
+from .operations import JSON, RAW_CONTENT, Operation, OperationTable, load_table, python_name
 from .pagination import iter_items
 
 CALL_OPTIONS = (
@@ -86,9 +86,19 @@ class Annotations:
         out = {python_name(p["name"]): self.of(p.get("schema") or {})
                for p in raw.get("parameters") or []}
         body = self.schemas.get(op.body_type or "", {})
-        out.update((python_name(name), self.of(prop))
+        files = op.body_encoding.file_fields if op.body_encoding else frozenset()
+        out.update((python_name(name), self.of_field(prop, name in files))
                    for name, prop in (body.get("properties") or {}).items())
+        if op.body_encoding is not None and op.body_encoding.type == "raw":
+            out[RAW_CONTENT] = "FileContent"
         return out
+
+    def of_field(self, schema: Any, file: bool) -> str:
+        """A body field's annotation; a multipart file field takes any FileInput."""
+        if not file:
+            return self.of(schema)
+        return "Sequence[FileInput]" if isinstance(schema, dict) and schema.get("type") == "array" \
+            else "FileInput"
 
     def of_result(self, raw: Mapping[str, Any], op: Operation) -> str:
         if op.future is not None:

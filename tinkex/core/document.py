@@ -179,10 +179,11 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _type_refs(op: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    body = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
-    ref = (body.get("schema") or {}).get("$ref")
-    if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
-        yield "requestBody", ref.removeprefix(SCHEMA_PREFIX)
+    content = (op.get("requestBody") or {}).get("content") or {}
+    for media in ("application/json", "multipart/form-data"):
+        ref = ((content.get(media) or {}).get("schema") or {}).get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
+            yield "requestBody", ref.removeprefix(SCHEMA_PREFIX)
     ok = ((op.get("responses") or {}).get("200") or {}).get("content") or {}
     ref = ((ok.get("application/json") or {}).get("schema") or {}).get("$ref")
     if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):

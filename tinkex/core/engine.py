@@ -51,13 +51,22 @@ from .errors import (
     StreamError,
 )
 from .metrics import Metrics
-from .operations import JSON, Operation, OperationTable, Param, load_table
+from .operations import (
+    JSON,
+    RAW_CONTENT,
+    BodyEncoding,
+    Operation,
+    OperationTable,
+    Param,
+    load_table,
+)
 from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry
 from .raw import RawResponse
 from .resilience import ResilienceStack
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .streaming import ServerSentEvent, Stream, StreamedRawResponse, decode_events
 from .transport import Response, StreamedResponse, Timeout, Transport
+from .uploads import Upload, multipart_body, raw_body
 
 __all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
            "Sequencer"]
@@ -261,7 +270,7 @@ class Engine:
         url = _fill_path(op, plan.url, path_params) if "{" in plan.url else plan.url
         headers: dict[str, str | None] = dict(plan.headers)
         content = _encode(body)
-        if content is not None:
+        if content is not None and not isinstance(content, Upload):
             if content_type and op.request_media and content_type not in op.request_media:
                 raise ValueError(f"{op.id} accepts {', '.join(op.request_media)}, "
                                  f"not {content_type}")
@@ -458,6 +467,12 @@ class Engine:
             query.update(extra_query)
         if extra_headers:
             headers.update(extra_headers)
+        if op.body_encoding is not None:
+            upload = self._upload(plan, op.body_encoding, fields, extra_body)
+            headers["Content-Type"] = upload.content_type
+            return self._send(plan, self._policy(plan, max_retries), path, query or None,
+                              headers, upload, None, None, timeout, idempotency_key,
+                              stream=stream)
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
         body = self._body(plan, fields, extra_body, dump=encode_body is None)
@@ -468,12 +483,29 @@ class Engine:
                 encoded = encode_body(body)
                 content, content_type = encoded.content, encoded.content_type
                 headers.update(encoded.headers)
-            if max_retries is not None:
-                policy = op.retry.with_max_retries(max_retries)
-            else:
-                policy = plan.policy
-            return self._send(plan, policy, path, query or None, headers, content, content_type,
-                              None, timeout, idempotency_key, stream=stream)
+            return self._send(plan, self._policy(plan, max_retries), path, query or None,
+                              headers, content, content_type, None, timeout, idempotency_key,
+                              stream=stream)
+
+    @staticmethod
+    def _policy(plan: _Plan, max_retries: int | None) -> RetryPolicy:
+        return plan.op.retry.with_max_retries(max_retries) if max_retries is not None \
+            else plan.policy
+
+    def _upload(self, plan: _Plan, encoding: BodyEncoding, fields: dict[str, Any],
+                extra: Mapping[str, object] | None) -> Upload:
+        """A multipart or raw body; non-file fields are validated by the body model first."""
+        if encoding.type == "raw":
+            return raw_body(fields.pop(RAW_CONTENT), encoding.media)
+        files = {name: fields.pop(name) for name in list(fields)
+                 if name in encoding.file_fields and fields[name] is not None}
+        # Files stand in as empty bytes while the model checks the other fields.
+        stand_ins = {name: [b""] if isinstance(value, (list, tuple)) and value
+                     and not isinstance(value[0], str) else b"" for name, value in files.items()}
+        form = self._body(plan, {**fields, **stand_ins}, extra) or {}
+        for name in files:
+            form.pop(name, None)
+        return multipart_body(form, files)
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, Any]]:
@@ -594,9 +626,9 @@ def _fill_path(op: Operation, template: str, values: Mapping[str, Any] | None) -
     return _PLACEHOLDER.sub(value, template)
 
 
-def _encode(body: Any) -> bytes | None:
-    if body is None:
-        return None
+def _encode(body: Any) -> bytes | Upload | None:
+    if body is None or isinstance(body, Upload):
+        return body
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
     if isinstance(body, pydantic.BaseModel):

@@ -85,6 +85,21 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class BodyEncoding:
+    """A body that is not JSON: a ``multipart`` form (``file_fields`` are files) or ``raw``."""
+
+    type: str
+    media: str
+    file_fields: frozenset[str]
+    """Wire names of the multipart fields that are files (binary strings, or lists of them)."""
+
+
+RAW_CONTENT = "content"
+"""The keyword that carries a raw body."""
+MULTIPART = "multipart/form-data"
+
+
+@dataclass(frozen=True)
 class SequenceSpec:
     """A body ``field`` numbered per value of the body field ``scope``, submitted in order."""
 
@@ -139,6 +154,7 @@ class Operation:
     rate_limited: bool
     """Waits out the API key's shared rate-limit window before each attempt."""
     stream: StreamSpec | None
+    body_encoding: BodyEncoding | None
     sdk_group: str
     sdk_method: str
     request_media: tuple[str, ...]
@@ -248,7 +264,15 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
                policy: RetryPolicy, pool: str, default_timeout: Timeout,
                root_auth: bool, breaker: str | None, rate_limit: bool) -> Operation:
     content = (raw.get("requestBody") or {}).get("content") or {}
-    body_type = _ref_name((content.get(JSON) or {}).get("schema"))
+    schemas = (doc.get("components") or {}).get("schemas") or {}
+    enc = raw.get("x-tinkex-body-encoding")
+    body_media = MULTIPART if enc and enc["type"] == "multipart" else JSON
+    body_type = _ref_name((content.get(body_media) or {}).get("schema"))
+    encoding = None
+    if enc:
+        media = next(iter(content), MULTIPART) if enc["type"] == "raw" else MULTIPART
+        encoding = BodyEncoding(enc["type"], media,
+                                file_fields(schemas.get(body_type or "", {}), schemas))
     ok = ((raw.get("responses") or {}).get("200") or {}).get("content") or {}
     result_schema = (ok.get(JSON) or {}).get("schema")
     seq = raw.get("x-tinkex-sequence")
@@ -265,12 +289,12 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
     over = raw.get("x-tinkex-timeout")
     override = TimeoutOverride(*(None if over.get(k) is None else float(over[k])
                                  for k in ("connect", "read"))) if over else None
-    schemas = (doc.get("components") or {}).get("schemas") or {}
     sdk = raw["x-tinkex-sdk"]
     return Operation(
         id=raw["operationId"], method=method.upper(), path=path, summary=raw.get("summary"),
         deprecated=bool(raw.get("deprecated", False)),
-        params=_params(raw, schemas.get(body_type or "", {}), sequence),
+        params=_params(raw, schemas.get(body_type or "", {}), sequence,
+                       raw_body=encoding is not None and encoding.type == "raw"),
         body_type=body_type, result_type=_ref_name(result_schema), pool=pool, retry=policy,
         timeout=default_timeout.merged(override), timeout_override=override,
         idempotent=bool(raw.get("x-tinkex-idempotent", method != "get")),
@@ -278,6 +302,7 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         future=future, sequence=sequence, pagination=pagination,
         dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
         rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)), stream=stream,
+        body_encoding=encoding,
         sdk_group=sdk["group"], sdk_method=sdk["method"],
         request_media=tuple(content),
     )
@@ -288,14 +313,33 @@ def _ref_name(schema: Any) -> str | None:
     return ref.removeprefix(SCHEMA_PREFIX) if isinstance(ref, str) else None
 
 
+def _is_binary(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "string" and (
+        schema.get("format") == "binary" or "contentMediaType" in schema)
+
+
+def file_fields(body: Mapping[str, Any], schemas: Mapping[str, Any]) -> frozenset[str]:
+    """Body properties that are files: binary strings, or arrays of them."""
+    out = set()
+    for name, prop in (body.get("properties") or {}).items():
+        if isinstance(prop, dict) and "$ref" in prop:
+            prop = schemas.get(_ref_name(prop) or "", {})
+        if _is_binary(prop) or (isinstance(prop, dict) and prop.get("type") == "array"
+                                and _is_binary(prop.get("items"))):
+            out.add(name)
+    return frozenset(out)
+
+
 def _params(raw: Mapping[str, Any], body_schema: Mapping[str, Any],
-            sequence: SequenceSpec | None) -> tuple[Param, ...]:
+            sequence: SequenceSpec | None, raw_body: bool = False) -> tuple[Param, ...]:
     params = []
     for p in raw.get("parameters") or []:
         schema = p.get("schema") or {}
         required = bool(p.get("required")) and "default" not in schema
         params.append(Param(python_name(p["name"]), p["name"], p["in"], required,
                             schema.get("default")))
+    if raw_body:  # the whole body, after the parameters (the stub's rule too)
+        params.append(Param(RAW_CONTENT, RAW_CONTENT, "body", True, None))
     required_fields = set(body_schema.get("required") or ())
     seq_field = sequence.field if sequence else None
     for name, prop in (body_schema.get("properties") or {}).items():

@@ -37,6 +37,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
+from .uploads import Upload
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _body(content: bytes | Upload | None) -> Any:
+    """What requests sends: bytes as they are, an upload as a fresh reader (streamed)."""
+    return content.open() if isinstance(content, Upload) else content
+
+
 def new_session(pool: PoolSpec) -> requests.Session:
     """A session whose single adapter keeps ``pool.connections`` connections and never retries."""
     session = requests.Session()
@@ -222,7 +228,7 @@ class Transport:
             return pool
 
     def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-                params: Mapping[str, Any] | None, content: bytes | None,
+                params: Mapping[str, Any] | None, content: bytes | Upload | None,
                 timeout: Timeout) -> Response:
         """Send once; raise APIConnectionError / APITimeoutError for any transport failure.
 
@@ -235,7 +241,7 @@ class Transport:
         started = self._clock()
         try:
             raw = target.session.request(
-                method, url, params=params, data=content, headers=headers,
+                method, url, params=params, data=_body(content), headers=headers,
                 timeout=(timeout.connect, timeout.read), allow_redirects=False,
                 proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
             try:
@@ -254,7 +260,7 @@ class Transport:
                         self._clock() - started, method, url)
 
     def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-             params: Mapping[str, Any] | None, content: bytes | None,
+             params: Mapping[str, Any] | None, content: bytes | Upload | None,
              timeout: Timeout) -> Response | StreamedResponse:
         """Send once and return as soon as the headers are in: a 2xx body is left to stream.
 
@@ -268,7 +274,7 @@ class Transport:
         started = self._clock()
         try:
             raw = target.session.request(
-                method, url, params=params, data=content, headers=headers,
+                method, url, params=params, data=_body(content), headers=headers,
                 timeout=(timeout.connect, timeout.read), allow_redirects=False, stream=True,
                 proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
             if not 200 <= raw.status_code < 300:
