@@ -46,6 +46,7 @@ KEY_LINES = {
     "circuit_breaker.py": r"^8 calls: 8 ok, 0 failed fast, 0 reached the server and failed$",
     "sample_stream.py": r"^streamed \d+ tokens; the first three again: True$",
     "file_uploads.py": r"^raw body: 3000002 bytes streamed from beach.jpg$",
+    "regularized_training.py": r"^3 regularizers over 4 steps; final total \d+\.\d+$",
     "raw_responses.py": r"^list_training_runs -> 200, \d+ run\(s\) on the first page$",
 }
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"
