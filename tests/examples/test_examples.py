@@ -47,11 +47,14 @@ KEY_LINES = {
     "sample_stream.py": r"^streamed \d+ tokens; the first three again: True$",
     "file_uploads.py": r"^raw body: 3000002 bytes streamed from beach.jpg$",
     "regularized_training.py": r"^3 regularizers over 4 steps; final total \d+\.\d+$",
+    "automatic_recovery.py": r"^trained 6 steps with 0 recovery\(ies\)$",
     "raw_responses.py": r"^list_training_runs -> 200, \d+ run\(s\) on the first page$",
 }
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"
 # scripts that also run against an emulator of their own with these flags -> their key line there
 FAULTY = {
+    "automatic_recovery.py": (["--fault-corrupt-after", "3"],
+                              r"^trained 6 steps with [1-9]\d* recovery\(ies\)$"),
     "circuit_breaker.py": (["--fault-5xx-rate", "1.0"],
                            r"^8 calls: 0 ok, 3 failed fast, 5 reached the server and failed$"),
 }

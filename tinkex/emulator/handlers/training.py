@@ -17,7 +17,7 @@ from tinkex.proto.codec import ForwardBackwardCall
 from tinkex.tokenizers import BYTE_TOKENIZER_ID
 
 from .. import convert
-from ..errors import ApiError, UserError
+from ..errors import ApiError, ServerFailure, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
@@ -103,12 +103,20 @@ def _batch(data: list[T.Datum], max_len: int) -> list[Datum]:
     return batch
 
 
+def _check_intact(s: Services, run: Run) -> None:
+    """A corrupted run (fault injection) fails its training requests on the server's side."""
+    if s.faults.corrupted(run.run_id):
+        raise ServerFailure(f"training run {run.run_id} is corrupted; restore it from a "
+                            "checkpoint")
+
+
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
 
     def work() -> T.ForwardBackwardOutput:
+        _check_intact(s, run)
         model = s.models.get(run.run_id)
         batch = _batch(fb_input.data, max_len)
         run_pass = model.forward_backward if backward else model.forward
@@ -148,7 +156,10 @@ def optim_step(s: Services, call: Call) -> T.UntypedAPIFuture:
     params = (body.adam_params or T.AdamParams()).model_dump()
 
     def work() -> T.OptimStepResponse:
-        return T.OptimStepResponse(metrics=s.models.get(run.run_id).optim_step(params))
+        _check_intact(s, run)
+        metrics = s.models.get(run.run_id).optim_step(params)
+        s.faults.note_optimizer_step(run.run_id)
+        return T.OptimStepResponse(metrics=metrics)
 
     record = s.submit_training(call.owner, run, body.seq_id, "OptimStep", work)
     return s.future(record, model_id=run.run_id)
