@@ -28,6 +28,7 @@ ROOT_SECTIONS = {
     "telemetry": "x-tinkex-telemetry",
     "dispatch_limits": "x-tinkex-dispatch-limits",
     "rate_limit": "x-tinkex-rate-limit",
+    "tracing": "x-tinkex-tracing",
     "circuit_breakers": "x-tinkex-circuit-breakers",
     "errors": "x-tinkex-errors",
     "sdk": "x-tinkex-sdk-groups",

@@ -213,6 +213,16 @@ DISPATCH_LIMIT = _obj(
 )
 DISPATCH_LIMITS = {"type": "object", "additionalProperties": DISPATCH_LIMIT, "propertyNames": _IDENT}
 
+TRACING = _obj(
+    {
+        "env": _ENV,
+        "enabled_values": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "propagate": {"type": "boolean"},
+        "description": {"type": "string"},
+    },
+    ["env"],
+)
+
 RATE_LIMIT = _obj(
     {
         "statuses": {**_STATUS_LIST, "minItems": 1},
@@ -317,6 +327,7 @@ ROOT_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-telemetry": TELEMETRY,
     "x-tinkex-dispatch-limits": DISPATCH_LIMITS,
     "x-tinkex-rate-limit": RATE_LIMIT,
+    "x-tinkex-tracing": TRACING,
     "x-tinkex-circuit-breakers": CIRCUIT_BREAKERS,
     "x-tinkex-errors": ERRORS,
     "x-tinkex-sdk-groups": SDK_GROUPS,

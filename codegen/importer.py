@@ -164,7 +164,7 @@ def _fill_skeleton(manifest: dict[str, Any], doc: dict[str, Any]) -> None:
 
 
 _ORDER = ["manifest_version", "api", "auth", "idempotency", "defaults", "pools", "retry_policies",
-          "futures", "session", "telemetry", "dispatch_limits", "rate_limit", "circuit_breakers",
+          "futures", "session", "telemetry", "dispatch_limits", "rate_limit", "circuit_breakers", "tracing",
           "errors", "sdk", "types", "operations"]
 
 

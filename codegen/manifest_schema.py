@@ -142,6 +142,7 @@ MANIFEST: dict[str, Any] = {
             "telemetry": x.TELEMETRY,
             "dispatch_limits": x.DISPATCH_LIMITS,
             "rate_limit": x.RATE_LIMIT,
+            "tracing": x.TRACING,
             "circuit_breakers": x.CIRCUIT_BREAKERS,
             "errors": x.ERRORS,
             "sdk": x.SDK_GROUPS,

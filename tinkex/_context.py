@@ -138,7 +138,8 @@ class ClientContext:
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
-                 wire_format: str = "auto", circuit_breaker: bool | None = None) -> None:
+                 wire_format: str = "auto", circuit_breaker: bool | None = None,
+                 tracing: bool | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
         table = load_operation_table()
@@ -146,7 +147,7 @@ class ClientContext:
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,
             timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env,
-            circuit_breaker=circuit_breaker)
+            circuit_breaker=circuit_breaker, tracing=tracing)
         self.engine = Engine(table, self.config, models_module=_generated)
         self.owner = ThreadOwner(self.engine)
         self.poller: FuturePoller = self.owner.own(futures.install(

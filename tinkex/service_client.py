@@ -44,6 +44,10 @@ class ServiceClient:
     default): after repeated server failures on a pool, calls fail fast with
     :class:`~tinkex.CircuitOpenError` until a trial call succeeds. A 429 always
     slows every client of the same API key in the process (the shared rate limiter).
+
+    ``tracing=True`` (or ``TINKER_OTEL=1``) makes every call an OpenTelemetry client
+    span and sends its W3C ``traceparent``; it needs the optional ``opentelemetry-api``
+    package (and the application's OpenTelemetry SDK to export the spans).
     """
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None,
@@ -52,7 +56,8 @@ class ServiceClient:
                  default_headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, wire_format: WireFormat = "auto",
-                 circuit_breaker: bool | None = None, **kwargs: Any) -> None:
+                 circuit_breaker: bool | None = None, tracing: bool | None = None,
+                 **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"ServiceClient() got unexpected keyword arguments: "
                             f"{', '.join(sorted(kwargs))}")
@@ -60,7 +65,7 @@ class ServiceClient:
                                   project_id=project_id, display_name=display_name,
                                   default_headers=default_headers, timeout=timeout,
                                   max_retries=max_retries, wire_format=wire_format,
-                                  circuit_breaker=circuit_breaker)
+                                  circuit_breaker=circuit_breaker, tracing=tracing)
 
     # ---- information --------------------------------------------------------------------
 

@@ -92,3 +92,21 @@ def test_circuit_breaker_opens_on_a_failing_server_and_fails_fast(tmp_path: Path
         assert time.monotonic() - started < 0.5
         failures = dict(service.metrics()["get_server_capabilities"].failures)
         assert failures["circuit_open"] == 1 and sum(failures.values()) == 6
+
+
+def test_tracing_propagates_the_trace_into_the_emulator_logs(tmp_path: Path):
+    trace = pytest.importorskip("opentelemetry.trace")
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    if not isinstance(trace.get_tracer_provider(), sdk_trace.TracerProvider):
+        trace.set_tracer_provider(sdk_trace.TracerProvider())
+    with EmulatorProcess(tmp_path / "emu-otel", args=["--log-level", "info"]) as emu, \
+            tinkex.ServiceClient(base_url=emu.base_url, api_key=KEY, tracing=True) as service:
+        with trace.get_tracer("test").start_as_current_span("my job") as job:
+            service.get_server_capabilities()
+        trace_id = f"{job.get_span_context().trace_id:032x}"
+        deadline = time.monotonic() + 10
+        while not any(trace_id in line for line in emu.output):
+            assert time.monotonic() < deadline, "".join(emu.output[-20:])
+            time.sleep(0.02)
+        line = next(line for line in emu.output if trace_id in line)
+        assert "get_server_capabilities" in line and f"traceparent=00-{trace_id}-" in line

@@ -49,6 +49,7 @@ KEY_LINES = {
     "regularized_training.py": r"^3 regularizers over 4 steps; final total \d+\.\d+$",
     "automatic_recovery.py": r"^trained 6 steps with 0 recovery\(ies\)$",
     "tiktoken_tokenizer.py": r"^round trip: True; bos \d+, eos \d+$",
+    "opentelemetry_tracing.py": r"^[1-9]\d* of \d+ client spans in trace [0-9a-f]{32}$",
     "raw_responses.py": r"^list_training_runs -> 200, \d+ run\(s\) on the first page$",
 }
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"

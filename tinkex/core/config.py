@@ -38,6 +38,8 @@ class ClientConfig:
     redactor: Redactor
     circuit_breaker: bool | None = None
     """Turns every circuit breaker on or off; None keeps each one's ``enabled`` from the document."""
+    tracing: bool = False
+    """OpenTelemetry spans for every call (argument, else the document's tracing variable)."""
 
     @classmethod
     def resolve(
@@ -54,6 +56,7 @@ class ClientConfig:
         environ: Mapping[str, str] | None = None,
         require_api_key: bool = True,
         circuit_breaker: bool | None = None,
+        tracing: bool | None = None,
     ) -> ClientConfig:
         """Combine arguments, ``environ`` (default ``os.environ``) and the document's defaults.
 
@@ -100,6 +103,8 @@ class ClientConfig:
             max_retries=max_retries,
             redactor=Redactor(secret_values, secret_names),
             circuit_breaker=circuit_breaker,
+            tracing=tracing if tracing is not None else bool(
+                table.tracing is not None and table.tracing.enabled(env)),
         )
 
     def __repr__(self) -> str:

@@ -65,6 +65,7 @@ from .raw import RawResponse
 from .resilience import ResilienceStack
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .streaming import ServerSentEvent, Stream, StreamedRawResponse, decode_events
+from .tracing import Tracer, tracer_for
 from .transport import Response, StreamedResponse, Timeout, Transport
 from .uploads import Upload, multipart_body, raw_body
 
@@ -160,6 +161,8 @@ class Engine:
         self.dispatcher: Dispatcher | None = None
         self.metrics: Metrics | None = Metrics()
         """Per-operation counters and latencies of every request (None turns them off)."""
+        self.tracer: Tracer | None = tracer_for(self.table.tracing, config.tracing)
+        """OpenTelemetry spans of every request, when tracing is on."""
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
@@ -301,6 +304,16 @@ class Engine:
                 headers[count_header] = str(retries_taken)
             return stack.attempt(op, send, body_bytes, dispatcher, describe)
 
+        if self.tracer is None:
+            return self._attempts(op, policy, attempt, describe)
+        with self.tracer.call(op.id, method, url, headers) as span:
+            response, report = self._attempts(op, policy, attempt, describe)
+            span.finished(response.status, report.attempts)
+            return response, report
+
+    def _attempts(self, op: Operation, policy: RetryPolicy | None,
+                  attempt: Callable[[int], Any], describe: str) -> tuple[Any, RetryReport]:
+        """Run the attempts (recorded in the metrics); raise the mapped error for a non-2xx."""
         started = self._clock()
         try:
             if policy is None:

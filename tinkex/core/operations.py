@@ -41,6 +41,7 @@ from .document import (
 from .errors import ErrorMap
 from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
+from .tracing import TracingSpec
 from .transport import PoolSpec, Timeout, TimeoutOverride
 
 JSON = "application/json"
@@ -182,6 +183,7 @@ class OperationTable:
     dispatch_limits: Mapping[str, DispatchLimitSpec]
     rate_limit: RateLimitSpec | None
     circuit_breakers: Mapping[str, BreakerSpec]
+    tracing: TracingSpec | None
     errors: ErrorMap
     client_class: str
     groups: tuple[SdkGroup, ...]
@@ -249,6 +251,7 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
             name: parse_dispatch_limit(name, spec)
             for name, spec in (doc.get("x-tinkex-dispatch-limits") or {}).items()}),
         rate_limit=RateLimitSpec.from_spec(doc.get("x-tinkex-rate-limit")),
+        tracing=TracingSpec.from_spec(doc.get("x-tinkex-tracing")),
         circuit_breakers=MappingProxyType({
             name: BreakerSpec.from_spec(name, spec)
             for name, spec in (doc.get("x-tinkex-circuit-breakers") or {}).items()}),
