@@ -30,6 +30,7 @@ from tinkex.types._generated import (
     GetServerCapabilitiesResponse,
     GetSessionResponse,
     HealthResponse,
+    JoinSamplingSessionResponse,
     ListSessionsResponse,
     LoadWeightsResponse,
     LoraConfig,
@@ -999,6 +1000,20 @@ class SamplingAPIWithRawResponse:
     ) -> RawResponse[GetSamplerResponse]:
         """Describe a sampler (sampling session)."""
         ...
+    def join_sampling_session(
+        self,
+        *,
+        sampling_session_id: str,
+        type: Literal['join_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> RawResponse[JoinSamplingSessionResponse]:
+        """Issue a copy of a sampling client its own block of sample seq_ids."""
+        ...
     def sample_stream(
         self,
         *,
@@ -1077,6 +1092,20 @@ class SamplingAPIWithStreamingResponse:
         extra_body: Mapping[str, object] | None = ...,
     ) -> StreamedRawResponse[GetSamplerResponse]:
         """Describe a sampler (sampling session)."""
+        ...
+    def join_sampling_session(
+        self,
+        *,
+        sampling_session_id: str,
+        type: Literal['join_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> StreamedRawResponse[JoinSamplingSessionResponse]:
+        """Issue a copy of a sampling client its own block of sample seq_ids."""
         ...
     def sample_stream(
         self,
@@ -1160,6 +1189,20 @@ class SamplingAPI:
         extra_body: Mapping[str, object] | None = ...,
     ) -> GetSamplerResponse:
         """Describe a sampler (sampling session)."""
+        ...
+    def join_sampling_session(
+        self,
+        *,
+        sampling_session_id: str,
+        type: Literal['join_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> JoinSamplingSessionResponse:
+        """Issue a copy of a sampling client its own block of sample seq_ids."""
         ...
     def sample_stream(
         self,

@@ -22,18 +22,19 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from tinkex import wire
+from tinkex import console, wire
 from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import futures, limits, sequencing
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.errors import NotFoundError
+from tinkex.core.errors import NotFoundError, SDKError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
+from tinkex.core.transport import Timeout
 from tinkex.types import ClientConfigResponse, _generated
 
 T = TypeVar("T")
@@ -135,7 +136,7 @@ class ClientContext:
                  user_metadata: Mapping[str, str] | None = None, project_id: str | None = None,
                  display_name: str | None = None,
                  default_headers: Mapping[str, str] | None = None,
-                 timeout: float | tuple[float, float] | None = None,
+                 timeout: float | tuple[float, float] | Timeout | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto", circuit_breaker: bool | None = None,
@@ -208,6 +209,21 @@ class ClientContext:
         if self._server_config is None:
             self._server_config = self.api.service.get_client_config(sdk_version=__version__)
         return self._server_config
+
+    def console_base_url(self, fetch: bool = True) -> str:
+        """Where the console lives (see :mod:`tinkex.console`), from the server's client config.
+
+        With ``fetch`` the config is fetched if nothing needed it yet (one request, then
+        cached); without, only a config already fetched counts. A server without a client
+        config, or a closed client, has the hosted console.
+        """
+        config = self._server_config
+        if config is None and fetch and not self.owner.closed:
+            try:
+                config = self.server_config
+            except SDKError:
+                config = None
+        return console.console_base_url(config)
 
     @property
     def pass_wire(self) -> wire.PassWire:

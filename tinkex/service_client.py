@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tinkex import console
 from tinkex._context import ClientContext
 from tinkex.core.futures import APIFuture
 from tinkex.core.metrics import MetricsSnapshot
@@ -103,6 +104,12 @@ class ServiceClient:
         if metrics is None:
             return MetricsSnapshot(MappingProxyType({}))
         return metrics.snapshot(reset=reset)
+
+    def get_console_url(self) -> str:
+        """This session's page in the console (the list of sessions before it exists)."""
+        session = self._ctx.session
+        session_id = session.session_id if session is not None and session.created else None
+        return console.session_url(session_id, self._ctx.console_base_url())
 
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tinkex import chunking
+from tinkex import chunking, console
 from tinkex._context import ClientContext, relay_queue_state
 from tinkex.core.futures import APIFuture, CombinedFuture
 from tinkex.core.sequencing import SequenceBlock
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tinkex.sampling_client import RetryConfig, SamplingClient
 
 LossFn = Callable[..., Any]
+Saved = TypeVar("Saved", SaveWeightsResponse, SaveWeightsForSamplerResponse)
 
 
 def _named_sampler_weights(saved: SaveWeightsForSamplerResponseInternal
@@ -158,7 +159,14 @@ class TrainingClient:
         """Save weights and optimizer state as ``tinker://<run>/weights/<name>``."""
         future: APIFuture[SaveWeightsResponse] = self._ctx.api.training.save_weights(
             model_id=self.model_id, path=name, ttl_seconds=ttl_seconds)
-        return future
+        linked = future.map(self._linked)
+        relay_queue_state(future, linked)
+        return linked
+
+    def _linked(self, saved: Saved) -> Saved:
+        """``saved`` with its console links pointing at this client's console."""
+        saved._console = console.ConsoleBase(self._ctx.console_base_url)
+        return saved
 
     def load_state(self, path: str) -> APIFuture[LoadWeightsResponse]:
         """Load weights (not optimizer state) from a training checkpoint."""
@@ -182,7 +190,7 @@ class TrainingClient:
         future: APIFuture[SaveWeightsForSamplerResponseInternal] = (
             self._ctx.api.training.save_weights_for_sampler(
                 model_id=self.model_id, path=name, ttl_seconds=ttl_seconds))
-        named = future.map(_named_sampler_weights)
+        named = future.map(lambda saved: self._linked(_named_sampler_weights(saved)))
         relay_queue_state(future, named)
         return named
 
@@ -220,6 +228,10 @@ class TrainingClient:
         return service.create_sampling_client(model_path=model_path, retry_config=retry_config)
 
     # ---- information --------------------------------------------------------------------
+
+    def get_console_url(self) -> str:
+        """This training run's page in the console (the emulator's, against an emulator)."""
+        return console.training_run_url(self.model_id, self._ctx.console_base_url())
 
     def get_info(self) -> GetInfoResponse:
         """Model information (base model, LoRA rank, tokenizer id); fetched once."""

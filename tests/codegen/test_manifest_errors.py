@@ -114,6 +114,10 @@ CASES = [
     ("rate_limited is a boolean", "    rate_limited: false", "    rate_limited: never",
      "rate_limited: never",
      "pets.yaml:{line}: operations[4].rate_limited: 'never' is not of type 'boolean'"),
+    ("clone block of zero", "    future: {result: GroomResult, request_type: Groom}\n",
+     "    future: {result: GroomResult, request_type: Groom}\n"
+     "    sequence: {field: style, scope: pet_id, clone_block: 0}\n", "clone_block: 0",
+     "pets.yaml:{line}: operations[3].sequence.clone_block: 0 is less than the minimum of 1"),
 ]
 
 

@@ -87,9 +87,10 @@ def test_official_sdk_038_trains_saves_samples_lists_and_closes(compress: bool,
     assert "sampler_weights/final-sampler" in result["checkpoints"]
     paths = [p for _, p, _ in requests]
     # 0.38-only calls: dynamic config, get_info at creation, create-from-state via
-    # load_weights, sampler lookup by id, and the session finish on leaving `with`.
+    # load_weights, sampler lookup by id, the unpickled sampler's join, and the session
+    # finish on leaving `with`.
     for expected in ("/api/v1/client/dynamic_config", "/api/v1/get_info", "/api/v1/load_weights",
-                     "/api/v1/create_sampling_session"):
+                     "/api/v1/create_sampling_session", "/api/v1/join_sampling_session"):
         assert expected in paths, expected
     assert any(p.startswith("/api/v1/samplers/") for p in paths)
     assert sum(re.fullmatch(r"/api/v1/sessions/[^/]+/finish", p) is not None

@@ -546,11 +546,15 @@ def test_protobuf_request_for_an_unknown_model_is_404(client: Client) -> None:
 
 
 def test_client_config_flags(start_emulator: StartEmulator) -> None:
-    plain = Client(start_emulator().base_url)
-    assert plain.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == CLIENT_CONFIG
+    def flags(client: Client) -> dict[str, object]:
+        config = client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"})
+        assert config.pop("console_url").startswith(client.base_url + "/console/link/")
+        return dict(config)
+
+    assert flags(Client(start_emulator().base_url)) == CLIENT_CONFIG
     flagged = Client(start_emulator(proto_fwdbwd=True, proto_compress_fwdbwd=True).base_url)
-    assert flagged.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == dict(
-        CLIENT_CONFIG, proto_write_fwdbwd=True, proto_compress_fwdbwd=True)
+    assert flags(flagged) == dict(CLIENT_CONFIG, proto_write_fwdbwd=True,
+                                  proto_compress_fwdbwd=True)
 
 
 def test_protobuf_flags_parse_from_the_command_line_and_the_environment() -> None:

@@ -27,12 +27,18 @@ def test_a_restarted_emulator_keeps_runs_checkpoints_and_training(
     loss = client.result(forward)["metrics"]["loss:sum"]
     runs = client.ok("GET", "/api/v1/training_runs")
     checkpoints = client.ok("GET", "/api/v1/checkpoints")
+    sampler = client.ok("POST", "/api/v1/create_sampling_session", {
+        "session_id": client.session_id(), "sampling_session_seq_id": 0,
+        "base_model": "tinkex/micro-lm"})["sampling_session_id"]
+    join = ("POST", "/api/v1/join_sampling_session", {"sampling_session_id": sampler})
+    assert client.ok(*join)["client_counter"] == 1
     first.stop()
 
     client = Client(start_emulator(data_dir=tmp_path / "d").base_url)
     assert client.ok("GET", "/api/v1/training_runs") == runs
     assert client.ok("GET", "/api/v1/checkpoints") == checkpoints
     assert client.poll(forward).status_code == 410  # futures do not survive; clients resubmit
+    assert client.ok(*join)["client_counter"] == 2  # a block is never issued twice
     # The old model id continues its sequence, rebuilt from its newest checkpoint.
     assert client.run("/api/v1/forward", fwd_body(model, 5))["metrics"]["loss:sum"] == loss
     # A new model created from the checkpoint computes the same loss.

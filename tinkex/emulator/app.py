@@ -26,9 +26,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from . import auth, encoding, spec
+from .console.pages import routes as console_routes
 from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, Call, check_registry
@@ -174,8 +175,8 @@ def build_app(services: Services) -> Any:
     by_path: dict[str, dict[str, spec.Operation]] = defaultdict(dict)
     for op in operations:
         by_path[op.path][op.method] = op
-    routes = [Route(path, _endpoint(services, ops), methods=list(ops))
-              for path, ops in by_path.items()]
+    routes: list[BaseRoute] = [Route(path, _endpoint(services, ops), methods=list(ops))
+                               for path, ops in by_path.items()]
 
     async def openapi(request: Request) -> Response:
         return Response(spec.document_bytes(), media_type="application/json")
@@ -187,6 +188,7 @@ def build_app(services: Services) -> Any:
             return error_response(e.status, e.detail)
 
     routes += [Route("/openapi.json", openapi, methods=["GET"]),
-               Route("/_emulator/archives/{token}", archive, methods=["GET"])]
+               Route("/_emulator/archives/{token}", archive, methods=["GET"]),
+               *console_routes(services)]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_routed})
     return DropConnections(app, services.faults)

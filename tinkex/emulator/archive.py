@@ -11,9 +11,6 @@ is 403, an expired one 410. The download is a tar.gz of the weight file and a
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import io
 import json
 import tarfile
@@ -25,46 +22,22 @@ from typing import IO, Any
 
 from starlette.responses import StreamingResponse
 
-from .errors import ApiError
+from .signing import Signer
 
 _CHUNK = 64 * 1024
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class ArchiveSigner:
     def __init__(self, secret: bytes, ttl: float):
-        self._secret = secret
+        self._signer = Signer(secret, "archive")
         self.ttl = ttl
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
 
     def token(self, run_id: str, kind: str, name: str, owner: str) -> tuple[str, float]:
         """A URL-safe token and its expiry (wall-clock seconds)."""
-        expires = time.time() + self.ttl
-        claims = {"r": run_id, "k": kind, "n": name, "o": owner, "e": expires}
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
-        return f"{payload}.{self._sign(payload)}", expires
+        return self._signer.sign({"r": run_id, "k": kind, "n": name, "o": owner}, self.ttl)
 
     def verify(self, token: str) -> dict[str, Any]:
-        payload, _, signature = token.partition(".")
-        try:
-            valid = hmac.compare_digest(self._sign(payload), signature)
-        except (TypeError, UnicodeEncodeError):
-            valid = False
-        if not valid:
-            raise ApiError(403, "invalid archive URL signature")
-        claims: dict[str, Any] = json.loads(_unb64(payload))
-        if claims["e"] < time.time():
-            raise ApiError(410, "this archive URL has expired; request a new one")
-        return claims
+        return self._signer.verify(token, "archive URL")
 
 
 def build_archive(weights: Path, manifest: dict[str, Any]) -> IO[bytes]:

@@ -48,6 +48,7 @@ class EmulatorConfig:
     gap_timeout: float = 30.0
     workers: int = 2
     archive_url_ttl: float = 900.0
+    console_link_ttl: float = 86400.0
     log_level: str = "warning"
     proto_fwdbwd: bool = False
     proto_compress_fwdbwd: bool = False
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="compute threads")
     p.add_argument("--archive-url-ttl", type=_seconds, default=900.0,
                    help="lifetime of signed checkpoint archive URLs")
+    p.add_argument("--console-link-ttl", type=_seconds, default=86400.0,
+                   help="lifetime of the console sign-in links handed out in the client "
+                        "config (a browser then stays signed in for 12 hours)")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.add_argument("--proto-fwdbwd", type=_flag, nargs="?", const=True, default=False,
                    help="client config proto_write_fwdbwd: SDK 0.19 - 0.24.1 send forward_backward "
@@ -174,6 +178,7 @@ def parse_config(argv: Sequence[str] | None = None,
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
         poll_hold=ns.poll_hold, future_retention=ns.future_retention,
         gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
+        console_link_ttl=ns.console_link_ttl,
         log_level=ns.log_level, proto_fwdbwd=ns.proto_fwdbwd,
         proto_compress_fwdbwd=ns.proto_compress_fwdbwd,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,

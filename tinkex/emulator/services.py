@@ -20,10 +20,12 @@ from tinkex.paths import TinkerPath, TinkerPathError
 from .archive import ArchiveSigner
 from .catalog import Catalog
 from .config import EmulatorConfig
+from .console.access import ConsoleAccess
 from .errors import ApiError, not_found
 from .execution import Executor
 from .faults import Faults
 from .futures import FutureRecord, FutureStore
+from .history import History
 from .runtime import Models
 from .state import Checkpoint, Run, Session, Store
 from .weights import WeightFiles
@@ -60,13 +62,18 @@ class Services:
                                  thread_prefix)
         self.faults = Faults(config.faults)
         self.models = Models(self.store, self.files, self.catalog)
-        secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
-        self.archives = ArchiveSigner(bytes.fromhex(secret), config.archive_url_ttl)
+        self.history = History(config.data_dir / "history.sqlite3")
+        # One signing key (kept under its first name); each use derives its own from it.
+        secret = bytes.fromhex(self.store.setting("archive_secret",
+                                                  lambda: secrets.token_hex(32)))
+        self.archives = ArchiveSigner(secret, config.archive_url_ttl)
+        self.console = ConsoleAccess(secret, config.console_link_ttl)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
         self.futures.close()
         self.executor.shutdown()
+        self.history.close()
         self.store.close()
 
     # -- access rules ---------------------------------------------------------------

@@ -7,7 +7,12 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel
-from tinkex.types._mixins import DatumMixin, ModelInputMixin, TensorDataMixin
+from tinkex.types._mixins import (
+    DatumMixin,
+    ModelInputMixin,
+    SavedWeightsMixin,
+    TensorDataMixin,
+)
 
 
 class AccessScope(str, Enum):
@@ -191,6 +196,10 @@ class ClientConfigResponse(BaseModel):
     sample_use_retrieve_futures: bool = False
     """
     Session-level retrieve_futures poller (SDK >= 0.26.2).
+    """
+    console_url: str | None = None
+    """
+    Where this caller's web console lives (tinkex): console links are this base plus the console's own paths (/training_runs/{id}, /checkpoints/{run}/{checkpoint_id}, /sessions/{id}, /playground?...). The tinkex emulator answers with a signed, expiring sign-in link (/console/link/{token}); null means the hosted console.
     """
     custom_loss_server_side: bool = False
     """
@@ -548,6 +557,19 @@ class ImageChunk(BaseModel):
 class ImageFormat(str, Enum):
     png = "png"
     jpeg = "jpeg"
+
+
+class JoinSamplingSessionRequest(BaseModel):
+    sampling_session_id: str
+    type: Literal["join_sampling_session"] = "join_sampling_session"
+
+
+class JoinSamplingSessionResponse(BaseModel):
+    client_counter: Annotated[int, Field(ge=1)]
+    """
+    The copy's block: its sample seq_ids start at client_counter * 1e9.
+    """
+    type: Literal["join_sampling_session"] | None = None
 
 
 class ListSessionsResponse(BaseModel):
@@ -951,7 +973,7 @@ class SaveWeightsForSamplerRequest(BaseModel):
     type: Literal["save_weights_for_sampler"] = "save_weights_for_sampler"
 
 
-class SaveWeightsForSamplerResponse(BaseModel):
+class SaveWeightsForSamplerResponse(SavedWeightsMixin):
     """
     Public result of a named save_weights_for_sampler.
     """
@@ -999,7 +1021,7 @@ class SaveWeightsRequest(BaseModel):
     type: Literal["save_weights"] = "save_weights"
 
 
-class SaveWeightsResponse(BaseModel):
+class SaveWeightsResponse(SavedWeightsMixin):
     path: str
     """
     tinker://<run>/weights/<name>

@@ -38,7 +38,7 @@ def wire_checkpoint(c: Checkpoint) -> T.Checkpoint:
         expires_at=None if c.expires_at is None else _time(c.expires_at))
 
 
-def _wire_run(s: Services, run: Run) -> T.TrainingRun:
+def wire_run(s: Services, run: Run) -> T.TrainingRun:
     last = s.store.latest_checkpoint(run.run_id, "weights")
     last_sampler = s.store.latest_checkpoint(run.run_id, "sampler_weights")
     metadata = None if run.user_metadata is None else {
@@ -61,7 +61,7 @@ def list_training_runs(s: Services, call: Call) -> T.TrainingRunsResponse:
     s.purge_expired()
     offset, limit = page(call.params)
     runs, total = s.store.runs(call.owner, _accessible(call), offset, limit)
-    return T.TrainingRunsResponse(training_runs=[_wire_run(s, r) for r in runs],
+    return T.TrainingRunsResponse(training_runs=[wire_run(s, r) for r in runs],
                                   cursor=T.Cursor(offset=offset, limit=limit, total_count=total))
 
 
@@ -71,7 +71,7 @@ def get_training_run(s: Services, call: Call) -> T.TrainingRun:
     run = s.store.run_visible(run_id, call.owner, _accessible(call))
     if run is None:
         raise not_found("training run", run_id)
-    return _wire_run(s, run)
+    return wire_run(s, run)
 
 
 @handles("list_checkpoints")
@@ -151,7 +151,14 @@ async def download_archive(s: Services, token: str) -> Response:
     """``GET /_emulator/archives/{token}``: the signed URL handed out above."""
     claims: dict[str, Any] = s.archives.verify(token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
-    if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
+    if c is None or c.owner != claims["o"]:
+        raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
+    return await archive_of(s, c)
+
+
+async def archive_of(s: Services, c: Checkpoint) -> Response:
+    """The tar.gz of a checkpoint (its weights and a ``checkpoint.json``); 404 without files."""
+    if not s.files.path(c.storage_key).exists():
         raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
     run = s.store.run(c.run_id)
     manifest = {"tinker_path": f"tinker://{c.run_id}/{c.kind}/{c.name}",

@@ -23,7 +23,7 @@ CLIENT_CONFIG: dict[str, Any] = {
     "use_pyqwest_transport": False,
     "sample_use_retrieve_futures": False,
     "custom_loss_server_side": False,
-    "sample_join_sampling_session": False,
+    "sample_join_sampling_session": True,  # served: copies never guess a seq_id block
     "parallel_fwdbwd_chunks": True,
 }
 
@@ -31,7 +31,8 @@ CLIENT_CONFIG: dict[str, Any] = {
 @handles("client_config")
 def client_config(s: Services, call: Call) -> dict[str, Any]:
     return dict(CLIENT_CONFIG, proto_write_fwdbwd=s.config.proto_fwdbwd,
-                proto_compress_fwdbwd=s.config.proto_compress_fwdbwd)
+                proto_compress_fwdbwd=s.config.proto_compress_fwdbwd,
+                console_url=s.console.link(str(call.request.base_url), call.owner))
 
 
 @handles("client_dynamic_config")

@@ -110,6 +110,15 @@ def _check_intact(s: Services, run: Run) -> None:
                             "checkpoint")
 
 
+def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
+                 metrics: dict[str, float], backward: bool) -> None:
+    weights = [d.loss_fn_inputs["weights"] for d in batch if "weights" in d.loss_fn_inputs]
+    s.history.record_pass(run_id, backward, loss_fn, metrics.get("loss:sum", 0.0),
+                          tokens=sum(len(d.tokens) for d in batch),
+                          weight_sum=float(sum(w.sum() for w in weights)) if weights else None,
+                          datums=len(batch))
+
+
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
     run = s.run(call.owner, model_id)
@@ -124,6 +133,7 @@ def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
         if not all(np.isfinite(v) for v in metrics.values()):
             raise UserError(f"loss function {fb_input.loss_fn.value!r} produced a non-finite "
                             "loss; check the loss_fn_inputs")
+        _record_pass(s, run.run_id, batch, fb_input.loss_fn.value, metrics, backward)
         return T.ForwardBackwardOutput(
             loss_fn_output_type=_OUTPUT_TYPE, metrics=metrics,
             loss_fn_outputs=[{k: convert.tensor(v) for k, v in out.items()} for out in outputs])
@@ -159,6 +169,7 @@ def optim_step(s: Services, call: Call) -> T.UntypedAPIFuture:
         _check_intact(s, run)
         metrics = s.models.get(run.run_id).optim_step(params)
         s.faults.note_optimizer_step(run.run_id)
+        s.history.record_step(run.run_id, params.get("learning_rate"), metrics)
         return T.OptimStepResponse(metrics=metrics)
 
     record = s.submit_training(call.owner, run, body.seq_id, "OptimStep", work)
@@ -223,7 +234,8 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
         def work() -> T.SaveWeightsForSamplerResponseInternal:
             state = s.models.get(run.run_id).state_dict(include_optimizer=False)
             key, _ = s.files.save(state, {"base_model": run.base_model, "sampler": sampler_id})
-            s.store.add_sampler(sampler_id, run.owner, run.session_id, run.base_model, None, key)
+            s.store.add_sampler(sampler_id, run.owner, run.session_id, run.base_model, None, key,
+                                source_run_id=run.run_id)
             return T.SaveWeightsForSamplerResponseInternal(sampling_session_id=sampler_id,
                                                           type="save_weights_for_sampler")
     else:

@@ -1,0 +1,58 @@
+"""Signed, expiring tokens: claims in URL-safe base64, authenticated with an HMAC.
+
+Archive URLs and console sign-in links both hand a browser something it can
+present later without an API key. A token is ``<payload>.<signature>``; the
+payload is JSON claims plus an expiry ``e`` (wall-clock seconds), so tokens
+survive a restart when the key is kept in the database. Each use has its own
+``purpose``, so a token minted for one can never be replayed as another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from .errors import ApiError
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    """Mint and check tokens of one ``purpose`` (``"archive"``, ``"console-link"``, ...)."""
+
+    def __init__(self, secret: bytes, purpose: str):
+        self._key = hmac.new(secret, purpose.encode("ascii"), hashlib.sha256).digest()
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def sign(self, claims: dict[str, Any], ttl: float) -> tuple[str, float]:
+        """A URL-safe token for ``claims`` and its expiry (wall-clock seconds)."""
+        expires = time.time() + ttl
+        payload = _b64(json.dumps({**claims, "e": expires}, separators=(",", ":"))
+                       .encode("utf-8"))
+        return f"{payload}.{self._sign(payload)}", expires
+
+    def verify(self, token: str, what: str = "token") -> dict[str, Any]:
+        """The token's claims; 403 when it was not signed by us, 410 once it has expired."""
+        payload, _, signature = token.partition(".")
+        try:
+            valid = hmac.compare_digest(self._sign(payload), signature)
+        except (TypeError, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            raise ApiError(403, f"invalid {what} signature")
+        claims: dict[str, Any] = json.loads(_unb64(payload))
+        if claims["e"] < time.time():
+            raise ApiError(410, f"this {what} has expired; request a new one")
+        return claims
