@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test ray lint demo bench clean
+.PHONY: venv regen check test ray lint demo bench clean corpus
 
 venv: $(STAMP)
 
@@ -17,14 +17,18 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 regen: $(STAMP)
-	$(PY) -m codegen regen
+	$(PY) -m tinkex.codegen regen
 
 check: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 
 test: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 	$(PY) -m pytest -q
+
+# every pinned public OpenAPI document, the large ones included (build times are printed)
+corpus: $(STAMP)
+	TINKEX_CORPUS=1 $(PY) -m pytest -q tests/corpus
 
 # Scale-out on a local Ray cluster: slow to start, so not part of `make test`.
 ray: $(STAMP) $(VENV)/.ray-installed

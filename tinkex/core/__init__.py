@@ -10,6 +10,7 @@ import logging
 
 from .api import api_classes, build_api
 from .config import ClientConfig
+from .connection import Connection
 from .engine import Engine, Response
 from .errors import (
     APIConnectionError,
@@ -44,7 +45,7 @@ logging.getLogger("tinkex").addHandler(logging.NullHandler())
 __all__ = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
     "APITimeoutError", "AuthenticationError", "BadRequestError", "BillingError",
-    "CircuitOpenError", "ClientClosedError", "ClientConfig", "ConfigError", "ConflictError", "DocumentError", "Engine",
+    "CircuitOpenError", "ClientClosedError", "ClientConfig", "ConfigError", "Connection", "ConflictError", "DocumentError", "Engine",
     "FutureExpiredError", "InternalServerError", "NotFoundError", "Operation", "OperationTable",
     "PermissionDeniedError", "RateLimitError", "RequestErrorCategory", "RequestFailedError",
     "Response", "RetryPolicy", "SDKError", "Timeout", "UnprocessableEntityError", "api_classes",

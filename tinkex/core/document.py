@@ -220,6 +220,7 @@ class AuthSpec:
     """How the API key travels (``header``), where it comes from and what it must start with."""
 
     header: str
+    """The API key's header when the document has one apiKey scheme (else Authorization)."""
     env: str | None
     prefix: str | None
     env_headers: tuple[EnvHeader, ...]
@@ -354,7 +355,7 @@ def parse_api(doc: Mapping[str, Any]) -> ApiSpec:
 def parse_auth(spec: Mapping[str, Any]) -> AuthSpec:
     headers = tuple(EnvHeader(h["header"], h["env"], bool(h.get("secret", False)))
                     for h in spec.get("env_headers") or ())
-    return AuthSpec(spec["header"], spec.get("env"), spec.get("prefix") or None, headers)
+    return AuthSpec(spec.get("header") or "Authorization", spec.get("env"), spec.get("prefix") or None, headers)
 
 
 def parse_idempotency(spec: Mapping[str, Any] | None) -> IdempotencySpec | None:

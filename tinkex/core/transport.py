@@ -39,6 +39,9 @@ from requests.adapters import HTTPAdapter
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
 from .uploads import Upload
 
+QueryParams = list[tuple[str, str]]
+"""Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
+
 
 @dataclass(frozen=True)
 class Timeout:
@@ -228,7 +231,7 @@ class Transport:
             return pool
 
     def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-                params: Mapping[str, Any] | None, content: bytes | Upload | None,
+                params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
                 timeout: Timeout) -> Response:
         """Send once; raise APIConnectionError / APITimeoutError for any transport failure.
 
@@ -260,7 +263,7 @@ class Transport:
                         self._clock() - started, method, url)
 
     def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-             params: Mapping[str, Any] | None, content: bytes | Upload | None,
+             params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
              timeout: Timeout) -> Response | StreamedResponse:
         """Send once and return as soon as the headers are in: a 2xx body is left to stream.
 

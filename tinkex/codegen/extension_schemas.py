@@ -29,7 +29,8 @@ _STATUS = {
     ]
 }
 _STATUS_LIST = {"type": "array", "items": _STATUS, "uniqueItems": True}
-_MEDIA = {"type": "string", "pattern": r"^[a-z]+/[A-Za-z0-9.+-]+$"}
+MEDIA_PATTERN = r"^[a-z*]+/[A-Za-z0-9.+*-]+$"
+_MEDIA = {"type": "string", "pattern": MEDIA_PATTERN}
 _DOTTED = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"}
 
 
@@ -79,7 +80,7 @@ AUTH = _obj(
                           ["header", "env"]),
         },
     },
-    ["header"],
+    [],
 )
 
 IDEMPOTENCY = _obj(
@@ -270,7 +271,8 @@ SDK_GROUPS = _obj(
             "propertyNames": _LOWER_IDENT,
             "minProperties": 1,
             "additionalProperties": _obj(
-                {"class_name": _CLASS_NAME, "description": {"type": "string"}}, ["class_name"]
+                {"class_name": _CLASS_NAME, "description": {"type": "string"},
+                 "tag": {"type": "string"}}, ["class_name"]
             ),
         },
     },
@@ -309,7 +311,9 @@ RAW_MEDIA = "application/octet-stream"
 STREAM_MEDIA = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
 """The 200 response's media type of a streaming operation, by format."""
 OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
-OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True}})
+OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True},
+                 "response": {"type": "array", "items": _MEDIA, "minItems": 1,
+                              "uniqueItems": True}})
 
 ROOT_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-manifest-version": {"const": 1},
