@@ -21,6 +21,7 @@ from tinkex.core.errors import (
     AuthenticationError,
     BadRequestError,
     BillingError,
+    CircuitOpenError,
     ConfigError,
     ConflictError,
     FutureExpiredError,
@@ -58,7 +59,7 @@ from tinkex.types import (
 __all__ = [
     "APIConnectionError", "APIError", "APIFuture", "APIResponseValidationError",
     "APIStatusError", "APITimeoutError", "AdamParams", "AuthenticationError", "BadRequestError",
-    "BillingError", "Checkpoint", "ConfigError", "ConflictError", "Datum", "EncodedTextChunk",
+    "BillingError", "Checkpoint", "CircuitOpenError", "ConfigError", "ConflictError", "Datum", "EncodedTextChunk",
     "ForwardBackwardOutput", "FutureExpiredError", "ImageAssetPointerChunk", "ImageChunk",
     "InternalServerError", "LoraConfig", "ModelInput", "NotFoundError", "PermissionDeniedError",
     "RateLimitError", "RequestErrorCategory", "RequestFailedError", "RestClient", "RetryConfig",

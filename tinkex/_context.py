@@ -163,14 +163,16 @@ class ClientContext:
                  timeout: float | tuple[float, float] | Timeout | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
-                 wire_format: str = "auto") -> None:
+                 wire_format: str = "auto", circuit_breaker: bool | None = None,
+                 tracing: bool | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
         table = load_operation_table()
         configure_logging(env, table.api.env.get("log_level"))
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,
-            timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env)
+            timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env,
+            circuit_breaker=circuit_breaker, tracing=tracing)
         self.engine = Engine(table, self.config, models_module=_generated)
         self.owner = ThreadOwner(self.engine)
         self.poller: FuturePoller = self.owner.own(futures.install(

@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ from tinkex.core.errors import (
     RateLimitError,
 )
 from tinkex.core.futures import APIFuture
+from tinkex.core.streaming import Stream
 from tinkex.tokenizers import get_tokenizer
-from tinkex.types import ModelInput, SampleResponse, SamplingParams
+from tinkex.types import ModelInput, SampleResponse, SampleStreamEvent, SamplingParams
 
 log = logging.getLogger("tinkex.sampling")
 
@@ -215,6 +217,24 @@ class SamplingClient:
             self._attempt(outer, request, started, attempt + 1)
 
         self._ctx.poller.pool.schedule(again, delay)
+
+    def sample_stream(self, prompt: ModelInput,
+                      sampling_params: SamplingParams | Mapping[str, Any]
+                      ) -> Stream[SampleStreamEvent]:
+        """Sample one sequence and get each token the moment the server generates it.
+
+        Iterate the returned :class:`~tinkex.core.streaming.Stream`: one
+        ``type="token"`` event per token (``index``, ``token``, ``logprob``), then a
+        ``type="done"`` event (``stop_reason``, ``num_tokens``). The request is
+        retried until the first byte; leaving the loop early (or ``close()``)
+        stops reading. Needs a server with the streaming route (the emulator has it).
+        """
+        if not isinstance(sampling_params, SamplingParams):
+            sampling_params = SamplingParams.model_validate(sampling_params)
+        stream: Stream[SampleStreamEvent] = self._ctx.api.sampling.sample_stream(
+            sampling_session_id=self.sampling_session_id, prompt=prompt,
+            sampling_params=sampling_params)
+        return stream
 
     def compute_logprobs(self, prompt: ModelInput) -> APIFuture[list[float | None]]:
         """Log-probability of each prompt token given the ones before it (None for the first)."""

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tinkex import console
 from tinkex._context import ClientContext
 from tinkex.core.futures import APIFuture
+from tinkex.core.metrics import MetricsSnapshot
 from tinkex.types import GetServerCapabilitiesResponse, LoraConfig
 from tinkex.wire import WireFormat
 
 if TYPE_CHECKING:
+    from tinkex._api import TinkerAPI
     from tinkex.rest_client import RestClient
     from tinkex.sampling_client import RetryConfig, SamplingClient
     from tinkex.training_client import TrainingClient
@@ -38,6 +40,15 @@ class ServiceClient:
     protobuf with the server (protobuf results preferred, protobuf bodies when
     the server's client config asks for them), ``"protobuf"`` always sends
     protobuf bodies, ``"json"`` never uses protobuf. See :mod:`tinkex.wire`.
+
+    ``circuit_breaker=True`` turns on the manifest's circuit breakers (off by
+    default): after repeated server failures on a pool, calls fail fast with
+    :class:`~tinkex.CircuitOpenError` until a trial call succeeds. A 429 always
+    slows every client of the same API key in the process (the shared rate limiter).
+
+    ``tracing=True`` (or ``TINKER_OTEL=1``) makes every call an OpenTelemetry client
+    span and sends its W3C ``traceparent``; it needs the optional ``opentelemetry-api``
+    package (and the application's OpenTelemetry SDK to export the spans).
     """
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None,
@@ -46,6 +57,7 @@ class ServiceClient:
                  default_headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, wire_format: WireFormat = "auto",
+                 circuit_breaker: bool | None = None, tracing: bool | None = None,
                  **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"ServiceClient() got unexpected keyword arguments: "
@@ -53,7 +65,8 @@ class ServiceClient:
         self._ctx = ClientContext(api_key=api_key, base_url=base_url, user_metadata=user_metadata,
                                   project_id=project_id, display_name=display_name,
                                   default_headers=default_headers, timeout=timeout,
-                                  max_retries=max_retries, wire_format=wire_format)
+                                  max_retries=max_retries, wire_format=wire_format,
+                                  circuit_breaker=circuit_breaker, tracing=tracing)
 
     # ---- information --------------------------------------------------------------------
 
@@ -65,6 +78,32 @@ class ServiceClient:
     def session_id(self) -> str:
         """The server session's id (creates the session if it does not exist yet)."""
         return self._ctx.session_id
+
+    @property
+    def api(self) -> TinkerAPI:
+        """The low-level API on this client's connection and session.
+
+        One keyword-only method per operation of the manifest
+        (``api.rest.get_training_run(training_run_id=...)``), and the same
+        methods under ``api.<group>.with_raw_response`` returning a
+        :class:`~tinkex.core.raw.RawResponse` (status, headers, URL, elapsed time,
+        attempts, ``parse()``).
+        """
+        api: TinkerAPI = self._ctx.api
+        return api
+
+    def metrics(self, *, reset: bool = False) -> MetricsSnapshot:
+        """Per-operation counters and latency percentiles of every request this client family sent.
+
+        Counted since the client was made (or the last reset): calls,
+        successes, failures by status, retries, latency p50/p95/p99/mean/max.
+        The training, sampling and REST clients made here share these metrics.
+        ``reset=True`` returns them and starts again from zero.
+        """
+        metrics = self._ctx.engine.metrics
+        if metrics is None:
+            return MetricsSnapshot(MappingProxyType({}))
+        return metrics.snapshot(reset=reset)
 
     def get_console_url(self) -> str:
         """This session's page in the console (the list of sessions before it exists)."""

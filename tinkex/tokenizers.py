@@ -1,5 +1,9 @@
 """Tokenizers: a built-in byte tokenizer for the emulator's models, Hugging Face for others.
 
+Models whose Hugging Face files are a ``tiktoken.model`` and a
+``tokenizer_config.json`` (no ``tokenizer.json``, e.g. Kimi K2) get a
+:class:`~tinkex.tiktoken_tokenizer.TiktokenTokenizer`.
+
 ``get_tokenizer`` returns an object with ``encode``, ``decode``,
 ``apply_chat_template``, ``eos_token_id`` and ``bos_token_id``, like a Hugging
 Face tokenizer. Hugging Face tokenizers are loaded with the optional
@@ -13,6 +17,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
+
+from tinkex.tiktoken_tokenizer import MODEL_FILE, TiktokenTokenizer
 
 BYTE_TOKENIZER_ID = "tinkex/byte-tokenizer"
 BYTE_MODEL_PREFIX = "tinkex/"
@@ -257,20 +263,20 @@ def _hf_cache_dirs() -> list[Path]:
     return dirs
 
 
-def find_tokenizer_file(name: str) -> Path | None:
-    """``tokenizer.json`` for ``name``: a directory path, or a snapshot in a local HF cache."""
+def find_tokenizer_file(name: str, filename: str = "tokenizer.json") -> Path | None:
+    """``filename`` for ``name``: a directory path, or a snapshot in a local HF cache."""
     direct = Path(name)
-    if direct.is_file():
+    if filename == "tokenizer.json" and direct.is_file():
         return direct
-    if (direct / "tokenizer.json").is_file():
-        return direct / "tokenizer.json"
+    if (direct / filename).is_file():
+        return direct / filename
     repo_dir = "models--" + name.replace("/", "--")
     for cache in _hf_cache_dirs():
         snapshots = cache / repo_dir / "snapshots"
         if snapshots.is_dir():
             for snap in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-                if (snap / "tokenizer.json").is_file():
-                    return snap / "tokenizer.json"
+                if (snap / filename).is_file():
+                    return snap / filename
     return None
 
 
@@ -304,11 +310,15 @@ def get_tokenizer(tokenizer_id: str | None, model_name: str | None = None) -> An
         return loaded
     path = find_tokenizer_file(name)
     if path is None:
+        bpe = find_tokenizer_file(name, MODEL_FILE)
+        if bpe is not None:  # a tiktoken-format model (e.g. Kimi K2)
+            return TiktokenTokenizer.from_directory(bpe.parent)
         caches = ", ".join(str(d) for d in _hf_cache_dirs())
         raise TokenizerUnavailableError(
-            f"no tokenizer.json for {name!r} on this machine: put the model's tokenizer files in "
-            f"the Hugging Face cache ({caches}) e.g. with `huggingface-cli download {name} "
-            f"tokenizer.json`, or pass a directory that contains tokenizer.json")
+            f"no tokenizer.json or {MODEL_FILE} for {name!r} on this machine: put the model's "
+            f"tokenizer files in the Hugging Face cache ({caches}) e.g. with "
+            f"`huggingface-cli download {name} tokenizer.json`, or pass a directory that "
+            "contains them")
     try:
         from tokenizers import Tokenizer as _HFTokenizer
     except ImportError:

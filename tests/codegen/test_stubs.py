@@ -46,9 +46,34 @@ def test_client_class_has_one_property_per_group():
     groups = DOC["x-tinkex-sdk-groups"]
     client = _classes()[groups["client_class"]]
     props = {name: fn for name, fn in _methods(client).items() if fn.decorator_list}
-    assert set(props) == set(groups["groups"])
+    assert set(props) == set(groups["groups"]) | {"with_raw_response", "with_streaming_response"}
     for group, meta in groups["groups"].items():
         assert ast.unparse(props[group].returns) == meta["class_name"]
+    for view, suffix in (("with_raw_response", "WithRawResponse"),
+                         ("with_streaming_response", "WithStreamingResponse")):
+        cls = _classes()[ast.unparse(props[view].returns)]
+        view_props = {name: fn for name, fn in _methods(cls).items() if fn.decorator_list}
+        for group, meta in groups["groups"].items():
+            assert ast.unparse(view_props[group].returns) == meta["class_name"] + suffix
+
+
+VIEWS = ("with_raw_response", "with_streaming_response")
+
+
+@pytest.mark.parametrize("view", [("WithRawResponse", "RawResponse["),
+                                  ("WithStreamingResponse", "StreamedRawResponse[")])
+@pytest.mark.parametrize("group", sorted(DOC["x-tinkex-sdk-groups"]["groups"]))
+def test_view_methods_mirror_the_group(group, view):
+    suffix, wrapper = view
+    meta = DOC["x-tinkex-sdk-groups"]["groups"][group]
+    plain = _methods(_classes()[meta["class_name"]])
+    mirrored = _methods(_classes()[meta["class_name"] + suffix])
+    assert set(mirrored) == {n for n in plain if not n.startswith("iter_") and n not in VIEWS}
+    for name, fn in mirrored.items():
+        if name == "__init__":
+            continue
+        assert ast.unparse(fn.args) == ast.unparse(plain[name].args)
+        assert ast.unparse(fn.returns).startswith(wrapper)
 
 
 @pytest.mark.parametrize("group", sorted(DOC["x-tinkex-sdk-groups"]["groups"]))
@@ -58,7 +83,7 @@ def test_group_methods_match_operations(group):
     ops = operations_by_group(DOC)[group]
     expected = {op["x-tinkex-sdk"]["method"] for op in ops}
     expected |= {"iter_" + op["x-tinkex-sdk"]["method"] for op in ops if "x-tinkex-pagination" in op}
-    assert set(methods) - {"__init__"} == expected
+    assert set(methods) - {"__init__", *VIEWS} == expected
     models = Models(generated_class_names(MODELS_PY), DOC["components"]["schemas"])
     for op in ops:
         fn = methods[op["x-tinkex-sdk"]["method"]]

@@ -18,6 +18,7 @@ from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
 from tinkex.core.operations import OperationTable
+from tinkex.core.ratelimit import RateLimiterRegistry
 
 from .loopback import LoopbackServer, serving, thread_guard
 
@@ -112,6 +113,7 @@ def make_engine(pet_table: OperationTable, pet_models: ModuleType,
                 clock: FakeClock) -> Iterator[Callable[..., Engine]]:
     """Engines on the fake clock (random() = 0: no jitter), closed after the test."""
     engines: list[Engine] = []
+    rate_limiters = RateLimiterRegistry()  # shared by this test's engines, and by no other test
 
     def make(table: OperationTable | None = None, *, random: Callable[[], float] = lambda: 0.0,
              base_url: str = BASE, api_key: str = CANARY, environ: dict[str, str] | None = None,
@@ -120,7 +122,7 @@ def make_engine(pet_table: OperationTable, pet_models: ModuleType,
         cfg = ClientConfig.resolve(table, api_key=api_key, base_url=base_url,
                                    environ=environ or {}, **config)
         engine = Engine(table, cfg, models_module=pet_models, sleep=clock.sleep, clock=clock,
-                        random=random)
+                        random=random, rate_limiters=rate_limiters)
         engines.append(engine)
         return engine
 

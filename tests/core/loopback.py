@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +73,12 @@ class Reply:
     body: Any = None  # dict/list -> JSON, bytes as is, None -> empty
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    stream: Iterable[bytes] | None = None
+    """Sent with chunked transfer encoding, one chunk per item, each flushed at once.
+    An item that is :data:`DROP` drops the connection there, mid-body."""
+
+
+DROP = b"<drop the connection>"
 
 
 Handler = Callable[[Request], Reply]
@@ -120,6 +126,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                           self.rfile.read(length), time.monotonic(),
                           self.path.partition("?")[2])
         reply = self.server.owner._dispatch(request)
+        if reply.stream is not None:
+            self._stream(reply)
+            return
         body = reply.body
         if body is None:
             data = b""
@@ -135,6 +144,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _stream(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in reply.stream or ():
+                if chunk is DROP:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading: fine
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -104,10 +104,14 @@ def test_every_signature_matches_the_petstore_stub(pet_dir, pet_table, pet_model
 
 def test_the_comparison_notices_a_drifted_stub(pet_dir, pet_table, pet_models):
     stub = (pet_dir / "petstore_api.pyi").read_text()
-    drifted = (stub.replace("pet_id: int,", "pet_id: int = ...,", 1)
-               .replace("-> PetList:", "-> Pet:").replace("style: str = ...", "style: int = ..."))
-    problems = stub_mismatches(drifted, api_classes(pet_table, models=pet_models))
-    assert [p.split(":")[0] for p in problems] == ["PetsAPI.get", "PetsAPI.groom", "PetsAPI.list"]
+    start = stub.index("class PetsAPI:")
+    end = stub.index("\nclass ", start)
+    pets = (stub[start:end].replace("pet_id: int,", "pet_id: int = ...,", 1)
+            .replace("-> PetList:", "-> Pet:").replace("style: str = ...", "style: int = ..."))
+    raw = stub[:start].replace("-> RawResponse[Pet]:", "-> RawResponse[PetList]:", 1)
+    problems = stub_mismatches(raw + pets + stub[end:], api_classes(pet_table, models=pet_models))
+    assert [p.split(":")[0] for p in problems] == [
+        "PetsAPIWithRawResponse.create", "PetsAPI.get", "PetsAPI.groom", "PetsAPI.list"]
 
 
 def test_every_signature_matches_the_project_stub():
@@ -255,5 +259,6 @@ def test_sequencer_and_dispatcher_hooks_wrap_the_send(variant, pet_dir):
         bodies = [c.request.body for c in mock.calls]
     assert bodies == [b'{"pet_id":3,"seq":10}', b'{"pet_id":3,"seq":11}']
     assert engine.sequencer.log == ["turn", "done"] * 2
-    assert engine.dispatcher.log[:3] == [("acquire", "groom_pet", 20), ("status", 200), "release"]
+    # admission is per attempt, inside the turn, charged the bytes actually sent
+    assert engine.dispatcher.log[:3] == [("acquire", "groom_pet", 21), ("status", 200), "release"]
     engine.close()

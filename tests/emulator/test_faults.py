@@ -117,3 +117,18 @@ def test_flags_come_from_the_environment_and_the_command_line_wins(tmp_path) -> 
     assert config.poll_hold == 1.0
     with pytest.raises(SystemExit):
         parse_config(["--data-dir", str(tmp_path), "--fault-drop-rate", "1.5"], env={})
+
+
+def test_corrupt_after_counts_optimizer_steps_per_run(tmp_path) -> None:
+    from tinkex.emulator.faults import Faults
+
+    config = parse_config(["--data-dir", str(tmp_path), "--fault-corrupt-after", "2"], env={})
+    faults = Faults(config.faults)
+    faults.note_optimizer_step("a")
+    faults.note_optimizer_step("b")
+    assert not faults.corrupted("a")
+    faults.note_optimizer_step("a")
+    assert faults.corrupted("a") and not faults.corrupted("b")
+    assert not Faults(FaultConfig()).corrupted("a")
+    with pytest.raises(SystemExit):
+        parse_config(["--data-dir", str(tmp_path), "--fault-corrupt-after", "-1"], env={})

@@ -42,12 +42,28 @@ KEY_LINES = {
     "multiprocessing_sampling.py": r"^sampled 4 prompts in \d+ worker process\(es\)",
     "capabilities_and_logprobs.py": r"^total prompt logprob -?\d+\.\d+ over \d+ scored tokens$",
     "official_style.py": r"^Official-style run finished: loss .* 1 checkpoint\(s\)$",
+    "client_metrics.py": r"^8 samples submitted; \d+ calls in all",
+    "circuit_breaker.py": r"^8 calls: 8 ok, 0 failed fast, 0 reached the server and failed$",
+    "sample_stream.py": r"^streamed \d+ tokens; the first three again: True$",
+    "file_uploads.py": r"^raw body: 3000002 bytes streamed from beach.jpg$",
+    "regularized_training.py": r"^3 regularizers over 4 steps; final total \d+\.\d+$",
+    "automatic_recovery.py": r"^trained 6 steps with 0 recovery\(ies\)$",
+    "tiktoken_tokenizer.py": r"^round trip: True; bos \d+, eos \d+$",
+    "opentelemetry_tracing.py": r"^[1-9]\d* of \d+ client spans in trace [0-9a-f]{32}$",
+    "raw_responses.py": r"^list_training_runs -> 200, \d+ run\(s\) on the first page$",
     "rl_rollouts_ray.py": r"^process pool x 2: mean reward \d\.\d+ -> \d\.\d+ over 5 iterations$",
 }
 # Arguments for scripts whose defaults ask more than the fast suite gives (the Ray engine
 # runs with `make ray`, in tests/scaleout).
 ARGS = {"rl_rollouts_ray.py": ["--engine", "processes", "--workers", "2"]}
 QUEUE_STATE_EXAMPLE = "queue_state_observer.py"
+# scripts that also run against an emulator of their own with these flags -> their key line there
+FAULTY = {
+    "automatic_recovery.py": (["--fault-corrupt-after", "3"],
+                              r"^trained 6 steps with [1-9]\d* recovery\(ies\)$"),
+    "circuit_breaker.py": (["--fault-5xx-rate", "1.0"],
+                           r"^8 calls: 0 ok, 3 failed fast, 5 reached the server and failed$"),
+}
 # `make demo`: it starts its own emulator; test_demo runs it.
 NOT_HERE = {"demo.py"}
 
@@ -123,6 +139,14 @@ def test_queue_state_observer(tmp_path: Path) -> None:
     assert observed, stdout
     states = set(observed.group(1).split(", "))
     assert "paused_rate_limit" in states and states <= {"paused_rate_limit", "active"}, stdout
+
+
+@pytest.mark.parametrize("name", sorted(FAULTY))
+def test_example_against_a_faulty_emulator(name: str, tmp_path: Path) -> None:
+    args, key_line = FAULTY[name]
+    with EmulatorProcess(tmp_path / "data", args=args) as emulator:
+        stdout = run_example(name, example_env(emulator.base_url), tmp_path)
+    assert re.search(key_line, stdout, re.MULTILINE), f"{name}: key line missing\n{stdout}"
 
 
 def test_queue_state_observer_without_pauses(emulator_env: dict[str, str], tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st
     out = tmp_path_factory.mktemp("opc")
     config = out / "config.yaml"
     config.write_text("post_hooks: []\n", encoding="utf-8")  # no formatter run: not needed
-    done = _run([command, "generate", "--path", DOCUMENT, "--meta", "none", "--config", config,
+    done = _run([*command, "generate", "--path", DOCUMENT, "--meta", "none", "--config", config,
                  "--output-path", out / "tinker_client"], cwd=out)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out, done.stdout + done.stderr
@@ -124,7 +124,7 @@ def test_openapi_python_client_talks_to_the_emulator(generated_client: tuple[Pat
     from tinkex.emulator.process import EmulatorProcess
 
     out, _ = generated_client
-    python = openapi_python_client().parent / "python"
+    python = Path(openapi_python_client()[0])
     with EmulatorProcess(data_dir=tmp_path / "data") as emulator:
         done = subprocess.run([str(python), "-c", CALLS, emulator.base_url], cwd=out,
                               capture_output=True, text=True, timeout=RUN_TIMEOUT)

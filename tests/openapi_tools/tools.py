@@ -80,17 +80,32 @@ def npm_bin() -> Path:
     return target / "node_modules" / ".bin"
 
 
-def openapi_python_client() -> Path:
-    """The ``openapi-python-client`` command of a cached venv with the pinned version."""
+def openapi_python_client() -> list[str]:
+    """The ``openapi-python-client`` command (``python -m``) of a cached venv at the pinned version.
+
+    The venv is checked by running the tool, not by a marker: a venv whose interpreter moved
+    or whose install broke is built again.
+    """
     name = OPENAPI_PYTHON_CLIENT.replace("==", "-")
     venv = CACHE / name
-    command = venv / "bin" / "openapi-python-client"
-    marker = venv / ".installed"
+    command = [str(venv / "bin" / "python"), "-m", "openapi_python_client"]
+    version = OPENAPI_PYTHON_CLIENT.split("==", 1)[1]
     with _locked(name):
-        if not (marker.exists() and command.exists()):
+        if not _answers(command, version):
             shutil.rmtree(venv, ignore_errors=True)
             _run_install([sys.executable, "-m", "venv", str(venv)])
-            _run_install([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+            _run_install([command[0], "-m", "pip", "install", "--quiet",
                           "--disable-pip-version-check", OPENAPI_PYTHON_CLIENT])
-            marker.write_text(OPENAPI_PYTHON_CLIENT, encoding="utf-8")
+            if not _answers(command, version):
+                pytest.fail(f"{OPENAPI_PYTHON_CLIENT} installed into {venv} but does not run")
     return command
+
+
+def _answers(command: list[str], version: str) -> bool:
+    """Whether ``command --version`` runs and names ``version``."""
+    try:
+        done = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                              timeout=120)
+    except OSError:
+        return False
+    return done.returncode == 0 and version in done.stdout

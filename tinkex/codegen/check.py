@@ -76,6 +76,7 @@ def check_references(src: Located) -> list[ManifestProblem]:
     pools = m.get("pools") or {}
     policies = m.get("retry_policies") or {}
     limits = m.get("dispatch_limits") or {}
+    breakers = m.get("circuit_breakers") or {}
     groups = (m.get("sdk") or {}).get("groups") or {}
     ops = [op for op in (m.get("operations") or []) if isinstance(op, dict)]
     op_ids = {op.get("id") for op in ops}
@@ -103,6 +104,8 @@ def check_references(src: Located) -> list[ManifestProblem]:
     defaults = m.get("defaults") or {}
     need("pool", pools, defaults.get("pool"), ("defaults", "pool"))
     need("retry policy", policies, defaults.get("retry"), ("defaults", "retry"))
+    need("circuit breaker", breakers, defaults.get("circuit_breaker"),
+         ("defaults", "circuit_breaker"))
     for pname, policy in policies.items():
         if isinstance(policy, dict) and policy.get("max_attempts", 1) is None \
                 and not policy.get("budget_seconds"):
@@ -155,6 +158,10 @@ def check_references(src: Located) -> list[ManifestProblem]:
         need("pool", pools, op.get("pool"), base + ("pool",))
         need("retry policy", policies, op.get("retry"), base + ("retry",))
         need("dispatch limit", limits, op.get("dispatch"), base + ("dispatch",))
+        need("circuit breaker", breakers, op.get("circuit_breaker"), base + ("circuit_breaker",))
+        if "rate_limited" in op and not m.get("rate_limit"):
+            out.append(src.problem(base + ("rate_limited",),
+                                   "rate_limited needs the rate_limit section"))
         need("type", types, op.get("body"), base + ("body",))
         need("type", types, op.get("result"), base + ("result",))
         media = op.get("media") or {}
@@ -173,9 +180,26 @@ def check_references(src: Located) -> list[ManifestProblem]:
                      scheme_name, base + ("security", j, scheme_name))
         future = op.get("future") or {}
         need("type", types, future.get("result"), base + ("future", "result"))
+        stream = op.get("stream") or {}
+        need("type", types, stream.get("event"), base + ("stream", "event"))
+        for clash in ("result", "future", "pagination"):
+            if stream and op.get(clash):
+                out.append(src.problem(base + ("stream",),
+                                       f"a streaming operation cannot also have {clash}"))
         if future and not futures:
             out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
-        if op.get("method") in ("GET", "HEAD") and op.get("body"):
+        encoding = (op.get("body_encoding") or {}).get("type")
+        if encoding == "multipart" and not op.get("body"):
+            out.append(src.problem(base + ("body_encoding",), "a multipart body needs a body type"))
+        if encoding == "raw" and op.get("body"):
+            out.append(src.problem(base + ("body",), "a raw body has no body type"))
+        if encoding != "raw" and (op.get("body_encoding") or {}).get("media"):
+            out.append(src.problem(base + ("body_encoding", "media"),
+                                   "media is for raw bodies only"))
+        if encoding and (op.get("media") or op.get("sequence")):
+            out.append(src.problem(base + ("body_encoding",), "a multipart or raw body cannot "
+                                   "have alternate media or sequencing"))
+        if op.get("method") in ("GET", "HEAD") and (op.get("body") or encoding):
             out.append(src.problem(base + ("body",),
                                    f"a {op.get('method')} operation cannot have a body"))
         placeholders = _PLACEHOLDER.findall(op_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .extension_schemas import MULTIPART, RAW_MEDIA, STREAM_MEDIA
 from .manifest_schema import ANNOTATION_KEYWORDS
 
 SCHEMA_PREFIX = "#/components/schemas/"
@@ -26,6 +27,9 @@ ROOT_SECTIONS = {
     "session": "x-tinkex-session",
     "telemetry": "x-tinkex-telemetry",
     "dispatch_limits": "x-tinkex-dispatch-limits",
+    "rate_limit": "x-tinkex-rate-limit",
+    "circuit_breakers": "x-tinkex-circuit-breakers",
+    "tracing": "x-tinkex-tracing",
     "errors": "x-tinkex-errors",
     "sdk": "x-tinkex-sdk-groups",
     "auth": "x-tinkex-auth",
@@ -40,6 +44,10 @@ OPERATION_KEYS = {
     "sequence": "x-tinkex-sequence",
     "pagination": "x-tinkex-pagination",
     "dispatch": "x-tinkex-dispatch",
+    "circuit_breaker": "x-tinkex-circuit-breaker",
+    "rate_limited": "x-tinkex-rate-limited",
+    "stream": "x-tinkex-stream",
+    "body_encoding": "x-tinkex-body-encoding",
     "sdk": "x-tinkex-sdk",
 }
 API_INFO_KEYS = ("title", "version", "description")
@@ -89,6 +97,8 @@ def group_tag(manifest: dict[str, Any], group: str) -> str:
 
 
 def success_description(op: dict[str, Any]) -> str:
+    if op.get("stream"):
+        return f"A stream of {op['stream']['event']} events."
     return str(op["result"]) if op.get("result") else NO_BODY
 
 
@@ -158,10 +168,15 @@ def _operation(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     media = op.get("media") or {}
-    if op.get("body") or media.get("request"):
+    encoding = (op.get("body_encoding") or {}).get("type")
+    if op.get("body") or media.get("request") or encoding:
         content: dict[str, Any] = {}
-        if op.get("body"):
-            content["application/json"] = {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}
+        if encoding == "raw":
+            content[(op.get("body_encoding") or {}).get("media", RAW_MEDIA)] = {
+                "schema": {"type": "string", "format": "binary"}}
+        elif op.get("body"):
+            body_media = MULTIPART if encoding == "multipart" else "application/json"
+            content[body_media] = {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}
         for m in media.get("request") or []:
             content[m] = {"schema": _media_schema(m, media.get("schemas") or {})}
         body: dict[str, Any] = {}
@@ -173,6 +188,10 @@ def _operation(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": op["result_description"] if "result_description" in op
                           else success_description(op)}
     ok_content: dict[str, Any] = {}
+    stream = op.get("stream")
+    if stream:
+        ok_content[STREAM_MEDIA[stream["format"]]] = {
+            "schema": {"$ref": SCHEMA_PREFIX + stream["event"]}}
     if op.get("result"):
         ok_content["application/json"] = {"schema": {"$ref": SCHEMA_PREFIX + op["result"]}}
     for m in media.get("response") or []:

@@ -103,7 +103,8 @@ IDEMPOTENCY = _obj(
     ["header"],
 )
 
-DEFAULTS = _obj({"pool": _IDENT, "retry": _IDENT, "timeout": TIMEOUT}, ["pool", "retry", "timeout"])
+DEFAULTS = _obj({"pool": _IDENT, "retry": _IDENT, "timeout": TIMEOUT, "circuit_breaker": _IDENT},
+               ["pool", "retry", "timeout"])
 
 POOL = _obj({"connections": _POS_INT, "description": {"type": "string"}}, ["connections"])
 POOLS = {"type": "object", "additionalProperties": POOL, "propertyNames": _IDENT, "minProperties": 1}
@@ -228,6 +229,41 @@ DISPATCH_LIMIT = _obj(
 )
 DISPATCH_LIMITS = {"type": "object", "additionalProperties": DISPATCH_LIMIT, "propertyNames": _IDENT}
 
+TRACING = _obj(
+    {
+        "env": _ENV,
+        "enabled_values": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "propagate": {"type": "boolean"},
+        "description": {"type": "string"},
+    },
+    ["env"],
+)
+
+RATE_LIMIT = _obj(
+    {
+        "statuses": {**_STATUS_LIST, "minItems": 1},
+        "default_seconds": _POS_NUM,
+        "max_seconds": _POS_NUM,
+        "description": {"type": "string"},
+    },
+    ["statuses", "default_seconds", "max_seconds"],
+)
+
+CIRCUIT_BREAKER = _obj(
+    {
+        "failure_threshold": _POS_INT,
+        "reset_seconds": _POS_NUM,
+        "half_open_max_calls": _POS_INT,
+        "failure_statuses": _STATUS_LIST,
+        "scope": {"enum": ["pool", "operation"]},
+        "enabled": {"type": "boolean"},
+        "description": {"type": "string"},
+    },
+    ["failure_threshold", "reset_seconds"],
+)
+CIRCUIT_BREAKERS = {"type": "object", "additionalProperties": CIRCUIT_BREAKER,
+                    "propertyNames": _IDENT, "minProperties": 1}
+
 ERRORS = _obj(
     {
         "schema": _IDENT,
@@ -277,6 +313,18 @@ OP_PAGINATION = _obj(
     {"offset": _IDENT, "limit": _IDENT, "items": _DOTTED, "total": _DOTTED},
     ["offset", "limit", "items"],
 )
+OP_CIRCUIT_BREAKER = {"oneOf": [_IDENT, {"type": "null"}]}
+OP_STREAM = _obj(
+    {"format": {"enum": ["sse", "ndjson"]}, "event": _IDENT,
+     "error_event": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}},
+    ["format", "event"],
+)
+OP_BODY_ENCODING = _obj({"type": {"enum": ["multipart", "raw"]}, "media": _MEDIA}, ["type"])
+MULTIPART = "multipart/form-data"
+RAW_MEDIA = "application/octet-stream"
+"""The default media type of a raw body."""
+STREAM_MEDIA = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
+"""The 200 response's media type of a streaming operation, by format."""
 OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
 OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True},
                  "response": {"type": "array", "items": _MEDIA, "minItems": 1,
@@ -298,6 +346,9 @@ ROOT_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-session": SESSION,
     "x-tinkex-telemetry": TELEMETRY,
     "x-tinkex-dispatch-limits": DISPATCH_LIMITS,
+    "x-tinkex-rate-limit": RATE_LIMIT,
+    "x-tinkex-tracing": TRACING,
+    "x-tinkex-circuit-breakers": CIRCUIT_BREAKERS,
     "x-tinkex-errors": ERRORS,
     "x-tinkex-sdk-groups": SDK_GROUPS,
 }
@@ -311,6 +362,10 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-sequence": OP_SEQUENCE,
     "x-tinkex-pagination": OP_PAGINATION,
     "x-tinkex-dispatch": _IDENT,
+    "x-tinkex-circuit-breaker": OP_CIRCUIT_BREAKER,
+    "x-tinkex-rate-limited": {"type": "boolean"},
+    "x-tinkex-stream": OP_STREAM,
+    "x-tinkex-body-encoding": OP_BODY_ENCODING,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
 }

@@ -28,6 +28,7 @@ from .compile import (
     root_tags,
     success_description,
 )
+from .extension_schemas import MULTIPART, STREAM_MEDIA
 from .import_schema import Pointer, SchemaImporter, ref_name
 from .validate import HTTP_METHODS
 
@@ -188,9 +189,15 @@ class _Importer:
             return
         content = body.get("content") or {}
         media: dict[str, Any] = {}
+        encoding = (op.get("x-tinkex-body-encoding") or {}).get("type")
         for m, entry in content.items():
             schema = (entry or {}).get("schema")
             where = b_at + ("content", m, "schema")
+            if encoding == "raw":  # the whole body is one binary argument: no type
+                continue
+            if encoding == "multipart" and m == MULTIPART and "body" not in out:
+                out["body"] = self.named_type(schema or {}, where, f"{hint}Request")
+                continue
             if m != "application/json" and _JSON_MEDIA.match(m) and "body" not in out \
                     and "application/json" not in content:
                 self.warn(b_at + ("content", m), f"{m} is sent as application/json")
@@ -236,17 +243,21 @@ class _Importer:
                 if not key.startswith("x-"):
                     self.warn(r_at + (key,), f"response {key} are not carried")
             if code == status:
-                self._success(r, r_at, code, hint, out)
+                stream = op.get("x-tinkex-stream")
+                self._success(r, r_at, code, hint, out,
+                              STREAM_MEDIA[stream["format"]] if stream else None)
             else:
                 others[code] = self._other_response(r, r_at, f"{hint}{_pascal(code)}Response")
         out["_responses"], out["_response_refs"] = others, refs
 
     def _success(self, r: dict[str, Any], at: Pointer, code: str, hint: str,
-                 out: dict[str, Any]) -> None:
+                 out: dict[str, Any], stream_media: str | None = None) -> None:
         if code != "200":
             out["result_status"] = code
         media: dict[str, Any] = {}
         for m, entry in (r.get("content") or {}).items():
+            if m == stream_media:  # the events' type is in x-tinkex-stream
+                continue
             schema = (entry or {}).get("schema")
             where = at + ("content", m, "schema")
             self._media_leftovers(entry, at + ("content", m))
@@ -503,7 +514,8 @@ def _unique_methods(operations: list[dict[str, Any]]) -> None:
 
 
 _ORDER = ["manifest_version", "api", "auth", "idempotency", "defaults", "pools", "retry_policies",
-          "futures", "session", "telemetry", "dispatch_limits", "errors", "sdk", "tags",
+          "futures", "session", "telemetry", "dispatch_limits", "rate_limit", "circuit_breakers",
+          "tracing", "errors", "sdk", "tags",
           "externalDocs", "types", "operations"]
 
 

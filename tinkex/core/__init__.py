@@ -21,6 +21,7 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     BillingError,
+    CircuitOpenError,
     ClientClosedError,
     ConfigError,
     ConflictError,
@@ -44,7 +45,7 @@ logging.getLogger("tinkex").addHandler(logging.NullHandler())
 __all__ = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
     "APITimeoutError", "AuthenticationError", "BadRequestError", "BillingError",
-    "ClientClosedError", "ClientConfig", "ConfigError", "Connection", "ConflictError", "DocumentError", "Engine",
+    "CircuitOpenError", "ClientClosedError", "ClientConfig", "ConfigError", "Connection", "ConflictError", "DocumentError", "Engine",
     "FutureExpiredError", "InternalServerError", "NotFoundError", "Operation", "OperationTable",
     "PermissionDeniedError", "RateLimitError", "RequestErrorCategory", "RequestFailedError",
     "Response", "RetryPolicy", "SDKError", "Timeout", "UnprocessableEntityError", "api_classes",

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
 from .naming import CALL_OPTIONS
-from .operations import JSON, Operation, OperationTable, load_table, success_response
+from .operations import (
+    JSON,
+    RAW_CONTENT,
+    Operation,
+    OperationTable,
+    load_table,
+    success_response,
+)
 from .pagination import iter_items
 
 __all__ = ["CALL_OPTIONS", "Annotations", "api_classes", "build_api", "model_class_names"]
@@ -89,11 +97,29 @@ class Annotations:
 
     def of_params(self, op: Operation) -> dict[str, str]:
         """Annotation of each keyword of ``op`` (by Python name)."""
-        return {p.name: self.of(p.schema) for p in op.params}
+        files = op.body_encoding.file_fields if op.body_encoding else frozenset()
+        out = {p.name: self.of_field(p.schema, p.location == "body" and p.wire_name in files)
+               for p in op.params}
+        if op.body_encoding is not None and op.body_encoding.type == "raw":
+            out[RAW_CONTENT] = "FileContent"
+        return out
+
+    def of_field(self, schema: Any, file: bool) -> str:
+        """A body field's annotation; a multipart file field takes any FileInput."""
+        if not file:
+            return self.of(schema)
+        return "Sequence[FileInput]" if isinstance(schema, dict) and schema.get("type") == "array" \
+            else "FileInput"
 
     def of_result(self, raw: Mapping[str, Any], op: Operation) -> str:
         if op.future is not None:
             return f"APIFuture[{self.of({'$ref': SCHEMA_PREFIX + op.future.result_type})}]"
+        return self.of_body(raw, op)
+
+    def of_body(self, raw: Mapping[str, Any], op: Operation) -> str:
+        """What the HTTP body parses to: its type, or a Stream of events."""
+        if op.stream is not None:
+            return f"Stream[{self.of({'$ref': SCHEMA_PREFIX + op.stream.event_type})}]"
         schema = _ok_schema(raw)
         return self.of(schema) if schema else "None"
 
@@ -125,7 +151,7 @@ def _doc(text: str | None) -> str | None:
 
 
 def _method(op: Operation, class_name: str, annotations: Mapping[str, str], returns: str,
-            paginated: bool) -> Callable[..., Any]:
+            paginated: bool, engine_method: str = "call") -> Callable[..., Any]:
     op_id = op.id
     if paginated:
         def method(self: Any, **kwargs: Any) -> Any:
@@ -134,7 +160,7 @@ def _method(op: Operation, class_name: str, annotations: Mapping[str, str], retu
         doc: str | None = f"Iterate over every item of every page of {op.id}."
     else:
         def method(self: Any, **kwargs: Any) -> Any:
-            return self._engine.call(op_id, **kwargs)
+            return getattr(self._engine, engine_method)(op_id, **kwargs)
         name, doc = op.sdk_method, _doc(op.summary)
     params = [_SELF]
     for p in op.params:
@@ -159,6 +185,7 @@ def _group_init(class_name: str) -> Callable[..., None]:
 
 def _client_init(class_name: str, groups: Mapping[str, type]) -> Callable[..., None]:
     def __init__(self: Any, engine: Engine) -> None:
+        self._engine = engine
         self._groups = {name: cls(engine) for name, cls in groups.items()}
     __init__.__qualname__ = f"{class_name}.__init__"
     return __init__
@@ -171,6 +198,39 @@ def _group_property(name: str, owner: str, group_class: str) -> property:
     get.__qualname__ = f"{owner}.{name}"
     get.__annotations__ = {"return": group_class}
     return property(get)
+
+
+def _view_property(name: str, owner: str, view: type) -> property:
+    """A read-only property that wraps the owner's engine in ``view`` (made on each access)."""
+    def get(self: Any) -> Any:
+        return view(self._engine)
+    get.__name__ = name
+    get.__qualname__ = f"{owner}.{name}"
+    get.__annotations__ = {"return": view.__name__}
+    return property(get)
+
+
+@dataclass(frozen=True)
+class View:
+    """A second face of every group: the same methods, returning the response itself."""
+
+    attribute: str
+    """``api.<attribute>.<group>`` and ``api.<group>.<attribute>``."""
+    suffix: str
+    """``<Group><suffix>`` is the class of ``api.<group>.<attribute>``."""
+    engine_method: str
+    wrapper: str
+    """The annotation of each method: ``<wrapper>[<what the body parses to>]``."""
+    doc: str
+
+
+VIEWS = (
+    View("with_raw_response", "WithRawResponse", "call_raw", "RawResponse",
+         "returning raw responses"),
+    View("with_streaming_response", "WithStreamingResponse", "call_streamed",
+         "StreamedRawResponse", "returning responses whose body is not read yet"),
+)
+RAW_SUFFIX = VIEWS[0].suffix
 
 
 def model_class_names(models: ModuleType | Mapping[str, Any]) -> frozenset[str]:
@@ -196,11 +256,26 @@ def api_classes(source: OperationTable | Source, *,
              else frozenset(table.class_names.values()))
     types = Annotations(schemas, names, table.class_names)
     classes: dict[str, type] = {}
+    client = table.client_class
     for group in table.groups:
         ops = sorted((op for op in table if op.sdk_group == group.name), key=lambda o: o.sdk_method)
         namespace: dict[str, Any] = {"__slots__": ("_engine",),
                                      "__init__": _group_init(group.class_name),
                                      "__doc__": _doc(group.description), "__module__": module}
+        for view in VIEWS:
+            view_name = group.class_name + view.suffix
+            view_ns: dict[str, Any] = {"__slots__": ("_engine",), "__init__": _group_init(view_name),
+                                       "__module__": module,
+                                       "__doc__": f"{group.class_name} {view.doc}."}
+            for op in ops:
+                raw = table.document["paths"][op.path][op.method.lower()]
+                view_ns[op.sdk_method] = _method(
+                    op, view_name, types.of_params(op),
+                    f"{view.wrapper}[{types.of_body(raw, op)}]", paginated=False,
+                    engine_method=view.engine_method)
+            view_class = classes[view_name] = type(view_name, (), view_ns)
+            namespace[view.attribute] = _view_property(view.attribute, group.class_name,
+                                                       view_class)
         for op in ops:
             raw = table.document["paths"][op.path][op.method.lower()]
             params = types.of_params(op)
@@ -211,11 +286,22 @@ def api_classes(source: OperationTable | Source, *,
                     op, group.class_name, params, f"Iterator[{types.of_page_item(op)}]",
                     paginated=True)
         classes[group.class_name] = type(group.class_name, (), namespace)
-    groups = {g.name: classes[g.class_name] for g in table.groups}
-    client = table.client_class
-    namespace = {"__slots__": ("_groups",), "__init__": _client_init(client, groups),
+    namespace = {"__slots__": ("_groups", "_engine"),
                  "__module__": module,
                  "__doc__": f"{_doc(table.api.title)}: the low-level API."}
+    for view in VIEWS:
+        view_client = client + view.suffix
+        view_groups = {g.name: classes[g.class_name + view.suffix] for g in table.groups}
+        view_ns = {"__slots__": ("_groups", "_engine"),
+                   "__init__": _client_init(view_client, view_groups),
+                   "__module__": module, "__doc__": f"{client} {view.doc}."}
+        for group in table.groups:
+            view_ns[group.name] = _group_property(group.name, view_client,
+                                                  group.class_name + view.suffix)
+        view_class = classes[view_client] = type(view_client, (), view_ns)
+        namespace[view.attribute] = _view_property(view.attribute, client, view_class)
+    groups = {g.name: classes[g.class_name] for g in table.groups}
+    namespace["__init__"] = _client_init(client, groups)
     for group in table.groups:
         namespace[group.name] = _group_property(group.name, client, group.class_name)
     classes[client] = type(client, (), namespace)

@@ -41,6 +41,10 @@ class ClientConfig:
     redactor: Redactor
     credentials: Mapping[str, Secret] = field(default_factory=dict)
     """Credentials for particular security schemes (by scheme name); others use ``api_key``."""
+    circuit_breaker: bool | None = None
+    """Turns every circuit breaker on or off; None keeps each one's ``enabled`` from the document."""
+    tracing: bool = False
+    """OpenTelemetry spans for every call (argument, else the document's tracing variable)."""
 
     def credential_map(self, schemes: Mapping[str, SecurityScheme]) -> dict[str, str | None]:
         """The credential each security scheme sends (None: nothing configured)."""
@@ -62,6 +66,8 @@ class ClientConfig:
         sdk_version: str = "0",
         environ: Mapping[str, str] | None = None,
         require_api_key: bool = True,
+        circuit_breaker: bool | None = None,
+        tracing: bool | None = None,
         credentials: Mapping[str, str] | None = None,
         server_variables: Mapping[str, str] | None = None,
     ) -> ClientConfig:
@@ -122,6 +128,9 @@ class ClientConfig:
             timeout=None if timeout is None else Timeout.coerce(timeout, table.default_timeout),
             max_retries=max_retries,
             redactor=Redactor(secret_values, secret_names),
+            circuit_breaker=circuit_breaker,
+            tracing=tracing if tracing is not None else bool(
+                table.tracing is not None and table.tracing.enabled(env)),
             credentials=MappingProxyType({k: Secret(v) for k, v in per_scheme.items()}),
         )
 

@@ -107,6 +107,7 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
     pools = doc["x-tinkex-pools"]
     policies = doc["x-tinkex-retry-policies"]
     limits = doc.get("x-tinkex-dispatch-limits") or {}
+    breakers = doc.get("x-tinkex-circuit-breakers") or {}
     groups = doc["x-tinkex-sdk-groups"]["groups"]
     types = (doc.get("components") or {}).get("schemas") or {}
     op_ids = {op.get("operationId") for _, _, op in iter_operations(doc)}
@@ -120,6 +121,8 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
     defaults = doc["x-tinkex-defaults"]
     need("pool", pools, defaults["pool"], "<root>.x-tinkex-defaults.pool")
     need("retry policy", policies, defaults["retry"], "<root>.x-tinkex-defaults.retry")
+    need("circuit breaker", breakers, defaults.get("circuit_breaker"),
+         "<root>.x-tinkex-defaults.circuit_breaker")
     for name, policy in policies.items():
         if policy.get("max_attempts", 1) is None and not policy.get("budget_seconds"):
             problems.append(f"<root>.x-tinkex-retry-policies.{name}: an unbounded policy "
@@ -151,11 +154,18 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
         need("pool", pools, op.get("x-tinkex-pool"), f"{where}.x-tinkex-pool")
         need("retry policy", policies, op.get("x-tinkex-retry"), f"{where}.x-tinkex-retry")
         need("dispatch limit", limits, op.get("x-tinkex-dispatch"), f"{where}.x-tinkex-dispatch")
+        need("circuit breaker", breakers, op.get("x-tinkex-circuit-breaker"),
+             f"{where}.x-tinkex-circuit-breaker")
+        if "x-tinkex-rate-limited" in op and "x-tinkex-rate-limit" not in doc:
+            problems.append(f"{where}.x-tinkex-rate-limited: needs the root x-tinkex-rate-limit")
         future = op.get("x-tinkex-future")
         if future is not None:
             need("type", types, future["result"], f"{where}.x-tinkex-future.result")
             if not futures:
                 problems.append(f"{where}.x-tinkex-future: needs the root x-tinkex-futures")
+        stream = op.get("x-tinkex-stream")
+        if stream is not None:
+            need("type", types, stream["event"], f"{where}.x-tinkex-stream.event")
         for ref_where, ref in _type_refs(op):
             need("type", types, ref, f"{where}.{ref_where}")
         sdk = op["x-tinkex-sdk"]
@@ -169,10 +179,11 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _type_refs(op: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    body = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
-    ref = (body.get("schema") or {}).get("$ref")
-    if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
-        yield "requestBody", ref.removeprefix(SCHEMA_PREFIX)
+    content = (op.get("requestBody") or {}).get("content") or {}
+    for media in ("application/json", "multipart/form-data"):
+        ref = ((content.get(media) or {}).get("schema") or {}).get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):
+            yield "requestBody", ref.removeprefix(SCHEMA_PREFIX)
     ok = ((op.get("responses") or {}).get("200") or {}).get("content") or {}
     ref = ((ok.get("application/json") or {}).get("schema") or {}).get("$ref")
     if isinstance(ref, str) and ref.startswith(SCHEMA_PREFIX):

@@ -12,17 +12,21 @@ building its body and sending it. Components that extend calls plug in through
 three attributes, each None by default: ``future_resolver``, ``sequencer`` and
 ``dispatcher`` (see the protocols below). A call whose body must travel in
 another encoding (e.g. a binary format the document lists in the operation's
-request media) passes an ``encode_body`` (:data:`BodyEncoder`).
+request media) passes an ``encode_body`` (:data:`BodyEncoder`). Every request
+is recorded in ``metrics`` (:class:`~tinkex.core.metrics.Metrics`; set it to None
+to turn metrics off).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import re
 import time
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from random import random as default_random
@@ -35,16 +39,35 @@ import pydantic_core
 from .config import ClientConfig
 from .document import Source
 from .errors import (
+    APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
+    CircuitOpenError,
     ConfigError,
     RequestInfo,
+    StreamError,
 )
-from .operations import JSON, Operation, OperationTable, Param, load_table
+from .metrics import Metrics
+from .operations import (
+    JSON,
+    RAW_CONTENT,
+    BodyEncoding,
+    Operation,
+    OperationTable,
+    Param,
+    load_table,
+)
 from .paramstyle import cookie_header, cookie_pairs, header_value, path_value, query_pairs
+from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry
+from .raw import RawResponse
+from .resilience import ResilienceStack
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .security import Credentials, resolve
-from .transport import QueryParams, Response, Timeout, Transport
+from .streaming import ServerSentEvent, Stream, StreamedRawResponse, decode_events
+from .tracing import Tracer, tracer_for
+from .transport import QueryParams, Response, StreamedResponse, Timeout, Transport
+from .uploads import Upload, multipart_body, raw_body
 
 __all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
            "Sequencer", "TokenAuth"]
@@ -127,6 +150,8 @@ class _Plan:
     defaults: tuple[Param, ...]
     body_model: type[pydantic.BaseModel] | None
     result_model: type[pydantic.BaseModel] | None
+    event_model: type[pydantic.BaseModel] | None
+    """The class of each event of a streaming operation."""
     needs_key: bool
     required_nullable: tuple[str, ...]
     """Required body fields that may be null: sent even when None."""
@@ -143,18 +168,28 @@ class Engine:
                  models_module: ModuleType | Mapping[str, Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 random: Callable[[], float] = default_random) -> None:
+                 random: Callable[[], float] = default_random,
+                 rate_limiters: RateLimiterRegistry = PROCESS_RATE_LIMITERS) -> None:
         self.table = load_table(document)
         self.config = config
         self.future_resolver: FutureResolver | None = None
         self.sequencer: Sequencer | None = None
         self.dispatcher: Dispatcher | None = None
         self.token_auth: TokenAuth | None = None
+        self.metrics: Metrics | None = Metrics()
+        """Per-operation counters and latencies of every request (None turns them off)."""
+        self.tracer: Tracer | None = tracer_for(self.table.tracing, config.tracing)
+        """OpenTelemetry spans of every request, when tracing is on."""
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
         self.transport = Transport(self.table.pools, config.base_url, clock=clock,
                                    redact=config.redactor.text)
+        self.resilience = ResilienceStack(
+            self.table, base_url=config.base_url,
+            api_key=str(config.api_key) if config.api_key is not None else None,
+            breakers_enabled=config.circuit_breaker, rate_limiters=rate_limiters,
+            clock=clock, sleep=sleep)
         self._idempotency = self.table.idempotency
         self._plans = {op.id: self._plan(op) for op in self.table}
 
@@ -192,6 +227,7 @@ class Engine:
                            if p.location != "body" and p.default is not None and not p.required),
             body_model=body_model,
             result_model=self.model(op.result_type) if op.result_type else None,
+            event_model=self.model(op.stream.event_type) if op.stream else None,
             needs_key=credentials is None,
             by_wire={(p.location, p.wire_name): p for p in op.params},
             auth_query=tuple(credentials.query) if credentials else (),
@@ -228,8 +264,9 @@ class Engine:
             policy = plan.op.retry.with_max_retries(max_retries)
         else:
             policy = plan.policy
-        return self._send(plan, policy, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)
+        response, _ = self._send(plan, policy, path_params, query, headers, body, content_type,
+                                 accept, timeout, idempotency_key)
+        return response
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
                   query: Mapping[str, Any] | QueryParams | None = None,
@@ -242,15 +279,20 @@ class Engine:
         Raises only APIConnectionError / APITimeoutError (no response at all).
         """
         plan = self._plan_for(operation_id)
-        return self._send(plan, None, path_params, query, headers, body, content_type, accept,
-                          timeout, idempotency_key)
+        response, _ = self._send(plan, None, path_params, query, headers, body, content_type,
+                                 accept, timeout, idempotency_key)
+        return response
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
               query: Mapping[str, Any] | QueryParams | None,
               extra_headers: Mapping[str, str | None] | None,
               body: Any, content_type: str | None, accept: str | None,
               timeout: float | tuple[float, float] | Timeout | None,
-              idempotency_key: str | None) -> Response:
+              idempotency_key: str | None, *, stream: bool = False) -> tuple[Any, RetryReport]:
+        """The response, and how the retry loop got it (one attempt when ``policy`` is None).
+
+        With ``stream`` a 2xx comes back as a :class:`StreamedResponse` (body unread).
+        """
         op = plan.op
         if plan.needs_key:
             raise ConfigError(f"{op.id} needs an API key and none is configured.")
@@ -261,7 +303,7 @@ class Engine:
         if plan.auth_cookies:
             headers["Cookie"] = _join_cookies(headers.get("Cookie"), list(plan.auth_cookies))
         content = _encode(body)
-        if content is not None:
+        if content is not None and not isinstance(content, Upload):
             if content_type and op.request_media and content_type not in op.request_media:
                 raise ValueError(f"{op.id} accepts {', '.join(op.request_media)}, "
                                  f"not {content_type}")
@@ -281,29 +323,66 @@ class Engine:
         if creds is not None and not (op.auth and creds.uses_token(op.id)):
             creds = None
         auth_header = self.config.auth_header
+        pool, method, transport, stack = op.pool, op.method, self.transport, self.resilience
+        body_bytes = len(content) if content is not None else 0
+        describe = f"{op.id} ({method} {url})"
 
-        def attempt(retries_taken: int) -> Response:
-            if count_header:
-                headers[count_header] = str(retries_taken)
-            if creds is not None:
-                headers[auth_header] = creds.token()
-            response = transport.request(pool, method, url, headers=headers, params=params or None,
-                                         content=content, timeout=call_timeout)
-            if creds is not None and creds.is_invalid_token(response):
+        def send_once() -> Response | StreamedResponse:
+            if stream:
+                return transport.open(pool, method, url, headers=headers, params=params or None,
+                                      content=content, timeout=call_timeout)
+            return transport.request(pool, method, url, headers=headers, params=params or None,
+                                     content=content, timeout=call_timeout)
+
+        def send() -> Response | StreamedResponse:
+            if creds is None:
+                return send_once()
+            headers[auth_header] = creds.token()
+            response = send_once()
+            if creds.is_invalid_token(response):  # type: ignore[arg-type]
                 # The server refused the token itself: one replay with a fresh one.
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
                 headers[auth_header] = creds.replace(str(headers[auth_header]))
-                response = transport.request(pool, method, url, headers=headers, params=params or None,
-                                             content=content, timeout=call_timeout)
-            if dispatcher is not None:
-                dispatcher.note_status(op, response.status)
+                response = send_once()
             return response
 
-        if policy is None:
-            return attempt(0)
-        response, report = self._retry.run(policy, attempt, f"{op.id} ({method} {url})")
-        if not response.ok:
+        def attempt(retries_taken: int) -> Response | StreamedResponse:
+            if count_header:
+                headers[count_header] = str(retries_taken)
+            return stack.attempt(op, send, body_bytes, dispatcher, describe)
+
+        if self.tracer is None:
+            return self._attempts(op, policy, attempt, describe)
+        with self.tracer.call(op.id, method, url, headers) as span:
+            response, report = self._attempts(op, policy, attempt, describe)
+            span.finished(response.status, report.attempts)
+            return response, report
+
+    def _attempts(self, op: Operation, policy: RetryPolicy | None,
+                  attempt: Callable[[int], Any], describe: str) -> tuple[Any, RetryReport]:
+        """Run the attempts (recorded in the metrics); raise the mapped error for a non-2xx."""
+        started = self._clock()
+        try:
+            if policy is None:
+                response = attempt(0)
+                report = RetryReport(1, self._clock() - started, response.status, False)
+            else:
+                response, report = self._retry.run(policy, attempt, describe)
+        except (APIConnectionError, CircuitOpenError) as exc:
+            if self.metrics is not None:
+                kind = ("circuit_open" if isinstance(exc, CircuitOpenError) else
+                        "timeout" if isinstance(exc, APITimeoutError) else "connection_error")
+                self.metrics.record(op.id, self._clock() - started, exc.attempts, kind)
+            raise
+        if self.metrics is not None:
+            self.metrics.record(op.id, report.elapsed, report.attempts,
+                                None if response.ok else str(response.status))
+        if policy is not None and not response.ok:
+            assert isinstance(response, Response)  # only a 2xx is left unread
             raise self._status_error(op, response, report)
-        return response
+        return response, report
 
     def _status_error(self, op: Operation, response: Response,
                       report: RetryReport) -> APIStatusError:
@@ -340,32 +419,156 @@ class Engine:
         bytes and the submission keeps its turn.
         """
         plan = self._plan_for(operation_id)
+        started = self._clock()
+        streaming = plan.op.stream is not None
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs,
+                                      stream=streaming)
+        if streaming:
+            return self._events(plan, response, report)
+        result = self._parse(plan, response)
+        if plan.op.future is not None and self.future_resolver is not None:
+            return self.future_resolver(plan.op, result, started)
+        return result
+
+    def call_raw(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,
+                 max_retries: int | None = None, idempotency_key: str | None = None,
+                 extra_headers: Mapping[str, str] | None = None,
+                 extra_query: Mapping[str, object] | None = None,
+                 extra_body: Mapping[str, object] | None = None,
+                 encode_body: BodyEncoder | None = None, **kwargs: Any) -> RawResponse[Any]:
+        """Like :meth:`call`, but return the :class:`~tinkex.core.raw.RawResponse` of the call.
+
+        An error status still raises (as with :meth:`call`); ``parse()`` gives
+        the typed result of the HTTP response (a future operation's handle,
+        not polled).
+        """
+        plan = self._plan_for(operation_id)
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs)
+        if plan.op.stream is not None:  # the whole body is in: its events, from memory
+            return RawResponse(plan.op.id, response, report,
+                               lambda r: self._events(plan, r, report))
+        return RawResponse(plan.op.id, response, report, functools.partial(self._parse, plan))
+
+    def call_streamed(self, operation_id: str, *,
+                      timeout: float | tuple[float, float] | None = None,
+                      max_retries: int | None = None, idempotency_key: str | None = None,
+                      extra_headers: Mapping[str, str] | None = None,
+                      extra_query: Mapping[str, object] | None = None,
+                      extra_body: Mapping[str, object] | None = None,
+                      encode_body: BodyEncoder | None = None,
+                      **kwargs: Any) -> StreamedRawResponse[Any]:
+        """Like :meth:`call`, but return as soon as the headers are in, the body still unread.
+
+        ``parse()`` of the :class:`~tinkex.core.streaming.StreamedRawResponse` reads
+        it: a :class:`~tinkex.core.streaming.Stream` of events for a streaming
+        operation, else the typed result (a future operation's handle, not polled).
+        """
+        plan = self._plan_for(operation_id)
+        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
+                                      extra_query, extra_body, encode_body, kwargs, stream=True)
+        if plan.op.stream is not None:
+            return StreamedRawResponse(plan.op.id, response, report,
+                                       lambda r: self._events(plan, r, report))
+
+        def parse(streamed: StreamedResponse) -> Any:
+            body = streamed.read()
+            return self._parse(plan, Response(streamed.status, streamed.headers, body,
+                                              streamed.elapsed, streamed.method, streamed.url))
+        return StreamedRawResponse(plan.op.id, response, report, parse)
+
+    def _events(self, plan: _Plan, response: Response | StreamedResponse,
+                report: RetryReport) -> Stream[Any]:
+        """The typed events of a streaming operation's 2xx response."""
+        op = plan.op
+        spec = op.stream
+        assert spec is not None
+        model = plan.event_model
+
+        def parse(data: bytes) -> Any:
+            try:
+                return model.model_validate_json(data) if model is not None else json.loads(data)
+            except (pydantic.ValidationError, ValueError) as exc:
+                message = self.config.redactor.text(
+                    f"{op.id}: an event is not a valid {spec.event_type}: {_short(str(exc))}")
+                raise APIResponseValidationError(
+                    message, response=Response(response.status, response.headers, data,
+                                               response.elapsed, response.method, response.url),
+                    body=data.decode(errors="replace"),
+                    request=RequestInfo(op.method, response.url)) from exc
+
+        def failed(event: ServerSentEvent) -> StreamError:
+            try:
+                body: Any = event.json()
+            except ValueError:
+                body = event.data
+            detail = _detail(body)
+            return StreamError(self.config.redactor.text(
+                f"{op.id}: the server reported an error mid-stream: {detail}"),
+                RequestInfo(op.method, response.url), body)
+
+        if isinstance(response, StreamedResponse):
+            chunks: Iterator[bytes] = response.iter_bytes()
+            close = response.close
+        else:
+            chunks, close = iter([response.content]), _nothing
+        events = decode_events(spec.format, chunks, parse, error_event=spec.error_event,
+                               on_error=failed)
+        return Stream(events, response, report, close)
+
+    def _call(self, plan: _Plan, timeout: float | tuple[float, float] | None,
+              max_retries: int | None, idempotency_key: str | None,
+              extra_headers: Mapping[str, str] | None, extra_query: Mapping[str, object] | None,
+              extra_body: Mapping[str, object] | None, encode_body: BodyEncoder | None,
+              kwargs: Mapping[str, Any], *, stream: bool = False) -> tuple[Any, RetryReport]:
+        """Route the keywords, build and number the body, and send it under the retry policy."""
         op = plan.op
         path, query, headers, fields, payload = self._route(plan, kwargs)
         if extra_query:
             query += [pair for k, v in extra_query.items() for pair in query_pairs(k, v)]
         if extra_headers:
             headers.update(extra_headers)
+        if op.body_encoding is not None:
+            upload = self._upload(plan, op.body_encoding, fields, extra_body)
+            headers["Content-Type"] = upload.content_type
+            return self._send(plan, self._policy(plan, max_retries), path, query or None,
+                              headers, upload, None, None, timeout, idempotency_key,
+                              stream=stream)
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
         body = (self._body(plan, fields, extra_body, dump=encode_body is None)
                 if payload is _UNSET else _whole_body(payload, extra_body))
-        started = self._clock()
-        with self._admission(op, body), self._turn(op, None if chosen else body):
+        with self._turn(op, None if chosen else body):
             content: Any = body
             content_type = None
             if encode_body is not None and body is not None:
                 encoded = encode_body(body)
                 content, content_type = encoded.content, encoded.content_type
                 headers.update(encoded.headers)
-            response = self.send(operation_id, path_params=path, query=query or None,
-                                 headers=headers, body=content, content_type=content_type,
-                                 timeout=timeout, max_retries=max_retries,
-                                 idempotency_key=idempotency_key)
-        result = self._parse(plan, response)
-        if op.future is not None and self.future_resolver is not None:
-            return self.future_resolver(op, result, started)
-        return result
+            return self._send(plan, self._policy(plan, max_retries), path, query or None,
+                              headers, content, content_type, None, timeout, idempotency_key,
+                              stream=stream)
+
+    @staticmethod
+    def _policy(plan: _Plan, max_retries: int | None) -> RetryPolicy:
+        return plan.op.retry.with_max_retries(max_retries) if max_retries is not None \
+            else plan.policy
+
+    def _upload(self, plan: _Plan, encoding: BodyEncoding, fields: dict[str, Any],
+                extra: Mapping[str, object] | None) -> Upload:
+        """A multipart or raw body; non-file fields are validated by the body model first."""
+        if encoding.type == "raw":
+            return raw_body(fields.pop(RAW_CONTENT), encoding.media)
+        files = {name: fields.pop(name) for name in list(fields)
+                 if name in encoding.file_fields and fields[name] is not None}
+        # Files stand in as empty bytes while the model checks the other fields.
+        stand_ins = {name: [b""] if isinstance(value, (list, tuple)) and value
+                     and not isinstance(value[0], str) else b"" for name, value in files.items()}
+        form = self._body(plan, {**fields, **stand_ins}, extra) or {}
+        for name in files:
+            form.pop(name, None)
+        return multipart_body(form, files)
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
                ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, str], dict[str, Any],
@@ -440,11 +643,6 @@ class Engine:
             body.update(extra)
         return body
 
-    def _admission(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
-        if op.dispatch is None or self.dispatcher is None:
-            return contextlib.nullcontext()
-        return self.dispatcher.acquire(op, len(pydantic_core.to_json(body)) if body else 0)
-
     def _turn(self, op: Operation, body: dict[str, Any] | None) -> ContextManager[Any]:
         if op.sequence is None or self.sequencer is None or body is None:
             return contextlib.nullcontext()
@@ -478,6 +676,13 @@ class Engine:
     def reset_after_fork(self) -> None:
         """In a forked child: start from fresh connection pools."""
         self.transport.reset_after_fork()
+        self.resilience.reset_after_fork()
+        if self.metrics is not None:
+            self.metrics.reset_after_fork()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _accepts_none(annotation: Any) -> bool:
@@ -535,9 +740,9 @@ def _fill_path(plan: _Plan, values: Mapping[str, Any] | None) -> str:
     return _PLACEHOLDER.sub(value, plan.url)
 
 
-def _encode(body: Any) -> bytes | None:
-    if body is None:
-        return None
+def _encode(body: Any) -> bytes | Upload | None:
+    if body is None or isinstance(body, Upload):
+        return body
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
     if isinstance(body, pydantic.BaseModel):

@@ -170,6 +170,25 @@ class APIResponseValidationError(APIError):
         self.last_status = response.status
 
 
+class StreamError(APIError):
+    """The server reported a failure in the middle of a streamed answer (an error event)."""
+
+
+class CircuitOpenError(APIError):
+    """Not sent: the circuit breaker of its pool or operation is open after repeated failures.
+
+    ``breaker`` names the breaker (and its pool or operation), ``retry_after`` is
+    the number of seconds until it lets a trial call through. Not retried: the
+    point of an open breaker is to fail fast while the server recovers.
+    """
+
+    def __init__(self, message: str, *, breaker: str, retry_after: float,
+                 request: RequestInfo | None = None) -> None:
+        super().__init__(message, request)
+        self.breaker = breaker
+        self.retry_after = retry_after
+
+
 class RequestErrorCategory(str, enum.Enum):
     """Whose fault a failed asynchronous request was, as reported by the server."""
 

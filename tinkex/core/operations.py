@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .breaker import BreakerSpec
 from .document import (
     SCHEMA_PREFIX,
     ApiSpec,
@@ -37,8 +38,10 @@ from .document import (
 from .errors import ErrorMap
 from .naming import class_names, keyword_names, python_name
 from .paramstyle import DEFAULT_STYLE, default_explode
+from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
 from .security import SecurityScheme
+from .tracing import TracingSpec
 from .transport import PoolSpec, Timeout, TimeoutOverride
 
 __all__ = ["JSON", "Operation", "OperationTable", "Param", "load_table", "python_name",
@@ -74,6 +77,31 @@ class FutureResultSpec:
     result_type: str
     request_type: str | None
     result_media: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """The 2xx body is a stream of ``event_type`` events in ``format`` (``sse`` / ``ndjson``)."""
+
+    format: str
+    event_type: str
+    error_event: str | None
+    """An SSE event name that reports a failure (raised as StreamError)."""
+
+
+@dataclass(frozen=True)
+class BodyEncoding:
+    """A body that is not JSON: a ``multipart`` form (``file_fields`` are files) or ``raw``."""
+
+    type: str
+    media: str
+    file_fields: frozenset[str]
+    """Wire names of the multipart fields that are files (binary strings, or lists of them)."""
+
+
+RAW_CONTENT = "content"
+"""The keyword that carries a raw body."""
+MULTIPART = "multipart/form-data"
 
 
 @dataclass(frozen=True)
@@ -128,6 +156,12 @@ class Operation:
     sequence: SequenceSpec | None
     pagination: PaginationSpec | None
     dispatch: str | None
+    circuit_breaker: str | None
+    """The breaker (``x-tinkex-circuit-breakers``) guarding it, if any."""
+    rate_limited: bool
+    """Waits out the API key's shared rate-limit window before each attempt."""
+    stream: StreamSpec | None
+    body_encoding: BodyEncoding | None
     sdk_group: str
     sdk_method: str
     request_media: tuple[str, ...]
@@ -156,6 +190,9 @@ class OperationTable:
     session: SessionSpec | None
     telemetry: TelemetrySpec | None
     dispatch_limits: Mapping[str, DispatchLimitSpec]
+    rate_limit: RateLimitSpec | None
+    circuit_breakers: Mapping[str, BreakerSpec]
+    tracing: TracingSpec | None
     errors: ErrorMap
     client_class: str
     groups: tuple[SdkGroup, ...]
@@ -206,7 +243,9 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
     for path, method, raw in iter_operations(doc):
         policy = policies[raw.get("x-tinkex-retry", defaults["retry"])]
         op = _operation(doc, path, method, raw, policy, raw.get("x-tinkex-pool", defaults["pool"]),
-                        default_timeout, root_security)
+                        default_timeout, root_security,
+                        raw.get("x-tinkex-circuit-breaker", defaults.get("circuit_breaker")),
+                        "x-tinkex-rate-limit" in doc)
         operations[op.id] = op
     schemes = ((doc.get("components") or {}).get("securitySchemes") or {})
     server = (doc.get("servers") or [{}])[0]
@@ -227,6 +266,11 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
         dispatch_limits=MappingProxyType({
             name: parse_dispatch_limit(name, spec)
             for name, spec in (doc.get("x-tinkex-dispatch-limits") or {}).items()}),
+        rate_limit=RateLimitSpec.from_spec(doc.get("x-tinkex-rate-limit")),
+        tracing=TracingSpec.from_spec(doc.get("x-tinkex-tracing")),
+        circuit_breakers=MappingProxyType({
+            name: BreakerSpec.from_spec(name, spec)
+            for name, spec in (doc.get("x-tinkex-circuit-breakers") or {}).items()}),
         errors=ErrorMap.from_spec(doc["x-tinkex-errors"]["map"]),
         client_class=sdk["client_class"],
         groups=tuple(SdkGroup(name, g["class_name"], g.get("description"))
@@ -243,10 +287,20 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
 
 def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str, Any],
                policy: RetryPolicy, pool: str, default_timeout: Timeout,
-               root_security: tuple[tuple[str, ...], ...]) -> Operation:
+               root_security: tuple[tuple[str, ...], ...], breaker: str | None,
+               rate_limit: bool) -> Operation:
     content = (raw.get("requestBody") or {}).get("content") or {}
-    body_schema = (content.get(JSON) or {}).get("schema")
+    schemas = (doc.get("components") or {}).get("schemas") or {}
+    enc = raw.get("x-tinkex-body-encoding")
+    body_media = MULTIPART if enc and enc["type"] == "multipart" else JSON
+    body_schema = (content.get(body_media) or {}).get("schema") if not (
+        enc and enc["type"] == "raw") else None
     body_type = _ref_name(body_schema)
+    encoding = None
+    if enc:
+        media = next(iter(content), MULTIPART) if enc["type"] == "raw" else MULTIPART
+        encoding = BodyEncoding(enc["type"], media,
+                                file_fields(schemas.get(body_type or "", {}), schemas))
     status, ok_response = success_response(raw)
     ok = ok_response.get("content") or {}
     result_schema = (ok.get(JSON) or {}).get("schema")
@@ -256,25 +310,30 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
     fut = raw.get("x-tinkex-future")
     future = (FutureResultSpec(fut["result"], fut.get("request_type"),
                                tuple(fut.get("result_media") or (JSON,))) if fut else None)
+    st = raw.get("x-tinkex-stream")
+    stream = StreamSpec(st["format"], st["event"], st.get("error_event")) if st else None
     pag = raw.get("x-tinkex-pagination")
     pagination = (PaginationSpec(pag["offset"], pag["limit"], pag["items"], pag.get("total"))
                   if pag else None)
     over = raw.get("x-tinkex-timeout")
     override = TimeoutOverride(*(None if over.get(k) is None else float(over[k])
                                  for k in ("connect", "read"))) if over else None
-    schemas = (doc.get("components") or {}).get("schemas") or {}
     sdk = raw["x-tinkex-sdk"]
     security = _alternatives(raw["security"]) if "security" in raw else root_security
     return Operation(
         id=raw["operationId"], method=method.upper(), path=path, summary=raw.get("summary"),
         deprecated=bool(raw.get("deprecated", False)),
-        params=_params(raw, body_schema, schemas, sequence),
+        params=_params(raw, body_schema, schemas, sequence,
+                       raw_body=encoding is not None and encoding.type == "raw"),
         body_type=body_type, result_type=_ref_name(result_schema), pool=pool, retry=policy,
         timeout=default_timeout.merged(override), timeout_override=override,
         idempotent=bool(raw.get("x-tinkex-idempotent", method != "get")),
         auth=bool(security) and () not in security, security=security, success_status=status,
         future=future, sequence=sequence, pagination=pagination,
-        dispatch=raw.get("x-tinkex-dispatch"), sdk_group=sdk["group"], sdk_method=sdk["method"],
+        dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
+        rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)), stream=stream,
+        body_encoding=encoding,
+        sdk_group=sdk["group"], sdk_method=sdk["method"],
         request_media=tuple(content),
     )
 
@@ -331,12 +390,29 @@ def _ref_name(schema: Any) -> str | None:
     return ref.removeprefix(SCHEMA_PREFIX) if isinstance(ref, str) else None
 
 
+def _is_binary(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "string" and (
+        schema.get("format") == "binary" or "contentMediaType" in schema)
+
+
+def file_fields(body: Mapping[str, Any], schemas: Mapping[str, Any]) -> frozenset[str]:
+    """Body properties that are files: binary strings, or arrays of them."""
+    out = set()
+    for name, prop in (body.get("properties") or {}).items():
+        if isinstance(prop, dict) and "$ref" in prop:
+            prop = schemas.get(_ref_name(prop) or "", {})
+        if _is_binary(prop) or (isinstance(prop, dict) and prop.get("type") == "array"
+                                and _is_binary(prop.get("items"))):
+            out.add(name)
+    return frozenset(out)
+
+
 def _alternatives(security: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(req) for req in security or ())
 
 
 def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any],
-            sequence: SequenceSpec | None) -> tuple[Param, ...]:
+            sequence: SequenceSpec | None, raw_body: bool = False) -> tuple[Param, ...]:
     found: list[tuple[str, str, bool, Any, str, bool, Mapping[str, Any]]] = []
     for p in raw.get("parameters") or []:
         schema = p.get("schema") or {}
@@ -344,6 +420,8 @@ def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any]
         style = p.get("style") or DEFAULT_STYLE.get(p["in"], "simple")
         explode = bool(p.get("explode", default_explode(style)))
         found.append((p["in"], p["name"], required, schema.get("default"), style, explode, schema))
+    if raw_body:  # the whole body, after the parameters (the stub's rule too)
+        found.append(("body", RAW_CONTENT, True, None, "", False, {}))
     fields = object_fields(body_schema, schemas) if body_schema is not None else None
     if fields is not None:
         props, required_fields = fields

@@ -10,18 +10,18 @@ the clock and the random source are injected so tests never really wait.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
+from .classify import Answer, retry_after_seconds, should_retry
 from .errors import APIConnectionError
-from .transport import Response
 
 log = logging.getLogger("tinkex.core.retry")
+_A = TypeVar("_A", bound=Answer)
 
 
 @dataclass(frozen=True)
@@ -131,28 +131,6 @@ class RetryReport:
     """True when the last failure was retryable but the attempt or time budget was spent."""
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
-    """The server's requested wait: ``retry-after-ms``, else ``retry-after`` (seconds or HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return float(value) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - now()
-
-
 class RetryLoop:
     """Runs attempts under a policy. ``attempt(n)`` sends try number n (0 = first)."""
 
@@ -163,8 +141,8 @@ class RetryLoop:
         self._clock = clock
         self._random = random
 
-    def run(self, policy: RetryPolicy, attempt: Callable[[int], Response],
-            describe: str = "request") -> tuple[Response, RetryReport]:
+    def run(self, policy: RetryPolicy, attempt: Callable[[int], _A],
+            describe: str = "request") -> tuple[_A, RetryReport]:
         """The first 2xx response, or the last response once retrying stops.
 
         A connection error that is not retried (or the last one) is raised after
@@ -195,16 +173,10 @@ class RetryLoop:
             self._wait(describe, f"HTTP {last_status}", attempts, policy, delay)
 
     @staticmethod
-    def _should_retry(policy: RetryPolicy, response: Response) -> bool:
-        if policy.should_retry_header:
-            answer = response.headers.get(policy.should_retry_header, "").strip().lower()
-            if answer == "true":
-                return True
-            if answer == "false":
-                return False
-        return response.status in policy.statuses
+    def _should_retry(policy: RetryPolicy, response: Answer) -> bool:
+        return should_retry(policy, response)
 
-    def _delay(self, policy: RetryPolicy, attempts: int, response: Response | None) -> float | None:
+    def _delay(self, policy: RetryPolicy, attempts: int, response: Answer | None) -> float | None:
         if policy.max_attempts is not None and attempts >= policy.max_attempts:
             return None
         if response is not None and policy.retry_after_max is not None:

@@ -37,6 +37,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
+from .uploads import Upload
 
 QueryParams = list[tuple[str, str]]
 """Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
@@ -176,6 +177,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _body(content: bytes | Upload | None) -> Any:
+    """What requests sends: bytes as they are, an upload as a fresh reader (streamed)."""
+    return content.open() if isinstance(content, Upload) else content
+
+
 def new_session(pool: PoolSpec) -> requests.Session:
     """A session whose single adapter keeps ``pool.connections`` connections and never retries."""
     session = requests.Session()
@@ -225,7 +231,7 @@ class Transport:
             return pool
 
     def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-                params: Mapping[str, Any] | QueryParams | None, content: bytes | None,
+                params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
                 timeout: Timeout) -> Response:
         """Send once; raise APIConnectionError / APITimeoutError for any transport failure.
 
@@ -238,7 +244,7 @@ class Transport:
         started = self._clock()
         try:
             raw = target.session.request(
-                method, url, params=params, data=content, headers=headers,
+                method, url, params=params, data=_body(content), headers=headers,
                 timeout=(timeout.connect, timeout.read), allow_redirects=False,
                 proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
             try:
@@ -256,6 +262,41 @@ class Transport:
         return Response(raw.status_code, Headers(raw.headers.items()), body,
                         self._clock() - started, method, url)
 
+    def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+             params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
+             timeout: Timeout) -> Response | StreamedResponse:
+        """Send once and return as soon as the headers are in: a 2xx body is left to stream.
+
+        Any other status is read completely and returned as a :class:`Response`
+        (the retry loop and the error mapping treat it like any other).
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        target = self._pool(pool)
+        env = target.env
+        started = self._clock()
+        try:
+            raw = target.session.request(
+                method, url, params=params, data=_body(content), headers=headers,
+                timeout=(timeout.connect, timeout.read), allow_redirects=False, stream=True,
+                proxies=env["proxies"], verify=env["verify"], cert=env["cert"])
+            if not 200 <= raw.status_code < 300:
+                try:
+                    body = raw.content
+                finally:
+                    raw.close()
+                return Response(raw.status_code, Headers(raw.headers.items()), body,
+                                self._clock() - started, method, url)
+        except _TIMEOUTS as exc:
+            _release_frames(exc)
+            raise APITimeoutError(self._redact(f"{method} {url}: timed out ({_describe(exc)})"),
+                                  request=RequestInfo(method, url)) from exc
+        except _TRANSPORT_ERRORS as exc:
+            _release_frames(exc)
+            raise APIConnectionError(self._redact(f"{method} {url}: {_describe(exc)}"),
+                                     request=RequestInfo(method, url)) from exc
+        return StreamedResponse(raw, self._clock() - started, method, url, self._redact)
+
     def close(self) -> None:
         """Close every pool's connections; later requests raise ClientClosedError."""
         with self._lock:
@@ -268,3 +309,67 @@ class Transport:
         """In a forked child: forget the parent's connections (without closing the shared sockets)."""
         self._lock = threading.Lock()
         self._pools = {}
+
+
+class StreamedResponse:
+    """A 2xx response whose body is read as it arrives; close it (or read it to the end).
+
+    Reading raises APIConnectionError / APITimeoutError when the connection
+    breaks or stalls mid-body; the connection is released on close.
+    """
+
+    def __init__(self, raw: requests.Response, elapsed: float, method: str, url: str,
+                 redact: Callable[[str], str] = str) -> None:
+        self._raw = raw
+        self.status = raw.status_code
+        self.headers = Headers(raw.headers.items())
+        self.elapsed = elapsed
+        """Seconds until the headers arrived."""
+        self.method = method
+        self.url = url
+        self._redact = redact
+        self._consumed = False
+        self.closed = False
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def iter_bytes(self, chunk_size: int = 65536) -> Iterator[bytes]:
+        """The body in pieces as they arrive (each piece as soon as the network delivers it)."""
+        if self._consumed:
+            raise RuntimeError("the body of this streamed response was already read")
+        self._consumed = True
+        source = self._raw.raw
+        try:
+            while True:
+                # read1: whatever has arrived (at most chunk_size), without waiting for more.
+                chunk = source.read1(chunk_size, decode_content=True)
+                if not chunk:
+                    break
+                yield chunk
+        except _TIMEOUTS as exc:
+            _release_frames(exc)
+            raise APITimeoutError(self._redact(f"{self.method} {self.url}: timed out while "
+                                               f"streaming ({_describe(exc)})"),
+                                  request=RequestInfo(self.method, self.url)) from exc
+        except _TRANSPORT_ERRORS as exc:
+            _release_frames(exc)
+            raise APIConnectionError(self._redact(f"{self.method} {self.url}: the stream broke "
+                                                  f"({_describe(exc)})"),
+                                     request=RequestInfo(self.method, self.url)) from exc
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        """The rest of the body, at once."""
+        return b"".join(self.iter_bytes())
+
+    def close(self) -> None:
+        """Release the connection (dropped, if the body was not read to its end)."""
+        if not self.closed:
+            self.closed = True
+            self._raw.close()
+
+    def __repr__(self) -> str:
+        return f"<StreamedResponse {self.method} {self.url} {self.status}>"

@@ -145,6 +145,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         op = ops[request.method]
+        trace = request.headers.get("traceparent")
+        if trace is not None and log.isEnabledFor(logging.INFO):  # joins the caller's trace
+            log.info("%s %s (%s) traceparent=%s", request.method, request.url.path,
+                     op.operation_id, trace)
         try:
             if applies_to(op.path):
                 await services.faults.before_operation(op.operation_id)

@@ -32,6 +32,8 @@ class FaultConfig:
     pause_state: str | None = None
     pause_seconds: float = 0.0
     refuse_jwt_every: int = 0
+    corrupt_after: int = 0
+    """A run is marked corrupted after this many optimizer steps (0: never)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-pause", type=_pause, default=None, metavar="STATE:SECONDS",
                         help="every future waits SECONDS in a paused queue "
                              "(408 with queue_state STATE)")
+    faults.add_argument("--fault-corrupt-after", type=int, default=0, metavar="STEPS",
+                        help="mark each training run corrupted after STEPS optimizer steps: "
+                             "get_training_run says corrupted, its training requests fail")
     return p
 
 
@@ -231,6 +236,8 @@ def parse_config(argv: Sequence[str] | None = None,
         parser.error("--workers must be >= 1")
     if ns.jwt_ttl < 1:
         parser.error("--jwt-ttl must be at least 1 second")
+    if ns.fault_corrupt_after < 0:
+        parser.error("--fault-corrupt-after must be >= 0")
     state, seconds = ns.fault_pause or (None, 0.0)
     return EmulatorConfig(
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
@@ -247,4 +254,5 @@ def parse_config(argv: Sequence[str] | None = None,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,
                            pause_state=state, pause_seconds=seconds,
-                           refuse_jwt_every=max(0, ns.fault_refuse_jwt_every)))
+                           refuse_jwt_every=max(0, ns.fault_refuse_jwt_every),
+                           corrupt_after=ns.fault_corrupt_after))

@@ -20,5 +20,10 @@ def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, f"{what} {ident!r} not found")
 
 
+class ServerFailure(Exception):
+    """A request that failed on the server's side; its future fails with category ``server``
+    and this message (no traceback: it is expected, e.g. an injected fault)."""
+
+
 class UserError(Exception):
     """A request that was accepted but cannot run; its future fails with category ``user``."""

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UserError
+from .errors import ServerFailure, UserError
 from .futures import FutureRecord, FutureStore
 
 log = logging.getLogger("tinkex.emulator")
@@ -183,6 +183,8 @@ class Executor:
             self.futures.resolve(record, work())
         except (UserError, ValueError) as e:
             self.futures.fail(record, str(e), "user")
+        except ServerFailure as e:
+            self.futures.fail(record, str(e), "server")
         except Exception as e:
             log.exception("request %s (%s) failed", record.request_id, record.request_type)
             self.futures.fail(record, f"internal error: {type(e).__name__}", "server")

@@ -39,6 +39,22 @@ class Faults:
         self.config = config
         self._rng = random.Random(config.seed)
         self._lock = threading.Lock()
+        self._steps: dict[str, int] = {}
+        self._corrupted: set[str] = set()
+
+    def note_optimizer_step(self, run_id: str) -> None:
+        """Count a finished optimizer step; the run is corrupted once it reaches the limit."""
+        limit = self.config.corrupt_after
+        if limit <= 0:
+            return
+        with self._lock:
+            self._steps[run_id] = self._steps.get(run_id, 0) + 1
+            if self._steps[run_id] >= limit:
+                self._corrupted.add(run_id)
+
+    def corrupted(self, run_id: str) -> bool:
+        """Whether the run was marked corrupted (its training requests then fail)."""
+        return run_id in self._corrupted
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0:

@@ -1230,6 +1230,49 @@ class SampleResponse(BaseModel):
     """
 
 
+class SampleStreamEvent(BaseModel):
+    """
+    One event of a sample stream: a "token" event per generated token (in order; index counts from 0), then one "done" event with the stop reason and the number of tokens.
+    """
+
+    type: SampleStreamEventType
+    index: Annotated[int | None, Field(ge=0)] = None
+    """
+    token: its position among the generated tokens.
+    """
+    token: Annotated[int | None, Field(ge=0)] = None
+    """
+    token: the token id.
+    """
+    logprob: float | None = None
+    """
+    token: its log-probability under the model.
+    """
+    stop_reason: StopReason | None = None
+    """
+    done: why generation stopped.
+    """
+    num_tokens: Annotated[int | None, Field(ge=0)] = None
+    """
+    done: how many tokens were generated.
+    """
+
+
+class SampleStreamEventType(str, Enum):
+    token = "token"
+    done = "done"
+
+
+class SampleStreamRequest(BaseModel):
+    """
+    One sequence to sample, streamed token by token (sample_stream). The sampling session is addressed as for asample; there is one sequence.
+    """
+
+    sampling_session_id: str
+    prompt: ModelInput
+    sampling_params: SamplingParams
+
+
 class SampledSequence(BaseModel):
     stop_reason: StopReason
     tokens: list[int]

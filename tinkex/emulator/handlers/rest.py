@@ -47,6 +47,7 @@ def wire_run(s: Services, run: Run) -> T.TrainingRun:
     return T.TrainingRun(
         training_run_id=run.run_id, base_model=run.base_model, model_owner=run.owner,
         is_lora=True, lora_rank=run.lora["rank"], last_request_time=wire_time(run.last_request_time),
+        corrupted=s.faults.corrupted(run.run_id),
         last_checkpoint=None if last is None else wire_checkpoint(last),
         last_sampler_checkpoint=None if last_sampler is None else wire_checkpoint(last_sampler),
         user_metadata=metadata)

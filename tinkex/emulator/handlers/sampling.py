@@ -10,11 +10,14 @@ block of seq_ids of their own (``client_counter``, never issued twice).
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from starlette.responses import StreamingResponse
 
 from tinkex import types as T
 from tinkex.tokenizers import ByteTokenizer
@@ -22,6 +25,8 @@ from tinkex.tokenizers import ByteTokenizer
 from .. import convert
 from ..errors import ApiError, UserError, not_found
 from ..model import SampleResult, get_config, sample
+from ..model.stream import StreamedToken, check_params
+from ..model.stream import sample_stream as model_stream
 from ..services import Services
 from ..state import Sampler
 from . import Call, handles
@@ -256,6 +261,52 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
                                                             body.seq_id))
     return s.future(record, sample_ids=[f"{record.request_id}:{i}"
                                         for i in range(body.num_samples)])
+
+
+@handles("sample_stream")
+def sample_stream(s: Services, call: Call) -> StreamingResponse:
+    body: T.SampleStreamRequest = call.body
+    sampler = _sampler_for(s, call.owner, T.SampleRequest(
+        sampling_session_id=body.sampling_session_id, prompt=body.prompt,
+        sampling_params=body.sampling_params))
+    max_len = s.catalog.max_context(sampler.base_model)
+    params = body.sampling_params
+    stop = [params.stop] if isinstance(params.stop, str) else params.stop
+    max_tokens = max_len if params.max_tokens is None else params.max_tokens
+    try:  # bad input is a 400, before the stream starts
+        prompt = convert.tokens_of(body.prompt, max_len)
+        check_params(get_config(s.catalog.preset(sampler.base_model)), max_tokens,
+                     params.temperature, params.top_k, params.top_p)
+    except (UserError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+
+    def events() -> Iterator[bytes]:
+        # Starlette runs a plain iterator in its thread pool: each step of the model
+        # runs there and its token leaves before the next step starts.
+        try:
+            config, weights = s.models.sampler_weights(sampler)
+            for item in model_stream(
+                    config, weights, prompt,
+                    max_tokens=max_tokens, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
+                    seed=params.seed, stop=stop):
+                if isinstance(item, StreamedToken):
+                    event = T.SampleStreamEvent(type=T.SampleStreamEventType.token,
+                                                index=item.index, token=item.token,
+                                                logprob=item.logprob)
+                else:
+                    event = T.SampleStreamEvent(type=T.SampleStreamEventType.done,
+                                                stop_reason=T.StopReason(item.stop_reason),
+                                                num_tokens=item.num_tokens)
+                yield _sse(event.type.value, event.model_dump_json(exclude_none=True))
+        except Exception as exc:  # the status line is gone: report it in the stream
+            yield _sse("error", json.dumps({"detail": f"sampling failed: {exc}"}))
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+def _sse(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 @handles("get_sampler")

@@ -17,7 +17,7 @@ from tinkex.proto.codec import ForwardBackwardCall
 
 from .. import convert
 from ..auth import urn_of
-from ..errors import ApiError, UserError
+from ..errors import ApiError, ServerFailure, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
@@ -117,6 +117,13 @@ def _batch(data: list[T.Datum], max_len: int) -> list[Datum]:
     return batch
 
 
+def _check_intact(s: Services, run: Run) -> None:
+    """A corrupted run (fault injection) fails its training requests on the server's side."""
+    if s.faults.corrupted(run.run_id):
+        raise ServerFailure(f"training run {run.run_id} is corrupted; restore it from a "
+                            "checkpoint")
+
+
 def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
                  metrics: dict[str, float], backward: bool) -> None:
     weights = [d.loss_fn_inputs["weights"] for d in batch if "weights" in d.loss_fn_inputs]
@@ -134,6 +141,7 @@ def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
               if fb_input.loss_fn.value == CUSTOM else None)
 
     def work() -> T.ForwardBackwardOutput:
+        _check_intact(s, run)
         model = s.models.get(run.run_id)
         batch = _batch(fb_input.data, max_len)
         if custom is not None:
@@ -179,7 +187,9 @@ def optim_step(s: Services, call: Call) -> T.UntypedAPIFuture:
     params = (body.adam_params or T.AdamParams()).model_dump()
 
     def work() -> T.OptimStepResponse:
+        _check_intact(s, run)
         metrics = s.models.get(run.run_id).optim_step(params)
+        s.faults.note_optimizer_step(run.run_id)
         s.history.record_step(run.run_id, params.get("learning_rate"), metrics)
         return T.OptimStepResponse(metrics=metrics)
 
