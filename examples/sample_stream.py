@@ -29,7 +29,8 @@ def main() -> None:
     with tinkex.ServiceClient() as service:
         sampler = service.create_sampling_client(base_model=BASE_MODEL)
         tokenizer = sampler.get_tokenizer()
-        prompt = types.ModelInput.from_ints(tokenizer.encode("Once upon a time"))
+        prompt = types.ModelInput.from_ints(
+            tokenizer.encode("Once upon a time", add_special_tokens=False))
         params = types.SamplingParams(max_tokens=24, temperature=0.7, seed=3)
         started = time.monotonic()
         first_at: float | None = None
@@ -38,7 +39,7 @@ def main() -> None:
             if event.type == types.SampleStreamEventType.token and event.token is not None:
                 first_at = first_at or time.monotonic() - started
                 tokens.append(event.token)
-                sys.stdout.write(tokenizer.decode([event.token]))
+                sys.stdout.write(tokenizer.decode([event.token], skip_special_tokens=True))
                 sys.stdout.flush()
             elif event.type == types.SampleStreamEventType.done:
                 print(f"\n[{event.num_tokens} tokens, stopped by {event.stop_reason}; "
