@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from tinkex._context import ClientContext
+from tinkex._twins import Offloads, awaiting
 from tinkex.core.futures import APIFuture
 from tinkex.paths import TinkerPath
 from tinkex.types import (
@@ -39,7 +40,7 @@ def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
     return kind, name
 
 
-class RestClient:
+class RestClient(Offloads):
     """REST resources of the Tinker API.
 
     Made by :meth:`ServiceClient.create_rest_client` (sharing its connection),
@@ -171,6 +172,27 @@ class RestClient:
     def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
         """The base models the server offers."""
         return self._run(self._ctx.api.service.get_server_capabilities)
+
+
+    # ---- for coroutines (the methods only schedule work, so the twins await directly) ----
+
+    get_training_run_async = awaiting(get_training_run, offload=False)
+    get_training_run_by_tinker_path_async = awaiting(get_training_run_by_tinker_path, offload=False)
+    list_training_runs_async = awaiting(list_training_runs, offload=False)
+    list_checkpoints_async = awaiting(list_checkpoints, offload=False)
+    list_user_checkpoints_async = awaiting(list_user_checkpoints, offload=False)
+    get_checkpoint_archive_url_async = awaiting(get_checkpoint_archive_url, offload=False)
+    get_checkpoint_archive_url_from_tinker_path_async = awaiting(get_checkpoint_archive_url_from_tinker_path, offload=False)
+    delete_checkpoint_async = awaiting(delete_checkpoint, offload=False)
+    delete_checkpoint_from_tinker_path_async = awaiting(delete_checkpoint_from_tinker_path, offload=False)
+    publish_checkpoint_from_tinker_path_async = awaiting(publish_checkpoint_from_tinker_path, offload=False)
+    unpublish_checkpoint_from_tinker_path_async = awaiting(unpublish_checkpoint_from_tinker_path, offload=False)
+    set_checkpoint_ttl_from_tinker_path_async = awaiting(set_checkpoint_ttl_from_tinker_path, offload=False)
+    get_weights_info_by_tinker_path_async = awaiting(get_weights_info_by_tinker_path, offload=False)
+    get_session_async = awaiting(get_session, offload=False)
+    list_sessions_async = awaiting(list_sessions, offload=False)
+    get_sampler_async = awaiting(get_sampler, offload=False)
+    get_server_capabilities_async = awaiting(get_server_capabilities, offload=False)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

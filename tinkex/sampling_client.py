@@ -14,9 +14,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinkex._context import ClientContext, relay_queue_state
+from tinkex._resolved import ResolvedClient
+from tinkex._twins import Offloads, awaiting
 from tinkex.core.errors import (
     APIConnectionError,
     APIStatusError,
@@ -25,7 +27,10 @@ from tinkex.core.errors import (
 )
 from tinkex.core.futures import APIFuture
 from tinkex.tokenizers import get_tokenizer
-from tinkex.types import ModelInput, SampleResponse, SamplingParams
+from tinkex.types import ModelInput, SampleResponse, SamplingParams, TensorData
+
+if TYPE_CHECKING:
+    from tinkex.core.telemetry import TelemetryReporter
 
 log = logging.getLogger("tinkex.sampling")
 
@@ -62,6 +67,44 @@ def with_sequence_ids(response: SampleResponse, submitted: Any) -> SampleRespons
     return response
 
 
+def _check_request(include_prompt_logprobs: bool, target_prompt_logprobs: TensorData | None,
+                   prompt_alt_tokens_k: int, prompt_logprobs_last_n: int | None) -> None:
+    """Refuse here, naming the argument, what the server would refuse later."""
+    if target_prompt_logprobs is not None:
+        dtype = getattr(target_prompt_logprobs.dtype, "value", target_prompt_logprobs.dtype)
+        if dtype != "int64":
+            raise ValueError(f"target_prompt_logprobs must be an int64 tensor of token ids, "
+                             f"not {dtype}")
+        shape = target_prompt_logprobs.shape
+        if shape is None or len(shape) != 2:
+            raise ValueError(f"target_prompt_logprobs must be 2-D, [len(prompt) - 1, K], "
+                             f"not of shape {shape}")
+    if prompt_alt_tokens_k < 0:
+        raise ValueError(f"prompt_alt_tokens_k must be 0 or more, not {prompt_alt_tokens_k}")
+    if prompt_logprobs_last_n is not None:
+        if prompt_logprobs_last_n < 1:
+            raise ValueError(f"prompt_logprobs_last_n must be 1 or more, "
+                             f"not {prompt_logprobs_last_n}")
+        if not include_prompt_logprobs:
+            raise ValueError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
+
+
+def _check_honoured(response: SampleResponse, prompt_alt_tokens_k: int,
+                    prompt_logprobs_last_n: int | None) -> SampleResponse:
+    """Fail loudly when a server that predates an option silently ignored it."""
+    if prompt_alt_tokens_k > 0 and response.prompt_alt_tokens is None:
+        raise RuntimeError(f"prompt_alt_tokens_k={prompt_alt_tokens_k} was requested but the "
+                           "server returned no prompt_alt_tokens (it may predate them)")
+    logprobs = response.prompt_logprobs
+    if prompt_logprobs_last_n is not None and logprobs is not None:
+        skipped = logprobs[:max(0, len(logprobs) - prompt_logprobs_last_n)]
+        if any(value is not None and value == value for value in skipped):  # NaN = not scored
+            raise RuntimeError(f"prompt_logprobs_last_n={prompt_logprobs_last_n} was requested "
+                               "but the server scored earlier prompt tokens too (it may "
+                               "predate the option)")
+    return response
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, (APIConnectionError, FutureExpiredError)):
         return True
@@ -70,42 +113,77 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
-class SamplingClient:
+class SamplingClient(Offloads, ResolvedClient):
     """Samples from one sampling session; create it with a Service or Training client.
 
     Picklable: an unpickled copy (e.g. in a ``multiprocessing`` spawn worker)
     joins the same server session and numbers its samples in its own block.
+    ``sample_async``, ``compute_logprobs_async`` and ``get_base_model_async``
+    are the twins for coroutines (or ``await sampler.sample(...)``).
     """
 
     def __init__(self, context: ClientContext, sampling_session_id: str, *,
-                 base_model: str | None = None, retry_config: RetryConfig | None = None) -> None:
+                 base_model: str | None = None, retry_config: RetryConfig | None = None,
+                 record_stability_info: bool = False) -> None:
         self._ctx = context
         self.sampling_session_id = sampling_session_id
         self._base_model = base_model
         self.retry_config = retry_config or RetryConfig()
+        self.record_stability_info = record_stability_info
         self._lock = threading.Lock()
         self._owns_context = False
 
     # ---- sampling -----------------------------------------------------------------------
 
     def sample(self, prompt: ModelInput, num_samples: int, sampling_params: SamplingParams,
-               include_prompt_logprobs: bool = False, topk_prompt_logprobs: int = 0
+               include_prompt_logprobs: bool = False, topk_prompt_logprobs: int = 0,
+               topk_sample_logprobs: int = 0, target_prompt_logprobs: TensorData | None = None,
+               prompt_alt_tokens_k: int = 0, prompt_logprobs_last_n: int | None = None
                ) -> APIFuture[SampleResponse]:
         """Generate ``num_samples`` continuations of ``prompt``.
 
         Blocks only while the request is submitted (and, under backpressure,
         while the server asks us to wait); the result arrives in the future.
+
+        Besides the samples: ``include_prompt_logprobs`` scores each prompt
+        token (``prompt_logprobs_last_n``: only the last N),
+        ``topk_prompt_logprobs`` / ``topk_sample_logprobs`` add the k likeliest
+        tokens at each prompt / sampled position, ``target_prompt_logprobs`` (an
+        int64 ``[len(prompt) - 1, K]`` tensor of token ids, -1 for none) scores
+        chosen tokens at each prompt position, and ``prompt_alt_tokens_k`` draws
+        k alternative tokens per prompt position.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
         if isinstance(sampling_params, dict):
             sampling_params = SamplingParams.model_validate(sampling_params)
-        request = {"prompt": prompt, "num_samples": num_samples,
-                   "sampling_params": sampling_params, "prompt_logprobs": include_prompt_logprobs,
-                   "topk_prompt_logprobs": topk_prompt_logprobs}
+        _check_request(include_prompt_logprobs, target_prompt_logprobs, prompt_alt_tokens_k,
+                       prompt_logprobs_last_n)
+        request: dict[str, Any] = {
+            "prompt": prompt, "num_samples": num_samples, "sampling_params": sampling_params,
+            "prompt_logprobs": include_prompt_logprobs,
+            "topk_prompt_logprobs": topk_prompt_logprobs}
+        # Options left at their defaults stay off the wire, as a 0.24-era client sends it.
+        if topk_sample_logprobs:
+            request["topk_sample_logprobs"] = topk_sample_logprobs
+        if target_prompt_logprobs is not None:
+            request["target_prompt_logprobs"] = target_prompt_logprobs
+        if prompt_alt_tokens_k:
+            request["prompt_alt_tokens_k"] = prompt_alt_tokens_k
+        if prompt_logprobs_last_n is not None:
+            request["prompt_logprobs_last_n"] = prompt_logprobs_last_n
+        if self.record_stability_info:
+            request["record_stability_info"] = True
         outer: APIFuture[SampleResponse] = APIFuture()
         self._attempt(outer, request, time.monotonic(), 0)
-        return outer
+        if not (prompt_alt_tokens_k or prompt_logprobs_last_n is not None):
+            return outer
+        checked = outer.map(lambda r: _check_honoured(r, prompt_alt_tokens_k,
+                                                      prompt_logprobs_last_n))
+        relay_queue_state(outer, checked)
+        return checked
+
+    sample_async = awaiting(sample)
 
     def _next_seq_id(self) -> int:
         with self._ctx.sequencer.reserve("asample", self.sampling_session_id, 1) as block:
@@ -166,13 +244,20 @@ class SamplingClient:
 
         self._ctx.poller.pool.schedule(again, delay)
 
-    def compute_logprobs(self, prompt: ModelInput) -> APIFuture[list[float | None]]:
-        """Log-probability of each prompt token given the ones before it (None for the first)."""
+    def compute_logprobs(self, prompt: ModelInput, prompt_logprobs_last_n: int | None = None
+                         ) -> APIFuture[list[float | None]]:
+        """Log-probability of each prompt token given the ones before it (None for the first).
+
+        ``prompt_logprobs_last_n`` scores only the last N tokens (the others are None).
+        """
         response = self.sample(prompt, 1, SamplingParams(max_tokens=1),
-                               include_prompt_logprobs=True)
+                               include_prompt_logprobs=True,
+                               prompt_logprobs_last_n=prompt_logprobs_last_n)
         logprobs = response.map(lambda r: list(r.prompt_logprobs or []))
         relay_queue_state(response, logprobs)
         return logprobs
+
+    compute_logprobs_async = awaiting(compute_logprobs)
 
     # ---- information --------------------------------------------------------------------
 
@@ -184,9 +269,15 @@ class SamplingClient:
                 self._base_model = sampler.base_model
             return self._base_model
 
+    get_base_model_async = awaiting(get_base_model)
+
     def get_tokenizer(self) -> Any:
         """The base model's tokenizer (a byte tokenizer for the emulator's models)."""
         return get_tokenizer(None, self.get_base_model())
+
+    def get_telemetry(self) -> TelemetryReporter | None:
+        """The reporter that sends this client's telemetry events."""
+        return self._ctx.telemetry
 
     # ---- pickling -----------------------------------------------------------------------
 
