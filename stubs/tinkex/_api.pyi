@@ -7,48 +7,72 @@ from tinkex.core.engine import Engine
 from tinkex.core.futures import APIFuture
 from tinkex.types._generated import (
     AccessScope,
+    AccessibleSearchOwner,
+    ActiveSessionStatusQuery,
     AdamParams,
+    AuditEventType,
+    AuditLogResponse,
+    AuthTokenResponse,
+    BillingUsageResponse,
+    CancelledSessionStatusQuery,
     Checkpoint,
     CheckpointArchiveUrlResponse,
     CheckpointKind,
     CheckpointsListResponse,
     ClientConfigResponse,
     ClientDynamicConfigResponse,
+    ClientFinishedSessionStatusQuery,
+    CopyWeightsResponse,
+    CreateCustomLossResponse,
     CreateModelResponse,
     CreateSamplingSessionResponse,
     CreateSessionResponse,
+    CurrentCheckpointStorageUsageResponse,
+    CustomLossGraph,
+    CustomLossInput,
     DimuonParams,
+    ExternalWeightsUrlsResponse,
+    FailedSessionStatusQuery,
     ForwardBackwardInput,
     ForwardBackwardOutput,
     FutureRetrieveResponse,
+    FuturesRetrieveResponse,
     GenericEvent,
     GetInfoResponse,
     GetSamplerResponse,
     GetServerCapabilitiesResponse,
     GetSessionResponse,
     HealthResponse,
+    JoinSamplingSessionResponse,
     ListSessionsResponse,
     LoadWeightsResponse,
     LoraConfig,
     ModelInput,
     OptimStepResponse,
     OptimizerConfig,
+    OwnSearchOwner,
     SampleResponse,
     SamplingParams,
+    SamplingSessionFuturesTarget,
     SaveWeightsExternalResponseInternal,
     SaveWeightsForSamplerKind,
     SaveWeightsForSamplerResponseInternal,
     SaveWeightsResponse,
+    SelfApiKeyResponse,
     SessionEndEvent,
     SessionFinishReason,
     SessionHeartbeatResponse,
+    SessionSearchCursor,
+    SessionSearchResponse,
     SessionStartEvent,
+    SessionTraceExportResponse,
     TelemetryResponse,
     TensorData,
     TrainingRun,
     TrainingRunsResponse,
     UnhandledExceptionEvent,
     UnloadModelResponse,
+    UserSearchOwner,
     WeightsInfoResponse,
 )
 
@@ -166,6 +190,24 @@ class TrainingAPI:
     """Training models: creation, info, forward/backward passes, optimizer steps, saving and loading weights."""
 
     def __init__(self, engine: Engine) -> None: ...
+    def create_custom_loss(
+        self,
+        *,
+        session_id: str,
+        custom_loss_seq_id: int,
+        name: str,
+        inputs: list[CustomLossInput],
+        graph: CustomLossGraph,
+        type: Literal['create_custom_loss'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> APIFuture[CreateCustomLossResponse]:
+        """Upload a traced custom loss (future)."""
+        ...
     def create_model(
         self,
         *,
@@ -404,6 +446,20 @@ class SamplingAPI:
     ) -> GetSamplerResponse:
         """Describe a sampler (sampling session)."""
         ...
+    def join_sampling_session(
+        self,
+        *,
+        sampling_session_id: str,
+        type: Literal['join_sampling_session'] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> JoinSamplingSessionResponse:
+        """Allocate a client id within an existing sampling session."""
+        ...
 
 
 class FuturesAPI:
@@ -440,6 +496,22 @@ class FuturesAPI:
     ) -> FutureRetrieveResponse:
         """Long-poll the result of a future."""
         ...
+    def retrieve_futures(
+        self,
+        *,
+        target: SamplingSessionFuturesTarget,
+        prev_cursor: int = ...,
+        timeout_: float | None = ...,
+        retrieved_request_ids: list[str] = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> FuturesRetrieveResponse:
+        """Long-poll the completions of one sampling session."""
+        ...
 
 
 class TelemetryAPI:
@@ -469,6 +541,39 @@ class RestAPI:
     """REST resources: training runs, checkpoints, user checkpoints, weights info, sessions."""
 
     def __init__(self, engine: Engine) -> None: ...
+    def assign_session_project(
+        self,
+        *,
+        session_id: str,
+        project_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> None:
+        """Move a session (with its training runs and samplers) into a project."""
+        ...
+    def copy_weights(
+        self,
+        *,
+        source_path: str,
+        x_tinker_weights_access_token: str = ...,
+        destination_project_id: str | None = ...,
+        session_id: str | None = ...,
+        model_seq_id: int | None = ...,
+        ttl_seconds: int | None = ...,
+        weights_access_token: str | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> CopyWeightsResponse:
+        """Copy a checkpoint into a project (or a session's new training run)."""
+        ...
     def delete_checkpoint(
         self,
         *,
@@ -484,6 +589,19 @@ class RestAPI:
     ) -> None:
         """Delete a checkpoint."""
         ...
+    def export_session_trace(
+        self,
+        *,
+        session_id: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> SessionTraceExportResponse:
+        """Start (or reuse) the trace export of a session and report its state."""
+        ...
     def get_checkpoint_archive_url(
         self,
         *,
@@ -498,6 +616,21 @@ class RestAPI:
         extra_body: Mapping[str, object] | None = ...,
     ) -> CheckpointArchiveUrlResponse:
         """Get a signed download URL for a checkpoint archive."""
+        ...
+    def get_external_weights_urls(
+        self,
+        *,
+        training_run_id: str,
+        checkpoint_kind: CheckpointKind,
+        checkpoint_name: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> ExternalWeightsUrlsResponse:
+        """Signed download URLs for the files of an external weights checkpoint."""
         ...
     def get_session(
         self,
@@ -658,6 +791,26 @@ class RestAPI:
     ) -> None:
         """Make a checkpoint public."""
         ...
+    def search_sessions(
+        self,
+        *,
+        session_id: str | None = ...,
+        project_ids: list[str] | None = ...,
+        user_metadata: dict[str, str] = ...,
+        display_name: str | None = ...,
+        owner: OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner = ...,
+        statuses: list[ActiveSessionStatusQuery | CancelledSessionStatusQuery | FailedSessionStatusQuery | ClientFinishedSessionStatusQuery] | None = ...,
+        limit: int = ...,
+        cursor: SessionSearchCursor | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> SessionSearchResponse:
+        """Search sessions, newest first, with a cursor."""
+        ...
     def set_checkpoint_ttl(
         self,
         *,
@@ -691,6 +844,95 @@ class RestAPI:
         ...
 
 
+class AuthAPI:
+    """Credential exchange (API key -> short-lived JWT) and API key self-service."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def auth_token(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> AuthTokenResponse:
+        """Exchange the long-lived credential for a short-lived JWT."""
+        ...
+    def delete_self_api_key(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> None:
+        """Revoke the API key in the auth header."""
+        ...
+    def get_self_api_key(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> SelfApiKeyResponse:
+        """Describe the API key in the auth header."""
+        ...
+
+
+class AdminAPI:
+    """Organization administration: audit log, billing usage, checkpoint storage usage."""
+
+    def __init__(self, engine: Engine) -> None: ...
+    def get_audit_log(
+        self,
+        *,
+        event_type: AuditEventType = ...,
+        day: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> AuditLogResponse:
+        """Audit events of the organization."""
+        ...
+    def get_billing_usage(
+        self,
+        *,
+        starting_on: str,
+        ending_before: str,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> BillingUsageResponse:
+        """Hourly usage (training, sampling, checkpoints, storage) in a window."""
+        ...
+    def get_current_checkpoint_storage_usage(
+        self,
+        *,
+        project_id: str = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        max_retries: int | None = ...,
+        idempotency_key: str | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        extra_query: Mapping[str, object] | None = ...,
+        extra_body: Mapping[str, object] | None = ...,
+    ) -> CurrentCheckpointStorageUsageResponse:
+        """Current checkpoint count, size and projected storage cost."""
+        ...
+
+
 class TinkerAPI:
     """Tinker API: the low-level API."""
 
@@ -709,3 +951,7 @@ class TinkerAPI:
     def telemetry(self) -> TelemetryAPI: ...
     @property
     def rest(self) -> RestAPI: ...
+    @property
+    def auth(self) -> AuthAPI: ...
+    @property
+    def admin(self) -> AdminAPI: ...

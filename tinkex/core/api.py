@@ -18,7 +18,7 @@ from typing import Any
 
 from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
-from .operations import JSON, Operation, OperationTable, load_table, python_name
+from .operations import JSON, RESERVED_NAMES, Operation, OperationTable, load_table, python_name
 from .pagination import iter_items
 
 CALL_OPTIONS = (
@@ -30,6 +30,7 @@ CALL_OPTIONS = (
     ("extra_body", "Mapping[str, object] | None"),
 )
 """Per-call options every method accepts, after the operation's own parameters."""
+assert {name for name, _ in CALL_OPTIONS} <= RESERVED_NAMES  # parameters must not collide
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -44,12 +44,21 @@ from .transport import PoolSpec, Timeout, TimeoutOverride
 JSON = "application/json"
 
 
+RESERVED_NAMES = frozenset({"self", "timeout", "max_retries", "idempotency_key", "extra_headers",
+                            "extra_query", "extra_body", "encode_body"})
+"""Names the low-level methods (and ``Engine.call``) use for their own options."""
+
+
 def python_name(name: str) -> str:
-    """Parameter name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``); same rule as codegen."""
+    """Parameter name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``); same rule as codegen.
+
+    A keyword, or a name taken by a per-call option (a body field called
+    ``timeout``), gets a trailing underscore.
+    """
     out = re.sub(r"[^0-9A-Za-z_]", "_", name).lower()
     if out[:1].isdigit():
         out = "_" + out
-    return out + "_" if keyword.iskeyword(out) else out
+    return out + "_" if keyword.iskeyword(out) or out in RESERVED_NAMES else out
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,18 @@ class AccessScope(str, Enum):
     accessible = "accessible"
 
 
+class AccessibleSearchOwner(BaseModel):
+    """
+    Every session the caller may see.
+    """
+
+    type: Literal["accessible"] = "accessible"
+
+
+class ActiveSessionStatusQuery(BaseModel):
+    type: Literal["active"] = "active"
+
+
 class AdamParams(BaseModel):
     """
     AdamW parameters. weight_decay and grad_clip_norm exist from SDK 0.7.0.
@@ -32,6 +44,162 @@ class AdamParams(BaseModel):
     """
     Global gradient-norm clip; 0 means no clipping.
     """
+
+
+class ApiKeyDetails(BaseModel):
+    """
+    Who a key belongs to.
+    """
+
+    org_details: ApiKeyOrgDetails
+    user_details: ApiKeyUserDetails
+
+
+class ApiKeyOrgDetails(BaseModel):
+    name: str
+
+
+class ApiKeyUserDetails(BaseModel):
+    email: str
+
+
+class AssignSessionProjectRequest(BaseModel):
+    project_id: str
+
+
+class AuditEventType(str, Enum):
+    """
+    Which audit events to return (by resource).
+    """
+
+    all = "all"
+    checkpoints = "checkpoints"
+    projects = "projects"
+    teams = "teams"
+    organizations = "organizations"
+
+
+class AuditLogEntry(BaseModel):
+    """
+    One audit event.
+    """
+
+    timestamp: datetime
+    event: str
+    """
+    <resource>_<action>, e.g. checkpoint_read, project_session_assign.
+    """
+    event_details: dict[str, Any] = {}
+    """
+    Who did it (actor), what it was about and whatever else the event records (SDK >= 0.26.2).
+    """
+    model_id: str | None = None
+    """
+    Deprecated: read event_details. Checkpoint events only.
+    """
+    tinker_path: str | None = None
+    """
+    Deprecated: read event_details. Checkpoint events only.
+    """
+    purpose: str | None = None
+    """
+    Deprecated: read event_details. Checkpoint reads only.
+    """
+
+
+class AuditLogResponse(BaseModel):
+    entries: list[AuditLogEntry]
+    """
+    Sorted by timestamp.
+    """
+
+
+class AuthTokenRequest(BaseModel):
+    """
+    Body of the token exchange; empty (the credential travels in the auth header).
+    """
+
+
+class AuthTokenResponse(BaseModel):
+    """
+    A short-lived JWT (claims exp, iat, sub, org_id, email) that replaces the long-lived credential in the auth header of every other call.
+    """
+
+    jwt: str
+    """
+    Compact JWS: base64url header.payload.signature.
+    """
+
+
+class BillingUsageEvent(BaseModel):
+    """
+    One hourly bucket of usage for one attribution (base model, user, session).
+    """
+
+    bucket_start: datetime
+    """
+    Inclusive start of the UTC hour.
+    """
+    bucket_end: datetime
+    """
+    Exclusive end of the UTC hour.
+    """
+    base_model: str | None = None
+    user_id: str | None = None
+    """
+    URN of the user whose session the usage is attributed to.
+    """
+    user_name: str | None = None
+    session_id: str | None = None
+    """
+    Null for usage without a session (storage).
+    """
+    project_id: str | None = None
+    estimated_cost_usd: float | None = None
+    """
+    Gross estimate before credits (SDK >= 0.31); null for checkpoint operations.
+    """
+    effective_rate_usd_per_million_tokens: float | None = None
+    """
+    Token events only (SDK >= 0.31).
+    """
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    """
+    Storage events only; one GB-month is 720 GB-hours (SDK >= 0.31).
+    """
+    event_info: Annotated[
+        TrainingBillingEvent | SamplingPrefillBillingEvent | SamplingSampleBillingEvent | CheckpointBillingEvent | StorageBillingEvent,
+        Field(discriminator="type"),
+    ]
+    """
+    What kind of usage a billing event is, and its quantity.
+    """
+
+
+class BillingUsageResponse(BaseModel):
+    """
+    Usage in a window (SDK >= 0.23.4), ordered by bucket, then by descending quantity.
+    """
+
+    data: list[BillingUsageEvent]
+    sessions: Annotated[
+        dict[str, BillingUsageSession], Field(validate_default=True)
+    ] = {}
+    """
+    session_id -> that session's attributes, for every session in data.
+    """
+    cost_data_through: datetime | None = None
+    """
+    Boundary between invoice-derived and published rates (SDK >= 0.31).
+    """
+
+
+class BillingUsageSession(BaseModel):
+    user_metadata: dict[str, str] | None = None
+
+
+class CancelledSessionStatusQuery(BaseModel):
+    type: Literal["cancelled"] = "cancelled"
 
 
 class Checkpoint(BaseModel):
@@ -63,6 +231,15 @@ class CheckpointArchiveUrlResponse(BaseModel):
     Signed download URL.
     """
     expires: datetime
+
+
+class CheckpointBillingEvent(BaseModel):
+    """
+    Checkpoint operations (billed per checkpoint).
+    """
+
+    type: Literal["checkpoint"] = "checkpoint"
+    count: int
 
 
 class CheckpointKind(str, Enum):
@@ -225,6 +402,86 @@ class ClientDynamicConfigResponse(BaseModel):
     """
 
 
+class ClientFinishedSessionStatusQuery(BaseModel):
+    type: Literal["client_finished"] = "client_finished"
+    reasons: Annotated[list[SessionFinishStatus] | None, Field(min_length=1)] = None
+    """
+    Any of these finish reasons; null matches every reason.
+    """
+
+
+class ClientSessionFinished(BaseModel):
+    """
+    The session's client reported it was done (sessions/{id}/finish).
+    """
+
+    type: Literal["client_finished"] = "client_finished"
+    reason: SessionFinishReason
+    detail: str | None = None
+
+
+class CopyWeightsRequest(BaseModel):
+    """
+    Copy a checkpoint (either kind) into a new training run that cannot be trained on (SDK >= 0.26.2). Give destination_project_id (SDK >= 0.34), or session_id and model_seq_id. Storage is shared with the source.
+    """
+
+    source_path: str
+    """
+    tinker:// path of the weights to copy.
+    """
+    destination_project_id: str | None = None
+    session_id: str | None = None
+    """
+    Session that will own the copy (it inherits the session's project).
+    """
+    model_seq_id: int | None = None
+    """
+    Training-run slot within that session.
+    """
+    ttl_seconds: int | None = None
+    """
+    3600 s to 10 years; the source's expiry is not inherited.
+    """
+    weights_access_token: str | None = None
+    """
+    Access token for weights of another account (normally sent as a header).
+    """
+
+
+class CopyWeightsResponse(BaseModel):
+    tinker_path: str
+    """
+    Path of the new copy.
+    """
+
+
+class CreateCustomLossRequest(BaseModel):
+    """
+    Upload a traced custom loss (SDK >= 0.36, when the client config sets custom_loss_server_side).
+    """
+
+    session_id: str
+    custom_loss_seq_id: int
+    """
+    Per-session counter from 0.
+    """
+    name: str
+    inputs: list[CustomLossInput]
+    """
+    The graph's inputs in order, logprobs first.
+    """
+    graph: CustomLossGraph
+    type: Literal["create_custom_loss"] = "create_custom_loss"
+
+
+class CreateCustomLossResponse(BaseModel):
+    loss_id: str
+    """
+    Used as forward_backward(loss_fn=custom, loss_fn_config={loss_id: ...}) in the same session.
+    """
+    type: Literal["create_custom_loss"] | None = None
+
+
 class CreateModelRequest(BaseModel):
     """
     Creates a training model (future). session_id and model_seq_id exist from SDK 0.3.0 (model_seq_id counts the session's training clients from 0); optimizer_config from 0.30.0 (then always sent).
@@ -300,6 +557,33 @@ class CreateSessionResponse(BaseModel):
     type: Literal["create_session"] | None = None
 
 
+class CurrentCheckpointStorageUsageItem(BaseModel):
+    """
+    Live checkpoint storage of one project and session owner.
+    """
+
+    project_id: str | None = None
+    org_user_urn: str | None = None
+    user_email: str | None = None
+    user_name: str | None = None
+    checkpoint_count: int
+    size_bytes: int
+    size_gigabytes: float
+    estimated_monthly_cost_usd: float | None = None
+    """
+    Projected 720-hour cost at the current rate.
+    """
+
+
+class CurrentCheckpointStorageUsageResponse(BaseModel):
+    """
+    Current checkpoint storage of the organization (SDK >= 0.32).
+    """
+
+    effective_rate_usd_per_gigabyte_month: float | None = None
+    data: list[CurrentCheckpointStorageUsageItem]
+
+
 class Cursor(BaseModel):
     """
     Offset pagination; the next page starts at offset + limit while that is below total_count.
@@ -308,6 +592,53 @@ class Cursor(BaseModel):
     offset: int
     limit: int
     total_count: int
+
+
+class CustomLossGraph(BaseModel):
+    """
+    A traced loss as plain data, nodes in execution order; the server runs only operations it allows.
+    """
+
+    format: Literal[1] = 1
+    nodes: list[CustomLossNode]
+
+
+class CustomLossInput(BaseModel):
+    name: str
+    """
+    logprobs, or the loss_fn_inputs key the loss reads.
+    """
+    rank: Annotated[int, Field(ge=0, le=2)]
+    """
+    0 is a scalar, 1 is [T] and 2 is [T, K].
+    """
+
+
+class CustomLossNode(BaseModel):
+    """
+    One node of a traced loss, as torch.fx records it. Arguments are JSON scalars and lists, or one-key objects: {"ref": node}, {"tuple": [...]}, {"dict": {...}}, {"slice": [start, stop, step]}, {"ellipsis": true}, {"float": "inf" | "-inf" | "nan"}, {"dtype": ...}, {"device": ...}, {"layout": ...}, {"memory_format": ...}.
+    """
+
+    op: CustomLossNodeOp
+    name: str
+    """
+    Unique within the graph.
+    """
+    target: str
+    """
+    Parameter name, qualified function name (torch.exp, operator.mul), method name or output.
+    """
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+
+
+class CustomLossNodeOp(str, Enum):
+    placeholder = "placeholder"
+    get_attr = "get_attr"
+    call_function = "call_function"
+    call_method = "call_method"
+    call_module = "call_module"
+    output = "output"
 
 
 class Datum(DatumMixin):
@@ -375,6 +706,22 @@ class EventType(str, Enum):
     GENERIC_EVENT = "GENERIC_EVENT"
 
 
+class ExternalWeightsUrlsResponse(BaseModel):
+    """
+    Signed download URLs of an external_weights checkpoint (SDK >= 0.28).
+    """
+
+    urls: dict[str, str]
+    """
+    File path relative to the checkpoint root -> signed URL (no auth header needed).
+    """
+    expires: datetime
+
+
+class FailedSessionStatusQuery(BaseModel):
+    type: Literal["failed"] = "failed"
+
+
 class ForwardBackwardInput(BaseModel):
     data: list[Datum]
     loss_fn: LossFnType
@@ -430,6 +777,24 @@ class FutureCancelRequest(BaseModel):
     request_id: str
 
 
+class FutureFailed(BaseModel):
+    """
+    A failed request; retrieve_future returns its error.
+    """
+
+    state: Literal["failed"] = "failed"
+    request_id: str
+
+
+class FutureFinished(BaseModel):
+    state: Literal["finished"] = "finished"
+    request_id: str
+    response_payload_uncompressed_size: int | None = None
+    """
+    Size to reserve before fetching the payload with retrieve_future.
+    """
+
+
 class FutureMetadataResponse(BaseModel):
     """
     The payload is large: only its size is returned (SDK >= 0.14.0, only when allow_metadata_only was true). The client reserves that many bytes and polls again with allow_metadata_only=false.
@@ -444,6 +809,32 @@ class FutureRetrieveRequest(BaseModel):
     allow_metadata_only: bool = False
     """
     SDK >= 0.14.0: true on the first poll, false after a metadata-only answer. Older SDKs send only request_id.
+    """
+
+
+class FuturesRetrieveRequest(BaseModel):
+    target: SamplingSessionFuturesTarget
+    prev_cursor: int = 0
+    """
+    Completions at or before it were seen (and may be trimmed); 0 starts from the beginning.
+    """
+    timeout: float | None = None
+    """
+    Seconds the server may hold the poll; null lets it decide (about 30 s), 0 answers at once.
+    """
+    retrieved_request_ids: list[str] = []
+    """
+    Requests whose results were fully fetched, so the server may drop their payloads (SDK >= 0.36).
+    """
+
+
+class FuturesRetrieveResponse(BaseModel):
+    completions: list[
+        Annotated[FutureFinished | FutureFailed, Field(discriminator="state")]
+    ]
+    cursor: int
+    """
+    Pass back as prev_cursor.
     """
 
 
@@ -548,6 +939,20 @@ class ImageChunk(BaseModel):
 class ImageFormat(str, Enum):
     png = "png"
     jpeg = "jpeg"
+
+
+class JoinSamplingSessionRequest(BaseModel):
+    sampling_session_id: str
+    type: Literal["join_sampling_session"] = "join_sampling_session"
+
+
+class JoinSamplingSessionResponse(BaseModel):
+    """
+    A client id unique within the sampling session (the original client is 0); its seq_ids start at 1e9 times it.
+    """
+
+    client_counter: int
+    type: Literal["join_sampling_session"] | None = None
 
 
 class ListSessionsResponse(BaseModel):
@@ -683,6 +1088,14 @@ class OptimizerConfig(BaseModel):
 
     type: Annotated[str, Field(examples=["adamw", "dimuon"])] = "adamw"
     version: int | None = None
+
+
+class OwnSearchOwner(BaseModel):
+    """
+    The caller's own sessions.
+    """
+
+    type: Literal["own"] = "own"
 
 
 class PromptAltTokens(BaseModel):
@@ -838,6 +1251,38 @@ class SamplingParams(BaseModel):
     top_p: float = 1
 
 
+class SamplingPrefillBillingEvent(BaseModel):
+    """
+    Prompt (prefill) tokens processed while sampling.
+    """
+
+    type: Literal["sampling_prefill"] = "sampling_prefill"
+    cached: bool
+    """
+    Served from the prefill cache (discounted rate).
+    """
+    token_count: int
+
+
+class SamplingSampleBillingEvent(BaseModel):
+    """
+    Tokens generated while sampling.
+    """
+
+    type: Literal["sampling_sample"] = "sampling_sample"
+    token_count: int
+
+
+class SamplingSessionFuturesTarget(BaseModel):
+    """
+    One (possibly cloned) sampling session; cloned_sampler_id is seq_id // 1e9 of the client.
+    """
+
+    type: Literal["sampling_session"] = "sampling_session"
+    sampling_session_id: str
+    cloned_sampler_id: int = 0
+
+
 class SaveWeightsExternalRequest(BaseModel):
     """
     Exports HuggingFace-format weights (SDK >= 0.28.0).
@@ -964,6 +1409,26 @@ class SaveWeightsResponse(BaseModel):
     type: Literal["save_weights"] | None = None
 
 
+class SelfApiKeyResponse(BaseModel):
+    """
+    Public metadata of the API key presented in the auth header (CLI >= 0.26).
+    """
+
+    key_id: int
+    name: str
+    note: str
+    details: ApiKeyDetails
+
+
+class SessionActive(BaseModel):
+    type: Literal["active"] = "active"
+
+
+class SessionCancelled(BaseModel):
+    type: Literal["cancelled"] = "cancelled"
+    detail: str | None = None
+
+
 class SessionEndEvent(BaseModel):
     event: Literal["SESSION_END"]
     event_id: str
@@ -974,6 +1439,37 @@ class SessionEndEvent(BaseModel):
     """
     Python timedelta text, e.g. 0:12:03.512345.
     """
+
+
+class SessionFailed(BaseModel):
+    type: Literal["failed"] = "failed"
+    category: SessionFailureCategory
+    reason: Annotated[
+        SessionFailedRequestReason | SessionFailedTrainingRunReason | SessionFailedSamplingSessionReason,
+        Field(discriminator="type"),
+    ]
+    message: str
+
+
+class SessionFailedRequestReason(BaseModel):
+    type: Literal["request"] = "request"
+    request_id: str
+    request_type: str
+
+
+class SessionFailedSamplingSessionReason(BaseModel):
+    type: Literal["sampling_session"] = "sampling_session"
+    sampling_session_id: str
+
+
+class SessionFailedTrainingRunReason(BaseModel):
+    type: Literal["training_run"] = "training_run"
+    training_run_id: str
+
+
+class SessionFailureCategory(str, Enum):
+    user = "user"
+    internal = "internal"
 
 
 class SessionFinishReason(BaseModel):
@@ -1012,6 +1508,59 @@ class SessionHeartbeatResponse(BaseModel):
     type: Literal["session_heartbeat"] | None = None
 
 
+class SessionSearchCursor(BaseModel):
+    """
+    Where the next page starts; pass next_cursor back unchanged.
+    """
+
+    last_created_at: datetime
+    last_session_id: str
+
+
+class SessionSearchRequest(BaseModel):
+    """
+    A session search (SDK >= 0.36, experimental). session_id and display_name together match either; every other filter must hold. Results are limited to projects the caller may list; naming another's project is an error.
+    """
+
+    session_id: str | None = None
+    """
+    Exact id.
+    """
+    project_ids: list[str] | None = None
+    user_metadata: dict[str, str] = {}
+    """
+    Every pair must match exactly.
+    """
+    display_name: Annotated[str | None, Field(min_length=1)] = None
+    """
+    Case-insensitive; every word must appear in the name.
+    """
+    owner: Annotated[OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner, Field(discriminator="type", validate_default=True)] = {
+        "type": "own"
+    }
+    statuses: Annotated[
+        list[Annotated[ActiveSessionStatusQuery | CancelledSessionStatusQuery | FailedSessionStatusQuery | ClientFinishedSessionStatusQuery, Field(discriminator="type")]] | None,
+        Field(min_length=1),
+    ] = None
+    """
+    Any of these; null matches every status.
+    """
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: SessionSearchCursor | None = None
+
+
+class SessionSearchResponse(BaseModel):
+    """
+    One page of results, newest first.
+    """
+
+    sessions: list[SessionSummary]
+    next_cursor: SessionSearchCursor | None = None
+    """
+    Null once the results are exhausted.
+    """
+
+
 class SessionStartEvent(BaseModel):
     event: Literal["SESSION_START"]
     event_id: str
@@ -1026,6 +1575,42 @@ class SessionStartEvent(BaseModel):
     timestamp: datetime
 
 
+class SessionSummary(BaseModel):
+    session_id: str
+    created_at: datetime
+    owner: str
+    """
+    URN of the session's owner.
+    """
+    project_id: str
+    status: (
+        SessionActive | SessionCancelled | SessionFailed | ClientSessionFinished | None
+    ) = None
+    """
+    Null when the session neither finished nor is known to be running.
+    """
+    checkpoints_count: int
+    display_name: str | None = None
+    user_metadata: dict[str, str] | None = None
+    checkpoint_storage_bytes: int | None = None
+
+
+class SessionTraceExportResponse(BaseModel):
+    """
+    State of a session's trace export job; url (signed, no auth header needed) once ready.
+    """
+
+    status: SessionTraceExportStatus
+    url: str | None = None
+    error: str | None = None
+
+
+class SessionTraceExportStatus(str, Enum):
+    pending = "pending"
+    ready = "ready"
+    failed = "failed"
+
+
 class Severity(str, Enum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -1037,6 +1622,19 @@ class Severity(str, Enum):
 class StopReason(str, Enum):
     length = "length"
     stop = "stop"
+
+
+class StorageBillingEvent(BaseModel):
+    """
+    Checkpoint storage.
+    """
+
+    type: Literal["storage"] = "storage"
+    free: bool = False
+    """
+    Free storage (SDK >= 0.38).
+    """
+    gigabyte_hours: float
 
 
 class SupportedModel(BaseModel):
@@ -1110,6 +1708,15 @@ class TensorDtype(str, Enum):
 
     int64 = "int64"
     float32 = "float32"
+
+
+class TrainingBillingEvent(BaseModel):
+    """
+    Training tokens processed by forward/backward passes.
+    """
+
+    type: Literal["training"] = "training"
+    token_count: int
 
 
 class TrainingRun(BaseModel):
@@ -1210,6 +1817,15 @@ class UntypedAPIFuture(BaseModel):
     """
 
 
+class UserSearchOwner(BaseModel):
+    """
+    The listed users' sessions.
+    """
+
+    type: Literal["user"] = "user"
+    owner_urns: Annotated[list[str], Field(max_length=10, min_length=1)]
+
+
 class WeightsInfoRequest(BaseModel):
     tinker_path: str
 
@@ -1237,4 +1853,23 @@ class WeightsInfoResponse(BaseModel):
     optimizer_config: OptimizerConfig | None = None
     """
     SDK >= 0.30; absent means adamw.
+    """
+
+
+class WhoamiResponse(BaseModel):
+    """
+    The calling principal (SDK >= 0.24). Not sent by the server: clients read it from the claims of the JWT they hold (sub, org_id, email).
+    """
+
+    user_urn: str
+    """
+    The JWT's sub claim.
+    """
+    org_urn: str
+    """
+    tml:organization:<org_id claim>.
+    """
+    email: str | None = None
+    """
+    Null for principals that are not users.
     """

@@ -53,4 +53,4 @@ def check_registry(operations: Iterable[Operation]) -> None:
 
 
 # Registration happens on import.
-from . import futures, rest, sampling, service, sessions, training  # noqa: E402,F401
+from . import futures, pending, rest, sampling, service, sessions, training  # noqa: E402,F401
