@@ -10,8 +10,12 @@ synchronous calls::
     training = service.create_lora_training_client(base_model="tinkex/tiny-lm", rank=8)
 """
 
-from tinkex import checkpoints, types
+from collections.abc import Mapping
+from typing import TypedDict
+
+from tinkex import auth, checkpoints, lib, types
 from tinkex._version import __version__
+from tinkex.admin_client import AdminClient
 from tinkex.core.errors import (
     APIConnectionError,
     APIError,
@@ -34,28 +38,71 @@ from tinkex.core.errors import (
 )
 from tinkex.core.errors import SDKError as TinkerError
 from tinkex.core.futures import APIFuture
+from tinkex.core.transport import Timeout
+from tinkex.lib.public_interfaces import (
+    BackcompatSamplingClientFuture,
+    BackcompatTrainingClientFuture,
+)
+from tinkex.loss_handle import LossHandle, PerDatumLossFn
 from tinkex.rest_client import RestClient
 from tinkex.sampling_client import RetryConfig, SamplingClient
 from tinkex.service_client import ServiceClient
 from tinkex.training_client import TrainingClient
 from tinkex.types import (
+    AdamOptimizerConfig,
     AdamParams,
     Checkpoint,
+    CheckpointType,
     Datum,
+    DimuonOptimizerConfig,
+    DimuonParams,
+    DmelChunk,
     EncodedTextChunk,
     ForwardBackwardOutput,
     ImageAssetPointerChunk,
     ImageChunk,
     LoraConfig,
+    ModelID,
     ModelInput,
+    ModelInputChunk,
+    OptimParams,
+    OptimStepRequest,
+    OptimStepResponse,
+    ParsedCheckpointTinkerPath,
+    PromptProvenanceSpan,
+    SampledProvenanceSpan,
     SampledSequence,
+    SampleRequest,
     SampleResponse,
     SamplingParams,
+    StopReason,
     TensorData,
+    TensorDtype,
     TrainingRun,
 )
 
+
+class ExperimentalWarning(FutureWarning):
+    """Warned by APIs that may change or go away in any release (as in the official SDK)."""
+
+
+class RequestOptions(TypedDict, total=False):
+    """Per-call options of the low-level API (``tinkex._api``), as keyword arguments."""
+
+    timeout: float | tuple[float, float] | None
+    max_retries: int | None
+    idempotency_key: str | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, object] | None
+    extra_body: Mapping[str, object] | None
+
 __all__ = [
+    "AdamOptimizerConfig", "AdminClient", "BackcompatSamplingClientFuture",
+    "BackcompatTrainingClientFuture", "CheckpointType", "DimuonOptimizerConfig", "DimuonParams",
+    "DmelChunk", "ExperimentalWarning", "LossHandle", "ModelID", "ModelInputChunk",
+    "OptimParams", "OptimStepRequest", "OptimStepResponse", "ParsedCheckpointTinkerPath",
+    "PerDatumLossFn", "PromptProvenanceSpan", "RequestOptions", "SampleRequest",
+    "SampledProvenanceSpan", "StopReason", "TensorDtype", "Timeout", "auth", "lib",
     "APIConnectionError", "APIError", "APIFuture", "APIResponseValidationError",
     "APIStatusError", "APITimeoutError", "AdamParams", "AuthenticationError", "BadRequestError",
     "BillingError", "Checkpoint", "ConfigError", "ConflictError", "Datum", "EncodedTextChunk",

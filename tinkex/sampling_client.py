@@ -9,6 +9,8 @@ with a fresh ``seq_id``, until ``RetryConfig.progress_timeout`` runs out.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
 import threading
@@ -38,6 +40,7 @@ CLONE_BLOCK = 1_000_000_000
 LARGE_PROMPT_BYTES = 128 * 1024
 BYTES_PER_TOKEN = 10
 _RETRY_STATUSES = {408, 409, 429}
+HANDLE_PREFIX = "tinkex-sampler:"
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ class SamplingClient(Offloads, ResolvedClient):
         if self.record_stability_info:
             request["record_stability_info"] = True
         outer: APIFuture[SampleResponse] = APIFuture()
+        outer.add_queue_state_observer(self.on_queue_state_change)
         self._attempt(outer, request, time.monotonic(), 0)
         if not (prompt_alt_tokens_k or prompt_logprobs_last_n is not None):
             return outer
@@ -279,7 +283,40 @@ class SamplingClient(Offloads, ResolvedClient):
         """The reporter that sends this client's telemetry events."""
         return self._ctx.telemetry
 
-    # ---- pickling -----------------------------------------------------------------------
+    def on_queue_state_change(self, queue_state: str, queue_state_reason: str | None) -> None:
+        """Called when the server reports a new queue state for one of this client's samples.
+
+        Logs it; override in a subclass to react (e.g. to ``paused_rate_limit``).
+        """
+        log.info("sampling queue %s%s", queue_state,
+                 f" ({queue_state_reason})" if queue_state_reason else "")
+
+    # ---- handles and pickling -----------------------------------------------------------
+
+    def get_sampler_handle(self) -> str:
+        """A string that :meth:`from_sampler_handle` turns back into a client of this sampler.
+
+        It names the server, the session and the sampler, never the API key: the
+        process that uses it brings its own credentials.
+        """
+        state = {"base_url": self._ctx.config.base_url, "session_id": self._ctx.session_id,
+                 "sampling_session_id": self.sampling_session_id,
+                 "base_model": self._base_model}
+        return HANDLE_PREFIX + base64.urlsafe_b64encode(
+            json.dumps(state, sort_keys=True).encode()).decode()
+
+    @classmethod
+    def from_sampler_handle(cls, handle: str, *, api_key: str | None = None) -> SamplingClient:
+        """A client of the sampler that :meth:`get_sampler_handle` described (close it when done)."""
+        if not isinstance(handle, str) or not handle.startswith(HANDLE_PREFIX):
+            raise ValueError("not a sampler handle (they come from get_sampler_handle)")
+        try:
+            state = json.loads(base64.urlsafe_b64decode(handle[len(HANDLE_PREFIX):]))
+        except ValueError as exc:
+            raise ValueError(f"a damaged sampler handle: {exc}") from None
+        client = cls.__new__(cls)
+        client.__setstate__({**state, "api_key": api_key, "retry_config": RetryConfig()})
+        return client
 
     def __getstate__(self) -> dict[str, Any]:
         cfg = self._ctx.config

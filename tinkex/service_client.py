@@ -12,6 +12,7 @@ from tinkex._context import ClientContext
 from tinkex._twins import Offloads, awaiting
 from tinkex.core.futures import APIFuture
 from tinkex.core.telemetry import TelemetryReporter
+from tinkex.loss_handle import LossHandle, PerDatumLossFn, make_handle
 from tinkex.types import GetServerCapabilitiesResponse, LoraConfig, OptimizerConfig
 from tinkex.wire import WireFormat
 
@@ -223,6 +224,31 @@ class ServiceClient(Offloads):
                                        retry_config, record_stability_info)
 
     create_sampling_client_async = awaiting(create_sampling_client)
+
+    # ---- weights and losses -------------------------------------------------------------
+
+    def copy_weights(self, path: str, *, ttl_seconds: int | None = None,
+                     weights_access_token: str | None = None) -> APIFuture[str]:
+        """Copy a checkpoint into this client's project; the copy's ``tinker://`` path.
+
+        See :meth:`RestClient.copy_weights`.
+        """
+        return self.create_rest_client().copy_weights(
+            path, self._ctx.project_id, ttl_seconds=ttl_seconds,
+            weights_access_token=weights_access_token)
+
+    copy_weights_async = awaiting(copy_weights, offload=False)
+
+    def create_custom_loss(self, fn: PerDatumLossFn, input_ranks: Mapping[str, int]
+                           ) -> APIFuture[LossHandle]:
+        """A per-datum custom loss for :meth:`TrainingClient.forward_backward_custom`.
+
+        ``fn(logprobs, *inputs) -> (loss, metrics)`` takes the datum's target
+        logprobs first, then one tensor per ``loss_fn_inputs`` key it reads;
+        ``input_ranks`` gives each parameter's rank (0, 1 or 2), ``logprobs``
+        included. The loss runs here, with torch (see :mod:`tinkex.loss_handle`).
+        """
+        return APIFuture.from_value(make_handle(fn, input_ranks, self._ctx.session_id))
 
     # ---- REST ---------------------------------------------------------------------------
 

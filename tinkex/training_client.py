@@ -31,6 +31,7 @@ from tinkex.types import (
     LoadWeightsResponse,
     LossFnType,
     OptimStepResponse,
+    SaveWeightsExternalResponse,
     SaveWeightsForSamplerResponse,
     SaveWeightsForSamplerResponseInternal,
     SaveWeightsResponse,
@@ -53,6 +54,12 @@ def _named_sampler_weights(saved: SaveWeightsForSamplerResponseInternal
     if not saved.path:
         raise RuntimeError("the server did not return a path for the saved sampler weights")
     return SaveWeightsForSamplerResponse(path=saved.path)
+
+
+def _external_weights(saved: Any) -> SaveWeightsExternalResponse:
+    if not saved.path:
+        raise RuntimeError("the server did not return a path for the exported weights")
+    return SaveWeightsExternalResponse(path=saved.path, size_bytes=saved.size_bytes)
 
 
 def as_datums(data: Sequence[Datum | Mapping[str, Any]]) -> list[Datum]:
@@ -158,10 +165,15 @@ class TrainingClient(Offloads, ResolvedClient):
         receives; logprobs are the only kind.
         """
         from tinkex.custom_loss import forward_backward_custom
+        from tinkex.loss_handle import LossHandle
 
         if loss_type_input not in (None, "logprobs"):
             raise ValueError(f"loss_type_input must be 'logprobs' or None, "
                              f"not {loss_type_input!r}")
+        if isinstance(loss_fn, LossHandle):
+            datums = as_datums(data)
+            loss_fn.check(datums)
+            return forward_backward_custom(self, datums, loss_fn.batch_loss(), backend="torch")
         return forward_backward_custom(self, data, loss_fn, backend=backend)
 
     forward_backward_custom_async = submitting(forward_backward_custom)
@@ -247,6 +259,23 @@ class TrainingClient(Offloads, ResolvedClient):
         return named
 
     save_weights_for_sampler_async = submitting(save_weights_for_sampler)
+
+    def save_weights_external(self, name: str, ttl_seconds: int | None = None,
+                              age_encryption_recipients: list[str] | None = None
+                              ) -> APIFuture[SaveWeightsExternalResponse]:
+        """Export the weights in HuggingFace format as ``tinker://<run>/external_weights/<name>``.
+
+        ``age_encryption_recipients`` (at most 10 age public keys) encrypts the
+        export for them. Download it with :meth:`RestClient.get_external_weights_urls`.
+        """
+        future: APIFuture[Any] = self._ctx.api.training.save_weights_external(
+            model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
+            age_encryption_recipients=age_encryption_recipients)
+        public = future.map(_external_weights)
+        relay_queue_state(future, public)
+        return public
+
+    save_weights_external_async = submitting(save_weights_external)
 
     def save_weights_and_get_sampling_client(self, name: str | None = None,
                                              retry_config: RetryConfig | None = None,
