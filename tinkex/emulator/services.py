@@ -25,6 +25,7 @@ from .execution import Executor
 from .faults import Faults
 from .futures import FutureRecord, FutureStore
 from .runtime import Models
+from .sample_seeds import SampleSeeds
 from .state import Checkpoint, Run, Session, Store
 from .weights import WeightFiles
 
@@ -59,6 +60,7 @@ class Services:
         self.executor = Executor(self.futures, config.workers, config.gap_timeout,
                                  thread_prefix)
         self.faults = Faults(config.faults)
+        self.sample_seeds = SampleSeeds(config.sample_seed)
         self.models = Models(self.store, self.files, self.catalog)
         secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
         self.archives = ArchiveSigner(bytes.fromhex(secret), config.archive_url_ttl)
