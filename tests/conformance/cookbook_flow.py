@@ -80,12 +80,11 @@ class ByteTokenizer:
 
 
 def _sl(base_url: str, log_dir: Path) -> None:
+    import tinker_cookbook
     from tinker_cookbook.recipes import sl_basic
     from tinker_cookbook.supervised import train
     from tinker_cookbook.supervised.data import FromConversationFileBuilder
     from tinker_cookbook.supervised.types import ChatDatasetBuilderCommonConfig
-
-    import tinker_cookbook
 
     conversations = Path(tinker_cookbook.__file__).parent / "example_data" / "conversations.jsonl"
     common = ChatDatasetBuilderCommonConfig(model_name_for_tokenizer=MODEL,
@@ -116,9 +115,7 @@ def main() -> None:
     if sdk == "tinkex":
         sys.meta_path.insert(0, _Alias())
     import tinker
-
     from tinker_cookbook import tokenizer_utils
-
     from tinker_cookbook.utils import cost_estimation
 
     tokenizer_utils.register_tokenizer(MODEL, ByteTokenizer)

@@ -10,6 +10,8 @@ the types SDK 0.38 defines as dataclasses work with ``dataclasses.replace``.
 
 import sys as _sys
 
+from tinkex.core import errors as _errors
+
 from ._compat import *  # noqa: F403
 from ._dataclasses import install as _dataclasses
 from ._generated import *  # noqa: F403
@@ -18,7 +20,7 @@ from ._modules import install as _modules
 from ._views import TopkLogprobs as TopkLogprobs
 
 # The category of a failed request, with the official spellings (User, Server, Unknown) too.
-from tinkex.core.errors import RequestErrorCategory  # type: ignore[assignment]  # noqa: E402, I001
+RequestErrorCategory = _errors.RequestErrorCategory  # type: ignore[assignment, misc]
 
 _dataclasses(globals())
 _modules(_sys.modules[__name__], globals())
