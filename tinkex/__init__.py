@@ -1,7 +1,8 @@
 """tinkex: a sync-first Python SDK for the Tinker fine-tuning API.
 
-``import tinkex as tinker`` runs scripts written for the official SDK's
-synchronous calls::
+``import tinkex as tinker`` runs scripts written for the official SDK 0.38, the
+synchronous ones and the asynchronous ones (``*_async`` twins, awaitable
+futures); importing tinkex does not import asyncio::
 
     import tinkex as tinker
     from tinkex import types

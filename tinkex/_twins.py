@@ -1,10 +1,14 @@
-"""``*_async`` twins of the blocking client methods, all made by one rule.
+"""``*_async`` and ``*_future`` twins of the blocking client methods, all made by one rule.
 
 tinkex is blocking at its core; a twin makes a blocking method usable from a
 coroutine without blocking the event loop. It is declared next to its method::
 
     sample_async = awaiting(sample)                          # -> SampleResponse
     forward_backward_async = submitting(forward_backward)    # -> APIFuture[...], in order
+
+A ``*_future`` twin (:func:`backgrounded`) runs the whole blocking call on
+those threads and returns an :class:`~tinkex.APIFuture` of its value at once,
+for creating many clients in parallel from blocking code.
 
 The blocking part (the submit, or the whole call) runs on the client's offload
 threads (:mod:`tinkex.core.offload`); the coroutine awaits it, then, for
@@ -45,14 +49,27 @@ class Offloads:
         return self._ctx.in_background(call, lane=self._lane if ordered else None)
 
 
-def _name(twin: Callable[..., Any], fn: Callable[..., Any], returns: str, what: str) -> None:
-    twin.__name__ = f"{fn.__name__}_async"
-    twin.__qualname__ = f"{fn.__qualname__}_async"
+def _name(twin: Callable[..., Any], fn: Callable[..., Any], returns: str, what: str,
+          suffix: str = "_async") -> None:
+    twin.__name__ = f"{fn.__name__}{suffix}"
+    twin.__qualname__ = f"{fn.__qualname__}{suffix}"
     twin.__module__ = fn.__module__
-    twin.__doc__ = (f"Like :meth:`{fn.__name__}`, for coroutines: {what}, without blocking "
-                    f"the event loop.\n\n{inspect.getdoc(fn) or ''}").rstrip()
+    twin.__doc__ = (f"Like :meth:`{fn.__name__}`, {what}.\n\n"
+                    f"{inspect.getdoc(fn) or ''}").rstrip()
     twin.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
         return_annotation=returns)
+
+
+def backgrounded(fn: Callable[Concatenate[C, P], T], *, ordered: bool = False
+                 ) -> Callable[Concatenate[C, P], APIFuture[T]]:
+    """A ``*_future`` twin: the call runs on the client's threads; a future of its value."""
+    def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
+        return self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
+
+    returns = f"APIFuture[{inspect.signature(fn).return_annotation}]"
+    _name(twin, fn, returns, "without blocking: it returns at once with a future of the value",
+          suffix="_future")
+    return twin
 
 
 @overload
@@ -82,7 +99,8 @@ def awaiting(fn: Callable[..., Any], *, offload: bool = True,
     annotation = inspect.signature(fn).return_annotation
     if isinstance(annotation, str) and annotation.startswith("APIFuture["):
         annotation = annotation[len("APIFuture["):-1]
-    _name(twin, fn, annotation, "awaits the result")
+    _name(twin, fn, annotation,
+          "for coroutines: awaits the result, without blocking the event loop")
     return twin
 
 
@@ -96,5 +114,6 @@ def submitting(fn: Callable[Concatenate[C, P], APIFuture[T]], *, ordered: bool =
     async def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
         return await self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
 
-    _name(twin, fn, str(inspect.signature(fn).return_annotation), "submits the request")
+    _name(twin, fn, str(inspect.signature(fn).return_annotation),
+          "for coroutines: submits the request, without blocking the event loop")
     return twin

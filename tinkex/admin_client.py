@@ -8,11 +8,11 @@ no session is created.
 from __future__ import annotations
 
 import datetime as _dt
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from tinkex._context import ClientContext
-from tinkex._twins import Offloads, awaiting
+from tinkex._sessionless import SessionlessClient
+from tinkex._twins import awaiting
 from tinkex.core.futures import APIFuture
 from tinkex.types import (
     AuditEventType,
@@ -22,7 +22,7 @@ from tinkex.types import (
 )
 
 if TYPE_CHECKING:
-    from tinkex.core.telemetry import TelemetryReporter
+    pass
 
 AuditEvents = Literal["all", "checkpoints", "projects", "teams", "organizations"]
 
@@ -39,7 +39,7 @@ def rfc3339(moment: _dt.datetime | str, name: str) -> str:
     return moment.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class AdminClient(Offloads):
+class AdminClient(SessionlessClient):
     """Audit log, billing usage and checkpoint storage usage of your organization.
 
     ``AdminClient(base_url=..., api_key=...)`` (environment and defaults as
@@ -48,13 +48,8 @@ class AdminClient(Offloads):
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  _context: ClientContext | None = None) -> None:
-        self._owns_context = _context is None
-        self._ctx = _context or ClientContext(base_url=base_url, api_key=api_key,
-                                              with_session=False)
+        super().__init__(base_url, api_key, _context=_context)
         self._admin = self._ctx.api.admin
-
-    def _run(self, fn: Any, **kwargs: Any) -> APIFuture[Any]:
-        return self._ctx.in_background(fn, **kwargs)
 
     def get_audit_log(self, event_type: AuditEvents = "all", day: _dt.date | None = None
                       ) -> APIFuture[AuditLogResponse]:
@@ -79,25 +74,6 @@ class AdminClient(Offloads):
     get_billing_usage_async = awaiting(get_billing_usage, offload=False)
     get_current_checkpoint_storage_usage_async = awaiting(get_current_checkpoint_storage_usage,
                                                           offload=False)
-
-    def get_telemetry(self) -> TelemetryReporter | None:
-        """The reporter that sends this client's telemetry events."""
-        return self._ctx.telemetry
-
-    def close(self) -> None:
-        """Stop this client's threads (only if it was constructed directly)."""
-        if self._owns_context:
-            self._ctx.close(None)
-
-    def __enter__(self) -> AdminClient:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<AdminClient {self._ctx.config.base_url}>"
 
 
 __all__ = ["AdminClient"]

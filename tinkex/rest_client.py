@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinkex._context import ClientContext
-from tinkex._twins import Offloads, awaiting
+from tinkex._sessionless import SessionlessClient
+from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
 from tinkex.core.futures import APIFuture
 from tinkex.paths import TinkerPath
@@ -38,7 +38,7 @@ from tinkex.types import (
 )
 
 if TYPE_CHECKING:
-    from tinkex.core.telemetry import TelemetryReporter
+    pass
 
 T = TypeVar("T")
 log = logging.getLogger("tinkex.rest")
@@ -55,7 +55,7 @@ def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
     return kind, name
 
 
-class RestClient(Offloads):
+class RestClient(SessionlessClient):
     """REST resources of the Tinker API.
 
     Made by :meth:`ServiceClient.create_rest_client` (sharing its connection),
@@ -65,13 +65,8 @@ class RestClient(Offloads):
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  _context: ClientContext | None = None) -> None:
-        self._owns_context = _context is None
-        self._ctx = _context or ClientContext(base_url=base_url, api_key=api_key,
-                                              with_session=False)
+        super().__init__(base_url, api_key, _context=_context)
         self._rest = self._ctx.api.rest
-
-    def _run(self, fn: Callable[..., T], **kwargs: Any) -> APIFuture[T]:
-        return self._ctx.in_background(fn, **kwargs)
 
     # ---- training runs ------------------------------------------------------------------
 
@@ -277,10 +272,6 @@ class RestClient(Offloads):
         """See :meth:`AdminClient.get_current_checkpoint_storage_usage`."""
         return self._admin().get_current_checkpoint_storage_usage(project_id)
 
-    def get_telemetry(self) -> TelemetryReporter | None:
-        """The reporter that sends this client's telemetry events."""
-        return self._ctx.telemetry
-
     # ---- for coroutines (the methods only schedule work, so the twins await directly) ----
 
     get_training_run_async = awaiting(get_training_run, offload=False)
@@ -306,24 +297,8 @@ class RestClient(Offloads):
     export_session_trace_async = awaiting(export_session_trace, offload=False)
     get_audit_log_async = awaiting(get_audit_log, offload=False)
     get_billing_usage_async = awaiting(get_billing_usage, offload=False)
-    get_current_checkpoint_storage_usage_async = awaiting(get_current_checkpoint_storage_usage, offload=False)
-
-    # ---- lifecycle ----------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop this client's threads (only if it was constructed directly)."""
-        if self._owns_context:
-            self._ctx.close(None)
-
-    def __enter__(self) -> RestClient:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<RestClient {self._ctx.config.base_url}>"
+    get_current_checkpoint_storage_usage_async = awaiting(
+        get_current_checkpoint_storage_usage, offload=False)
 
 
 __all__ = ["RestClient"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tinkex import console
 from tinkex._context import ClientContext
-from tinkex._twins import Offloads, awaiting
+from tinkex._twins import Offloads, awaiting, backgrounded
 from tinkex.core.futures import APIFuture
 from tinkex.core.telemetry import TelemetryReporter
 from tinkex.loss_handle import LossHandle, PerDatumLossFn, make_handle
@@ -120,17 +120,7 @@ class ServiceClient(Offloads):
             optimizer_config=optimizer).result()
         return TrainingClient(ctx, created.model_id)
 
-    def create_lora_training_client_future(self, base_model: str, rank: int = 32,
-                                           seed: int | None = None, train_mlp: bool = True,
-                                           train_attn: bool = True, train_unembed: bool = True,
-                                           user_metadata: Mapping[str, str] | None = None,
-                                           optimizer: OptimizerConfig | None = None
-                                           ) -> APIFuture[TrainingClient]:
-        """Non-blocking twin of :meth:`create_lora_training_client`."""
-        return self._ctx.in_background(self.create_lora_training_client, base_model, rank, seed,
-                                       train_mlp, train_attn, train_unembed, user_metadata,
-                                       optimizer)
-
+    create_lora_training_client_future = backgrounded(create_lora_training_client)
     create_lora_training_client_async = awaiting(create_lora_training_client)
 
     def create_training_client_from_state(self, path: str, base_model: str | None = None,
@@ -156,15 +146,7 @@ class ServiceClient(Offloads):
         return self._from_state(path, base_model, user_metadata, weights_access_token, None,
                                 with_optimizer=True)
 
-    def create_training_client_from_state_future(
-            self, path: str, base_model: str | None = None,
-            user_metadata: Mapping[str, str] | None = None,
-            weights_access_token: str | None = None,
-            optimizer: OptimizerConfig | None = None) -> APIFuture[TrainingClient]:
-        """Non-blocking twin of :meth:`create_training_client_from_state`."""
-        return self._ctx.in_background(self.create_training_client_from_state, path, base_model,
-                                       user_metadata, weights_access_token, optimizer)
-
+    create_training_client_from_state_future = backgrounded(create_training_client_from_state)
     create_training_client_from_state_async = awaiting(create_training_client_from_state)
     create_training_client_from_state_with_optimizer_async = awaiting(
         create_training_client_from_state_with_optimizer)
@@ -214,15 +196,7 @@ class ServiceClient(Offloads):
                               retry_config=retry_config,
                               record_stability_info=record_stability_info)
 
-    def create_sampling_client_future(self, model_path: str | None = None,
-                                      base_model: str | None = None,
-                                      retry_config: RetryConfig | None = None,
-                                      record_stability_info: bool = False
-                                      ) -> APIFuture[SamplingClient]:
-        """Non-blocking twin of :meth:`create_sampling_client`."""
-        return self._ctx.in_background(self.create_sampling_client, model_path, base_model,
-                                       retry_config, record_stability_info)
-
+    create_sampling_client_future = backgrounded(create_sampling_client)
     create_sampling_client_async = awaiting(create_sampling_client)
 
     # ---- weights and losses -------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tinkex import chunking, console
 from tinkex._context import ClientContext, relay_queue_state
 from tinkex._resolved import ResolvedClient
-from tinkex._twins import Offloads, awaiting, submitting
+from tinkex._twins import Offloads, awaiting, backgrounded, submitting
 from tinkex.core.futures import APIFuture, CombinedFuture
 from tinkex.core.sequencing import SequenceBlock
 from tinkex.tokenizers import get_tokenizer
@@ -305,15 +305,8 @@ class TrainingClient(Offloads, ResolvedClient):
                               retry_config=retry_config,
                               record_stability_info=record_stability_info)
 
-    def save_weights_and_get_sampling_client_future(
-            self, name: str | None = None, retry_config: RetryConfig | None = None,
-            record_stability_info: bool = False, kind: SamplingClientKind = "snapshot"
-    ) -> APIFuture[SamplingClient]:
-        """Non-blocking twin of :meth:`save_weights_and_get_sampling_client` (keeps call order)."""
-        return self._ctx.in_background(self.save_weights_and_get_sampling_client, name,
-                                       retry_config, record_stability_info, kind,
-                                       lane=self._lane)
-
+    save_weights_and_get_sampling_client_future = backgrounded(
+        save_weights_and_get_sampling_client, ordered=True)
     save_weights_and_get_sampling_client_async = awaiting(
         save_weights_and_get_sampling_client, ordered=True)
 

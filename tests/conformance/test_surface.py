@@ -37,10 +37,6 @@ ALLOWED: dict[str, str] = {
     "top:AsyncAPIResponse": "Stainless raw-response wrapper of the resource classes above",
     "ServiceClient.holder": "the official SDK's internal connection holder (an asyncio loop "
                             "thread); tinkex has no such object",
-    "TrainingClient.holder": "the official SDK's internal connection holder",
-    "SamplingClient.holder": "the official SDK's internal connection holder",
-    "RestClient.holder": "the official SDK's internal connection holder",
-    "AdminClient.holder": "the official SDK's internal connection holder",
     "SamplingClient.create": "internal constructor that takes the official connection holder",
     "types.*.validate_*": "pydantic field-validator hooks of the official models, not API",
     "types.*.serialize_*": "pydantic field-serializer hooks of the official models, not API",
