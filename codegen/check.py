@@ -118,6 +118,10 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(("errors", "map", i, "status"),
                                    f"status {status} is mapped twice (also errors.map[{seen_status[status]}])"))
         seen_status.setdefault(status, i)
+    exchange = (m.get("auth") or {}).get("token_exchange") or {}
+    need("operation", op_ids, exchange.get("operation"), ("auth", "token_exchange", "operation"))
+    for i, key_op in enumerate(exchange.get("key_operations") or []):
+        need("operation", op_ids, key_op, ("auth", "token_exchange", "key_operations", i))
     futures = m.get("futures") or {}
     need("operation", op_ids, futures.get("retrieve"), ("futures", "retrieve"))
     session = m.get("session") or {}

@@ -68,6 +68,19 @@ API = _obj(
     ["name", "title", "version", "base_url"],
 )
 
+TOKEN_EXCHANGE = _obj(
+    {
+        "operation": _IDENT,
+        "token_field": _IDENT,
+        "key_operations": {"type": "array", "items": _IDENT, "uniqueItems": True},
+        "refresh": _obj({"fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                         "margin": _NONNEG_NUM}),
+        "invalid_token": _obj({"statuses": _STATUS_LIST, "header": _HEADER,
+                               "contains": {"type": "string"}}, ["statuses"]),
+    },
+    ["operation", "token_field"],
+)
+
 AUTH = _obj(
     {
         "header": _HEADER,
@@ -78,6 +91,8 @@ AUTH = _obj(
             "items": _obj({"header": _HEADER, "env": _ENV, "secret": {"type": "boolean"}},
                           ["header", "env"]),
         },
+        "secret_headers": {"type": "array", "items": _HEADER, "uniqueItems": True},
+        "token_exchange": TOKEN_EXCHANGE,
     },
     ["header"],
 )

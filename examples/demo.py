@@ -54,7 +54,7 @@ def server(workdir: Path) -> Iterator[tuple[str, str]]:
 
 def make_datum(tokenizer: Any, text: str) -> types.Datum:
     """Next-token prediction over the whole sentence, from <bos> to <eos>."""
-    ids = [tokenizer.bos_token_id, *tokenizer.encode(text), tokenizer.eos_token_id]
+    ids = [*tokenizer.encode(text), tokenizer.eos_token_id]  # encode() starts with <bos>
     return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
                        loss_fn_inputs={
                            "target_tokens": types.TensorData.from_list(ids[1:], "int64"),
@@ -66,10 +66,10 @@ def continuations(sampler: tinkex.SamplingClient, tokenizer: Any,
                   prompts: Sequence[str]) -> list[str]:
     """Greedy continuation of every prompt (all submitted first, then collected)."""
     params = types.SamplingParams(max_tokens=60, temperature=0.0, stop=None)
-    futures = [sampler.sample(types.ModelInput.from_ints([tokenizer.bos_token_id,
-                                                          *tokenizer.encode(p)]), 1, params)
+    futures = [sampler.sample(types.ModelInput.from_ints(tokenizer.encode(p)), 1, params)
                for p in prompts]
-    texts = [tokenizer.decode(f.result().sequences[0].tokens) for f in futures]
+    texts = [tokenizer.decode(f.result().sequences[0].tokens, skip_special_tokens=True)
+             for f in futures]
     # an untrained model emits arbitrary bytes: show the unprintable ones as dots
     return ["".join(c if c.isprintable() and c != "\ufffd" else "·" for c in t).strip()
             for t in texts]

@@ -798,7 +798,7 @@ class RestAPI:
         project_ids: list[str] | None = ...,
         user_metadata: dict[str, str] = ...,
         display_name: str | None = ...,
-        owner: OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner = ...,
+        owner: OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner | None = ...,
         statuses: list[ActiveSessionStatusQuery | CancelledSessionStatusQuery | FailedSessionStatusQuery | ClientFinishedSessionStatusQuery] | None = ...,
         limit: int = ...,
         cursor: SessionSearchCursor | None = ...,

@@ -26,16 +26,16 @@ from tinkex import console, wire
 from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
-from tinkex.core import futures, limits, sequencing
+from tinkex.core import credentials, futures, limits, sequencing
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.errors import NotFoundError
+from tinkex.core.errors import ConfigError, NotFoundError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
-from tinkex.types import ClientConfigResponse, _generated
+from tinkex.types import ClientConfigResponse, WhoamiResponse, _generated
 
 T = TypeVar("T")
 OFFLOAD_THREADS = 8
@@ -140,6 +140,30 @@ def _release_client(future: Any) -> None:
     future._client = None
 
 
+def _jwt_enabled(context: weakref.ref[ClientContext]) -> Callable[[], bool]:
+    """Whether the server wants JWTs: its client config, once fetched, says so.
+
+    The config is fetched when something needs it (the first pass, ``whoami``),
+    not for this; until then the key is sent, which servers accept either way.
+    Holds the context weakly: the engine keeps this and must not keep its owner alive.
+    """
+    def enabled() -> bool:
+        ctx = context()
+        config = ctx._server_config if ctx is not None else None
+        return bool(config is not None and config.pjwt_auth_enabled)
+    return enabled
+
+
+def whoami_from_claims(claims: Mapping[str, Any]) -> WhoamiResponse:
+    """The principal a JWT names: ``sub``, ``tml:organization:<org_id>``, ``email``."""
+    try:
+        return WhoamiResponse(user_urn=str(claims["sub"]),
+                              org_urn=f"tml:organization:{claims['org_id']}",
+                              email=str(claims.get("email") or "") or None)
+    except KeyError as exc:
+        raise ConfigError(f"the identity token has no {exc.args[0]!r} claim") from None
+
+
 class ClientContext:
     """Engine + background components of one client family, closed together."""
 
@@ -165,6 +189,7 @@ class ClientContext:
         self.offloader = self.owner.own(Offloader("offload", OFFLOAD_THREADS))
         self.sequencer = sequencing.install(self.engine)
         self.dispatcher = limits.install(self.engine)
+        self.credentials = credentials.install(self.engine, _jwt_enabled(weakref.ref(self)))
         self.api: Any = TinkerAPI(self.engine)
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None
@@ -244,6 +269,23 @@ class ClientContext:
                         config = None
                 self._pass_wire = wire.PassWire.negotiate(self.wire_format, config)
             return self._pass_wire
+
+    def whoami(self) -> WhoamiResponse:
+        """The calling principal, from the claims of the JWT this client holds (no request
+        of its own beyond minting one); an error when the server does not use JWTs."""
+        creds = self.credentials
+        if creds is not None:
+            try:
+                _ = self.server_config  # fetched once; it says whether the server uses JWTs
+            except NotFoundError:
+                pass
+            if creds.enabled:
+                return whoami_from_claims(creds.claims())
+        key = self.config.api_key
+        if key is not None and str.__str__(key).startswith("eyJ"):
+            return whoami_from_claims(credentials.jwt_claims(str.__str__(key)))
+        raise ConfigError("whoami needs JWT auth, but the server has it disabled and the "
+                          "credential is a plain API key.")
 
     # ---- background work ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from tinkex._context import ClientContext
 from tinkex._sessionless import SessionlessClient
@@ -35,10 +35,8 @@ from tinkex.types import (
     TrainingRun,
     TrainingRunsResponse,
     WeightsInfoResponse,
+    WhoamiResponse,
 )
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 log = logging.getLogger("tinkex.rest")
@@ -251,6 +249,12 @@ class RestClient(SessionlessClient):
         """The base models the server offers."""
         return self._run(self._ctx.api.service.get_server_capabilities)
 
+    # ---- identity -----------------------------------------------------------------------
+
+    def whoami(self) -> APIFuture[WhoamiResponse]:
+        """The calling principal (user URN, organization URN, email), read from the JWT the
+        client holds when the server uses JWT auth."""
+        return self._ctx.in_background(self._ctx.whoami)
 
     # ---- organization (the AdminClient's; kept here as in SDK 0.36 - 0.38) -------------
 
@@ -299,6 +303,7 @@ class RestClient(SessionlessClient):
     get_billing_usage_async = awaiting(get_billing_usage, offload=False)
     get_current_checkpoint_storage_usage_async = awaiting(
         get_current_checkpoint_storage_usage, offload=False)
+    whoami_async = awaiting(whoami, offload=False)
 
 
 __all__ = ["RestClient"]

@@ -26,7 +26,7 @@ def test_json_output_and_several_samples(invoke: Invoke):
                     "--temperature", "0.7", "--top-k", "50", "--top-p", "0.9", "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["model"] == "tinkex/tiny-lm" and data["prompt_tokens"] == 3
+    assert data["model"] == "tinkex/tiny-lm" and data["prompt_tokens"] == 4  # <bos> + "abc"
     assert len(data["samples"]) == 3
     for sample in data["samples"]:
         assert len(sample["tokens"]) <= 12 and sample["stop_reason"] in ("length", "stop")

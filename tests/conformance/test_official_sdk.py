@@ -35,7 +35,26 @@ def _imports(python: Path, version: str) -> bool:
         [str(python), "-c", check], capture_output=True, timeout=120).returncode == 0
 
 
-def official_sdk_python(version: str) -> Path:
+def _install_extras(python: Path, extras: tuple[str, ...]) -> None:
+    """Pinned extra packages (``name==version``) the SDK venv lacks, e.g. jinja2 for chat
+    templates; checked by distribution version, so a cached venv is only touched once."""
+    missing = []
+    for spec in extras:
+        name, _, wanted = spec.partition("==")
+        probe = subprocess.run(
+            [str(python), "-c", f"import importlib.metadata as m; print(m.version({name!r}))"],
+            capture_output=True, text=True, timeout=120)
+        if probe.returncode != 0 or probe.stdout.strip() != wanted:
+            missing.append(spec)
+    if missing:
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             *missing], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        if install.returncode != 0:
+            pytest.fail(f"could not install {missing}:\n{install.stderr[-3000:]}")
+
+
+def official_sdk_python(version: str, extras: tuple[str, ...] = ()) -> Path:
     """The interpreter of a venv with ``tinker==version`` installed (built once, then cached)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     venv = CACHE / f"tinker-{version}"
@@ -43,6 +62,7 @@ def official_sdk_python(version: str) -> Path:
     with open(CACHE / f"tinker-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _imports(python, version):
+            _install_extras(python, extras)
             return python
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -52,6 +72,7 @@ def official_sdk_python(version: str) -> Path:
         if install.returncode != 0 or not _imports(python, version):
             shutil.rmtree(venv, ignore_errors=True)
             pytest.fail(f"could not install tinker=={version}:\n{install.stderr[-3000:]}")
+        _install_extras(python, extras)
         return python
 
 

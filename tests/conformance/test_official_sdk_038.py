@@ -33,6 +33,7 @@ from tinkex.proto import codec, pb
 
 HERE = Path(__file__).parent
 FLOW_038 = HERE / "official_sdk_flow_038.py"
+REST_FLOW_038 = HERE / "official_rest_flow_038.py"
 FLOW_OLD = HERE / "official_sdk_flow.py"
 INTEROP = HERE / "official_proto_interop.py"
 
@@ -40,15 +41,26 @@ _ACCESS = re.compile(r'"([A-Z]+) (\S+) HTTP/1\.1" (\d{3})')
 _PROTO_BODY = re.compile(r"forward_backward: protobuf body, \d+ bytes, Content-Encoding (\S+)")
 
 
-def run_flow(version: str, flow: Path, emulator_args: list[str],
-             tmp_path: Path) -> tuple[dict[str, Any], list[tuple[str, str, int]], str, float]:
-    """Run ``flow`` with SDK ``version`` against a fresh emulator; (RESULT, requests, log, secs)."""
-    python = official_sdk_python(version)
-    with EmulatorProcess(tmp_path / "data",
-                         args=["--log-level", "debug", *emulator_args]) as emulator:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TINKER_")}
+# chat templates need jinja2, which transformers (a tinker dependency) does not install
+CHAT_EXTRAS = ("jinja2==3.1.6",)
+
+
+def run_flow(version: str, flow: Path, emulator_args: list[str], tmp_path: Path,
+             extras: tuple[str, ...] = ()
+             ) -> tuple[dict[str, Any], list[tuple[str, str, int]], str, float]:
+    """Run ``flow`` with SDK ``version`` against a fresh emulator; (RESULT, requests, log, secs).
+
+    Both processes share a private Hugging Face cache (the emulator installs its
+    tokenizer there) and the SDK runs offline.
+    """
+    python = official_sdk_python(version, extras)
+    hf_home = tmp_path / "hf"
+    with EmulatorProcess(tmp_path / "data", args=["--log-level", "debug", *emulator_args],
+                         env={"HF_HOME": str(hf_home)}) as emulator:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TINKER_", "HF_", "HUGGINGFACE_"))}
         env.update(TINKER_BASE_URL=emulator.base_url, TINKER_API_KEY="tml-conformance",
-                   HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+                   HF_HUB_OFFLINE="1", HF_HOME=str(hf_home), PYTHONUNBUFFERED="1")
         start = time.monotonic()
         run = subprocess.run([str(python), str(flow)], env=env, capture_output=True, text=True,
                              timeout=240, cwd=tmp_path)
@@ -94,6 +106,27 @@ def test_official_sdk_038_trains_saves_samples_lists_and_closes(compress: bool,
     assert any(p.startswith("/api/v1/samplers/") for p in paths)
     assert sum(re.fullmatch(r"/api/v1/sessions/[^/]+/finish", p) is not None
                for p in paths) == 1
+
+
+@pytest.mark.conformance
+@pytest.mark.timeout(INSTALL_TIMEOUT + 300)
+def test_official_sdk_038_rest_admin_identity_and_tokenizer(tmp_path: Path) -> None:
+    """whoami over JWT auth, the tokenizer, external weights, copies, search, admin views."""
+    args = ["--retrieve-futures", "--join-sampling-session"]
+    result, requests, log, seconds = run_flow("0.38.0", REST_FLOW_038, args, tmp_path,
+                                              CHAT_EXTRAS)
+    print(f"tinker 0.38.0 REST flow in {seconds:.1f}s, {len(requests)} requests, "
+          f"{result['audit_events']} audit events, usage {result['billing']}")
+    refused = [r for r in requests if r[2] >= 400 and r[2] != 408]
+    assert not refused, refused
+    paths = [p.partition("?")[0] for _, p, _ in requests]
+    # JWT mode: one exchange per client family, then JWTs; sampling through the
+    # session-level poll, and the handle's client joined the sampling session.
+    assert "/api/v1/auth/token" in paths
+    assert "/api/v1/retrieve_futures" in paths and "/api/v1/join_sampling_session" in paths
+    for route in ("/api/v1/copy_weights", "/api/v1/sessions/search", "/api/v1/audit",
+                  "/api/v1/billing/usage/events", "/api/v1/billing/usage/checkpoints/current"):
+        assert route in paths, route
 
 
 @pytest.mark.conformance

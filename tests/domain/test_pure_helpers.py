@@ -39,11 +39,11 @@ def test_malformed_tinker_paths_say_why(bad, why):
 
 def test_byte_tokenizer_round_trip_and_specials():
     tok = ByteTokenizer()
-    ids = tok.encode("héllo")
+    ids = tok.encode("héllo", add_special_tokens=False)
     assert ids == list("héllo".encode()) and tok.decode(ids) == "héllo"
-    assert tok.encode("a", add_special_tokens=True) == [256, 97]
-    assert tok.decode([104, 105, 257]) == "hi"
-    assert tok.decode([104, 257], skip_special_tokens=False) == "h<eos>"
+    assert tok.encode("a") == [256, 97]  # like a Hugging Face tokenizer: <bos> by default
+    assert tok.decode([104, 105, 257], skip_special_tokens=True) == "hi"
+    assert tok.decode([104, 257]) == "h<eos>"
     assert (tok.bos_token_id, tok.eos_token_id) == (256, 257)
 
 

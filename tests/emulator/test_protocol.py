@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 
 from emulator_client import TEXT, Client, datum, fb_body, fwd_body, optim_body
 
 from tinkex.emulator import Emulator
-from tinkex.emulator.handlers.service import CLIENT_CONFIG
-from tinkex.emulator.handlers.training import TOKENIZER_ID
 
 
 def test_client_config_is_exactly_the_json_only_flag_set(client: Client) -> None:
     assert client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == {
-        "pjwt_auth_enabled": False, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
+        "pjwt_auth_enabled": True, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
         "use_pyqwest_transport": False, "sample_use_retrieve_futures": False,
         "custom_loss_server_side": False, "sample_join_sampling_session": False,
-        "parallel_fwdbwd_chunks": True} == CLIENT_CONFIG
+        "parallel_fwdbwd_chunks": True, "credential_default_source": "api_key"}
     assert client.ok("POST", "/api/v1/client/dynamic_config", {"sdk_version": "0.25.0"}) == {}
     events = [{"event": "SESSION_START", "event_id": "e1", "event_session_index": 0,
                "severity": "INFO", "timestamp": "2026-01-01T00:00:00Z"},
@@ -39,8 +39,13 @@ def test_training_lowers_the_loss_and_get_info_describes_the_model(client: Clien
     model = client.model(session, base_model="Qwen/Qwen3-8B")
     assert model == f"{session}:train:0"
     info = client.ok("POST", "/api/v1/get_info", {"model_id": model})
-    assert info["model_data"] == {"arch": "tinkex-byte-transformer",
-                                  "model_name": "Qwen/Qwen3-8B", "tokenizer_id": TOKENIZER_ID}
+    data = info["model_data"]
+    assert {k: data[k] for k in ("arch", "model_name")} == {
+        "arch": "tinkex-byte-transformer", "model_name": "Qwen/Qwen3-8B"}
+    # The tokenizer is a directory of Hugging Face files that transformers loads offline.
+    tokenizer_dir = Path(data["tokenizer_id"])
+    assert ":" not in data["tokenizer_id"] and (tokenizer_dir / "tokenizer.json").is_file()
+    assert json.loads((tokenizer_dir / "tokenizer_config.json").read_text())["chat_template"]
     assert info["lora_rank"] == 4 and info["is_lora"] is True
     losses = []
     for step in range(8):

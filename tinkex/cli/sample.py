@@ -56,7 +56,7 @@ def command(state: CliState, base_model: str | None, model_path: str | None, pro
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                             top_p=top_p, seed=seed)
     response = sampler.sample(ModelInput.from_ints(tokens), num_samples, params).result()
-    texts = [tokenizer.decode(s.tokens) for s in response.sequences]
+    texts = [tokenizer.decode(s.tokens, skip_special_tokens=True) for s in response.sequences]
     if as_json:
         samples = [{"text": text, "tokens": s.tokens, "stop_reason": s.stop_reason,
                     "logprobs": s.logprobs} for text, s in zip(texts, response.sequences,

@@ -71,7 +71,8 @@ class ClientConfig:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
         headers: dict[str, str] = {}
-        secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS}
+        secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS,
+                        *(name.lower() for name in auth.secret_headers)}
         secret_values = [key] if key else []
         for extra in auth.env_headers:
             value = _first(env.get(extra.env))

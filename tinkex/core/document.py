@@ -205,6 +205,27 @@ class EnvHeader:
 
 
 @dataclass(frozen=True)
+class TokenExchangeSpec:
+    """Trading the long-lived key for short-lived tokens (JWTs) sent in the same header.
+
+    ``operation`` mints one (its result's ``token_field``); it and the
+    ``key_operations`` keep the key. A token is refreshed once ``fraction`` of
+    its lifetime (``exp - iat``) has passed or ``margin`` seconds are left, and a
+    request refused with one of ``invalid_statuses`` whose ``invalid_header``
+    contains ``invalid_contains`` is replayed once with a new token.
+    """
+
+    operation: str
+    token_field: str
+    key_operations: frozenset[str]
+    refresh_fraction: float
+    refresh_margin: float
+    invalid_statuses: StatusSet
+    invalid_header: str | None
+    invalid_contains: str | None
+
+
+@dataclass(frozen=True)
 class AuthSpec:
     """How the API key travels (``header``), where it comes from and what it must start with."""
 
@@ -212,6 +233,9 @@ class AuthSpec:
     env: str | None
     prefix: str | None
     env_headers: tuple[EnvHeader, ...]
+    secret_headers: tuple[str, ...] = ()
+    """Other request headers whose values are credentials (redacted everywhere)."""
+    token_exchange: TokenExchangeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -343,7 +367,17 @@ def parse_api(doc: Mapping[str, Any]) -> ApiSpec:
 def parse_auth(spec: Mapping[str, Any]) -> AuthSpec:
     headers = tuple(EnvHeader(h["header"], h["env"], bool(h.get("secret", False)))
                     for h in spec.get("env_headers") or ())
-    return AuthSpec(spec["header"], spec.get("env"), spec.get("prefix") or None, headers)
+    ex = spec.get("token_exchange")
+    exchange = None
+    if ex:
+        refresh, invalid = ex.get("refresh") or {}, ex.get("invalid_token") or {}
+        exchange = TokenExchangeSpec(
+            ex["operation"], ex["token_field"], frozenset(ex.get("key_operations") or ()),
+            float(refresh.get("fraction", 0.5)), float(refresh.get("margin", 60)),
+            StatusSet.of(invalid.get("statuses") or [401]), invalid.get("header"),
+            invalid.get("contains"))
+    return AuthSpec(spec["header"], spec.get("env"), spec.get("prefix") or None, headers,
+                    tuple(spec.get("secret_headers") or ()), exchange)
 
 
 def parse_idempotency(spec: Mapping[str, Any] | None) -> IdempotencySpec | None:

@@ -46,7 +46,7 @@ from .operations import JSON, Operation, OperationTable, Param, load_table
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .transport import Response, Timeout, Transport
 
-__all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
+__all__ = ["BodyEncoder", "Credentials", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
            "Sequencer"]
 
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
@@ -92,6 +92,18 @@ its bytes), inside the submission's turn.
 """
 
 
+class Credentials(Protocol):
+    """Per-request credentials in place of the static key (see :mod:`tinkex.core.credentials`)."""
+
+    def uses_token(self, operation_id: str) -> bool: ...
+
+    def token(self) -> str: ...
+
+    def replace(self, rejected: str) -> str: ...
+
+    def is_invalid_token(self, response: Response) -> bool: ...
+
+
 class Dispatcher(Protocol):
     """Admission control for operations with a ``dispatch`` limit."""
 
@@ -133,6 +145,7 @@ class Engine:
         self.future_resolver: FutureResolver | None = None
         self.sequencer: Sequencer | None = None
         self.dispatcher: Dispatcher | None = None
+        self.credentials: Credentials | None = None
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
@@ -247,12 +260,23 @@ class Engine:
         call_timeout = Timeout.coerce(timeout, plan.timeout)
         dispatcher = self.dispatcher if op.dispatch else None
         pool, method, transport = op.pool, op.method, self.transport
+        creds = self.credentials
+        if creds is not None and not (op.auth and creds.uses_token(op.id)):
+            creds = None
+        auth_header = self.config.auth_header
 
         def attempt(retries_taken: int) -> Response:
             if count_header:
                 headers[count_header] = str(retries_taken)
+            if creds is not None:
+                headers[auth_header] = creds.token()
             response = transport.request(pool, method, url, headers=headers, params=query,
                                          content=content, timeout=call_timeout)
+            if creds is not None and creds.is_invalid_token(response):
+                # The server refused the token itself: one replay with a fresh one.
+                headers[auth_header] = creds.replace(str(headers[auth_header]))
+                response = transport.request(pool, method, url, headers=headers, params=query,
+                                             content=content, timeout=call_timeout)
             if dispatcher is not None:
                 dispatcher.note_status(op, response.status)
             return response

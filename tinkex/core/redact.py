@@ -53,6 +53,12 @@ class Redactor:
         self._values = tuple(sorted({str.__str__(v) for v in values if v}, key=len, reverse=True))
         self._names = frozenset(name.lower() for name in header_names)
 
+    def remember(self, value: str) -> None:
+        """Also mask ``value`` from now on (a credential obtained at run time, e.g. a token)."""
+        if value and value not in self._values:
+            self._values = tuple(sorted({*self._values, str.__str__(value)}, key=len,
+                                        reverse=True))
+
     @property
     def header_names(self) -> frozenset[str]:
         return self._names

@@ -28,11 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import auth, encoding, spec
+from . import encoding, spec
 from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, Call, check_registry
 from .handlers.rest import download_archive
+from .handlers.sessions import download_trace
+from .handlers.weights import download_external
 from .services import Services
 
 log = logging.getLogger("tinkex.emulator")
@@ -142,9 +144,10 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
         try:
             if applies_to(op.path):
                 await services.faults.before_operation(op.operation_id)
-            owner = auth.owner_of(request.headers) if op.auth else ""
-            call = Call(owner=owner, params=parse_params(op, request),
-                        body=await parse_body(op, request), request=request)
+            identity = services.auth.identify(request.headers) if op.auth else None
+            call = Call(owner=identity.owner if identity else "", identity=identity,
+                        params=parse_params(op, request), body=await parse_body(op, request),
+                        request=request)
             result = HANDLERS[op.operation_id](services, call)
             if inspect.isawaitable(result):
                 result = await result
@@ -176,13 +179,20 @@ def build_app(services: Services) -> Any:
     async def openapi(request: Request) -> Response:
         return Response(spec.document_bytes(), media_type="application/json")
 
-    async def archive(request: Request) -> Response:
-        try:
-            return await download_archive(services, request.path_params["token"])
-        except ApiError as e:
-            return error_response(e.status, e.detail)
+    def download(fetch: Callable[..., Awaitable[Response]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fetch(services, **request.path_params)
+            except ApiError as e:
+                return error_response(e.status, e.detail)
+        return endpoint
 
+    # Signed download URLs (archives, external weights, traces): no API key, like a
+    # presigned storage URL; the token in the path is the authorization.
     routes += [Route("/openapi.json", openapi, methods=["GET"]),
-               Route("/_emulator/archives/{token}", archive, methods=["GET"])]
+               Route("/_emulator/archives/{token}", download(download_archive), methods=["GET"]),
+               Route("/_emulator/external/{token}/{name}", download(download_external),
+                     methods=["GET"]),
+               Route("/_emulator/traces/{token}", download(download_trace), methods=["GET"])]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_routed})
     return DropConnections(app, services.faults)

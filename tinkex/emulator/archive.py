@@ -1,19 +1,16 @@
 """Checkpoint archives behind signed, expiring URLs (``GET /_emulator/archives/{token}``).
 
-The real service hands out a signed storage URL; the emulator signs its own:
-the token carries the checkpoint, its owner and an expiry, authenticated with an
-HMAC whose key is kept in the database (so URLs survive a restart). Anyone with
-the URL may download until it expires, like a presigned URL; a tampered token
-is 403, an expired one 410. The download is a tar.gz of the weight file and a
+The real service hands out a signed storage URL; the emulator signs its own
+(:class:`SignedLinks`): the token carries the checkpoint, its owner and an
+expiry, authenticated with an HMAC whose key is kept in the database (so URLs
+survive a restart). Anyone with the URL may download until it expires, like a
+presigned URL; a tampered token is 403, an expired one 410. The download is a tar.gz of the weight file and a
 ``checkpoint.json`` describing it, streamed from a spooled temporary file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import io
 import json
 import tarfile
@@ -26,44 +23,36 @@ from typing import IO, Any
 from starlette.responses import StreamingResponse
 
 from .errors import ApiError
+from .signing import BadToken, ExpiredToken, Signer
 
 _CHUNK = 64 * 1024
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class SignedLinks:
+    """Signed, expiring download tokens of several kinds (archive, external weights, trace).
 
+    The kind is part of the signed claims, so a token for one kind of download
+    cannot be replayed against another's route.
+    """
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class ArchiveSigner:
-    def __init__(self, secret: bytes, ttl: float):
-        self._secret = secret
+    def __init__(self, signer: Signer, ttl: float):
+        self._signer = signer
         self.ttl = ttl
 
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
-
-    def token(self, run_id: str, kind: str, name: str, owner: str) -> tuple[str, float]:
+    def issue(self, kind: str, claims: dict[str, Any], ttl: float | None = None
+              ) -> tuple[str, float]:
         """A URL-safe token and its expiry (wall-clock seconds)."""
-        expires = time.time() + self.ttl
-        claims = {"r": run_id, "k": kind, "n": name, "o": owner, "e": expires}
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
-        return f"{payload}.{self._sign(payload)}", expires
+        return self._signer.token({**claims, "t": kind}, self.ttl if ttl is None else ttl)
 
-    def verify(self, token: str) -> dict[str, Any]:
-        payload, _, signature = token.partition(".")
+    def open(self, kind: str, token: str) -> dict[str, Any]:
         try:
-            valid = hmac.compare_digest(self._sign(payload), signature)
-        except (TypeError, UnicodeEncodeError):
-            valid = False
-        if not valid:
-            raise ApiError(403, "invalid archive URL signature")
-        claims: dict[str, Any] = json.loads(_unb64(payload))
-        if claims["e"] < time.time():
-            raise ApiError(410, "this archive URL has expired; request a new one")
+            claims = self._signer.verify(token)
+        except BadToken:
+            raise ApiError(403, "invalid download URL signature") from None
+        except ExpiredToken:
+            raise ApiError(410, "this download URL has expired; request a new one") from None
+        if claims.get("t") != kind:
+            raise ApiError(403, "invalid download URL signature")
         return claims
 
 

@@ -34,6 +34,35 @@ class FaultConfig:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """The price table billing estimates use: USD per million tokens, per GB-month stored."""
+
+    training: float = 0.40
+    sampling_prefill: float = 0.10
+    sampling_prefill_cached: float = 0.02
+    sampling_sample: float = 0.30
+    storage_gb_month: float = 0.05
+
+
+def _prices(text: str) -> Prices:
+    """``training=0.4,sampling_sample=0.3,...`` -> Prices (unnamed entries keep defaults)."""
+    values: dict[str, float] = {}
+    names = set(Prices.__dataclass_fields__)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, number = item.partition("=")
+        if not sep or name.strip() not in names:
+            raise argparse.ArgumentTypeError(
+                f"a price is NAME=USD with NAME one of {', '.join(sorted(names))}, got {item!r}")
+        try:
+            values[name.strip()] = float(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"price {item!r}: not a number") from None
+        if values[name.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"price {item!r}: must be >= 0")
+    return Prices(**values)
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     """Everything the emulator needs to run; see ``python -m tinkex.emulator --help``."""
 
@@ -50,6 +79,14 @@ class EmulatorConfig:
     proto_fwdbwd: bool = False
     proto_compress_fwdbwd: bool = False
     sample_seed: int | None = None
+    jwt_auth: bool = True
+    jwt_ttl: float = 3600.0
+    retrieve_futures: bool = False
+    join_sampling_session: bool = False
+    custom_loss_server_side: bool = False
+    prices: Prices = field(default_factory=Prices)
+    hf_cache: str = "auto"
+    """Where to install the byte tokenizer under the models' names: auto, off or a directory."""
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
@@ -123,6 +160,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proto-compress-fwdbwd", type=_flag, nargs="?", const=True, default=False,
                    help="client config proto_compress_fwdbwd: SDK >= 0.22.1 zstd-compress "
                         "protobuf forward_backward bodies")
+    p.add_argument("--jwt-auth", type=_flag, nargs="?", const=True, default=True,
+                   help="client config pjwt_auth_enabled (default on): SDK >= 0.18 exchange the key "
+                        "for a short-lived JWT at /api/v1/auth/token; plain keys keep working")
+    p.add_argument("--jwt-ttl", type=_seconds, default=3600.0,
+                   help="lifetime of minted JWTs in seconds (default 3600)")
+    p.add_argument("--retrieve-futures", type=_flag, nargs="?", const=True, default=False,
+                   help="client config sample_use_retrieve_futures: SDK >= 0.26.2 wait for "
+                        "sampling results with one session-level poll per sampling client")
+    p.add_argument("--join-sampling-session", type=_flag, nargs="?", const=True, default=False,
+                   help="client config sample_join_sampling_session: SDK >= 0.32 rebuilt sampling "
+                        "clients get their clone id from /api/v1/join_sampling_session")
+    p.add_argument("--custom-loss-server-side", type=_flag, nargs="?", const=True, default=False,
+                   help="client config custom_loss_server_side: SDK >= 0.36 upload traced custom "
+                        "losses, which the emulator then runs")
+    p.add_argument("--prices", type=_prices, default=Prices(), metavar="NAME=USD,...",
+                   help="billing price table: training, sampling_prefill, sampling_prefill_cached, "
+                        "sampling_sample (USD per million tokens), storage_gb_month")
+    p.add_argument("--hf-cache", default="auto", metavar="auto|off|DIR",
+                   help="Hugging Face hub cache to install the byte tokenizer in under each model's "
+                        "name, so transformers loads it offline (auto: HF_HUB_CACHE, HF_HOME/hub "
+                        "or ~/.cache/huggingface/hub)")
     faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
     faults.add_argument("--fault-seed", type=int, default=0)
     faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
@@ -173,7 +231,11 @@ def parse_config(argv: Sequence[str] | None = None,
         sample_seed=ns.sample_seed,
         gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
         log_level=ns.log_level, proto_fwdbwd=ns.proto_fwdbwd,
-        proto_compress_fwdbwd=ns.proto_compress_fwdbwd,
+        proto_compress_fwdbwd=ns.proto_compress_fwdbwd, jwt_auth=ns.jwt_auth,
+        jwt_ttl=ns.jwt_ttl, retrieve_futures=ns.retrieve_futures,
+        join_sampling_session=ns.join_sampling_session,
+        custom_loss_server_side=ns.custom_loss_server_side, prices=ns.prices,
+        hf_cache=ns.hf_cache,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,

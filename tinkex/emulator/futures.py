@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class FutureStore:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._last_sweep = 0.0
         self._closed = False
+        #: Called (on the finishing thread, outside the lock) with each record that finishes.
+        self.listeners: list[Callable[[FutureRecord], None]] = []
 
     def create(self, owner: str, request_type: str,
                key: Hashable | None = None) -> tuple[FutureRecord, bool]:
@@ -110,6 +112,8 @@ class FutureStore:
             waiters, record.waiters = record.waiters, []
         for loop, event in waiters:
             loop.call_soon_threadsafe(event.set)
+        for listener in self.listeners:
+            listener(record)
 
     async def wait(self, record: FutureRecord, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the record to finish; True if it did."""

@@ -9,24 +9,33 @@ work, how ``tinker://`` paths parse, and how futures are submitted (deduped by
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 from tinkex import types as T
 from tinkex.paths import TinkerPath, TinkerPathError
 
-from .archive import ArchiveSigner
+from .archive import SignedLinks
+from .auth import Authenticator, urn_of
 from .catalog import Catalog
+from .completions import Completions
 from .config import EmulatorConfig
 from .errors import ApiError, not_found
 from .execution import Executor
 from .faults import Faults
 from .futures import FutureRecord, FutureStore
+from .ledger import Ledger
+from .model import PRESETS
 from .runtime import Models
 from .sample_seeds import SampleSeeds
+from .signing import Signer
 from .state import Checkpoint, Run, Session, Store
+from .tokenizer_files import hub_cache, install_in_hub_cache, write_tokenizer_dir
 from .weights import WeightFiles
 
 _NAME = re.compile(r"[A-Za-z0-9._:+=@-]{1,200}")
@@ -57,17 +66,26 @@ class Services:
         self.store = Store(config.data_dir / "emulator.sqlite3")
         self.files = WeightFiles(config.data_dir / "weights")
         self.futures = FutureStore(config.future_retention)
+        self.completions = Completions(self.futures)
         self.executor = Executor(self.futures, config.workers, config.gap_timeout,
                                  thread_prefix)
         self.faults = Faults(config.faults)
         self.sample_seeds = SampleSeeds(config.sample_seed)
         self.models = Models(self.store, self.files, self.catalog)
+        self.ledger = Ledger(self.store)
+        self.tokenizer_dir = write_tokenizer_dir(config.data_dir / "tokenizer")
+        if config.hf_cache != "off":
+            cache = hub_cache(os.environ) if config.hf_cache == "auto" else Path(config.hf_cache)
+            install_in_hub_cache(cache, sorted(PRESETS))
         secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
-        self.archives = ArchiveSigner(bytes.fromhex(secret), config.archive_url_ttl)
+        signer = Signer(bytes.fromhex(secret))
+        self.links = SignedLinks(signer, config.archive_url_ttl)
+        self.auth = Authenticator(signer, self.ledger.is_revoked)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
         self.futures.close()
+        self.completions.release()
         self.executor.shutdown()
         self.store.close()
 
@@ -87,8 +105,20 @@ class Services:
         if run is None or run.owner != owner:
             raise not_found("model", run_id)
         if active:
+            if run.frozen:
+                raise ApiError(400, f"training run {run_id!r} holds copied weights and cannot "
+                                    "be trained on; create a training client from its checkpoint")
             self.session(owner, run.session_id)
         return run
+
+    def project_for(self, owner: str, project_id: str) -> str:
+        """Use (or claim) a project id; 403 when it belongs to another account."""
+        if not project_id:
+            raise ApiError(400, "project_id must not be empty")
+        holder = self.ledger.project_owner(project_id, claim_for=owner)
+        if holder != owner:
+            raise ApiError(403, f"project {project_id!r} belongs to another account")
+        return project_id
 
     def checkpoint(self, owner: str, run_id: str, kind: str, name: str, *,
                    public_ok: bool = False) -> Checkpoint:
@@ -98,25 +128,69 @@ class Services:
             raise not_found("checkpoint", f"tinker://{run_id}/{kind}/{name}")
         return checkpoint
 
-    def checkpoint_at(self, owner: str, tinker_path: str) -> Checkpoint:
-        """The checkpoint a tinker:// path names, if the caller owns it or it is public."""
-        return self.checkpoint(owner, *parse_tinker_path(tinker_path), public_ok=True)
+    def checkpoint_at(self, owner: str, tinker_path: str,
+                      access_token: str | None = None) -> Checkpoint:
+        """The checkpoint a tinker:// path names, if the caller owns it or it is public.
+
+        ``access_token`` (a weights access token: a JWT this server minted for the
+        checkpoint's owner) makes another account's private checkpoint readable.
+        """
+        run_id, kind, name = parse_tinker_path(tinker_path)
+        if access_token:
+            grantor = self.auth.identify_jwt(access_token)
+            found = self.store.checkpoint(run_id, kind, name)
+            if found is not None and found.owner == grantor.owner:
+                return found
+        return self.checkpoint(owner, run_id, kind, name, public_ok=True)
+
+    def audit_checkpoint(self, actor: str, event: str, c: Checkpoint, purpose: str | None = None,
+                         **details: Any) -> None:
+        """An audit entry about a checkpoint, for the actor's organization and the owner's."""
+        path = f"tinker://{c.run_id}/{c.kind}/{c.name}"
+        entry = {"actor": urn_of(actor), "tinker_path": path, "model_id": c.run_id, **details}
+        if purpose is not None:
+            entry["purpose"] = purpose
+        for org in sorted({actor, c.owner}):
+            self.ledger.audit(org, event, entry, model_id=c.run_id, tinker_path=path,
+                              purpose=purpose)
+
+    def forget_checkpoint(self, c: Checkpoint) -> None:
+        """Delete a checkpoint row, end its storage interval, and its file unless shared."""
+        self.store.delete_checkpoint(c.run_id, c.kind, c.name)
+        self.ledger.released(c.run_id, c.kind, c.name)
+        if not self.store.storage_key_in_use(c.storage_key):
+            self.files.delete(c.storage_key)
 
     def purge_expired(self) -> None:
         """Forget expired checkpoints and delete their files (unless a sampler still uses one)."""
-        for key in self.store.purge_expired():
-            if not self.store.storage_key_in_use(key):
-                self.files.delete(key)
+        for c in self.store.purge_expired():
+            self.ledger.released(c.run_id, c.kind, c.name, at=c.expires_at)
+            if not self.store.storage_key_in_use(c.storage_key):
+                self.files.delete(c.storage_key)
 
     # -- futures --------------------------------------------------------------------
 
+    def _timed(self, record: FutureRecord, work: Callable[[], Any]) -> Callable[[], Any]:
+        """``work``, recording when it ran (for session traces)."""
+        def run() -> Any:
+            started, state = time.time(), "failed"
+            try:
+                result = work()
+                state = "done"
+                return result
+            finally:
+                self.ledger.ran(record.request_id, started, time.time(), state)
+        return run
+
     def submit(self, owner: str, request_type: str, work: Callable[[], Any],
-               key: Hashable | None = None) -> FutureRecord:
+               key: Hashable | None = None, session_id: str | None = None,
+               target: str | None = None) -> FutureRecord:
         """Run ``work`` on the pool (no ordering); a repeated ``key`` returns the first future."""
         record, created = self.futures.create(owner, request_type, key)
         if created:
+            self.ledger.submitted(record.request_id, owner, session_id, request_type, target)
             self.faults.pause(record)
-            self.executor.submit(record, work)
+            self.executor.submit(record, self._timed(record, work))
         return record
 
     def submit_training(self, owner: str, run: Run, seq_id: int | None, request_type: str,
@@ -130,7 +204,10 @@ class Services:
             key = ("model", run.run_id, seq_id)
         record, created = self.futures.create(owner, request_type, key)
         if created:
+            self.ledger.submitted(record.request_id, owner, run.session_id, request_type,
+                                  run.run_id)
             self.faults.pause(record)
+            work = self._timed(record, work)
 
             def first_seq() -> int:
                 return (run.last_seq_id or 0) + 1

@@ -49,6 +49,9 @@ class Session:
     user_metadata: dict[str, Any] | None
     display_name: str | None
     finished_reason: str | None
+    project_id: str | None = None
+    finished_detail: str | None = None
+    last_seen: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Run:
     user_metadata: dict[str, Any] | None
     last_request_time: float
     last_seq_id: int | None
+    frozen: bool = False
+    """A copy made by copy_weights: it holds weights but cannot be trained on."""
 
 
 @dataclass(frozen=True)
@@ -105,22 +110,42 @@ class Store:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+        self.add_columns("sessions", {"last_seen": "REAL"})
+        self.add_columns("training_runs", {"frozen": "INTEGER NOT NULL DEFAULT 0"})
+        self.add_columns("samplers", {"clients": "INTEGER NOT NULL DEFAULT 0"})
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    # The statement helpers are shared with the other tables' modules (ledger, accounts),
+    # which keep their SQL to themselves but use this one connection and lock.
+
+    def all(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
-    def _one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
-        rows = self._all(sql, args)
+    def one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = self.all(sql, args)
         return rows[0] if rows else None
 
-    def _run(self, sql: str, args: Iterable[Any] = ()) -> int:
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         with self._lock:
             return self._db.execute(sql, tuple(args)).rowcount
+
+    def script(self, sql: str) -> None:
+        with self._lock:
+            self._db.executescript(sql)
+
+    def add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Add missing columns (a data dir written by an older emulator lacks them)."""
+        with self._lock:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+    _all, _one = all, one
 
     # -- settings -------------------------------------------------------------------
 
@@ -136,7 +161,7 @@ class Store:
     def add_session(self, session_id: str, owner: str, sdk_version: str, tags: list[str],
                     user_metadata: dict[str, Any] | None, project_id: str | None,
                     display_name: str | None) -> None:
-        self._run("INSERT INTO sessions (session_id, owner, created_at, sdk_version, tags, "
+        self.execute("INSERT INTO sessions (session_id, owner, created_at, sdk_version, tags, "
                   "user_metadata, project_id, display_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   (session_id, owner, time.time(), sdk_version, _json(tags),
                    _json(user_metadata), project_id, display_name))
@@ -145,12 +170,31 @@ class Store:
         row = self._one("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
         if row is None:
             return None
+        return self._as_session(row)
+
+    @staticmethod
+    def _as_session(row: sqlite3.Row) -> Session:
         return Session(row["session_id"], row["owner"], row["created_at"],
-                       _unjson(row["user_metadata"]), row["display_name"], row["finished_reason"])
+                       _unjson(row["user_metadata"]), row["display_name"], row["finished_reason"],
+                       row["project_id"], row["finished_detail"], row["last_seen"])
+
+    def owned_sessions(self, owner: str) -> list[Session]:
+        """All of an owner's sessions, newest first (search filters them in Python)."""
+        return [self._as_session(r) for r in self.all(
+            "SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, session_id DESC",
+            (owner,))]
+
+    def touch_session(self, session_id: str) -> None:
+        self.execute("UPDATE sessions SET last_seen = ? WHERE session_id = ?",
+                     (time.time(), session_id))
+
+    def set_session_project(self, session_id: str, project_id: str) -> None:
+        self.execute("UPDATE sessions SET project_id = ? WHERE session_id = ?",
+                     (project_id, session_id))
 
     def finish_session(self, session_id: str, reason: str, detail: str | None) -> None:
         """Record the first finish reason only; later ones are ignored."""
-        self._run("UPDATE sessions SET finished_reason = ?, finished_detail = ? "
+        self.execute("UPDATE sessions SET finished_reason = ?, finished_detail = ? "
                   "WHERE session_id = ? AND finished_reason IS NULL", (reason, detail, session_id))
 
     def sessions(self, owner: str, offset: int, limit: int) -> list[str]:
@@ -166,23 +210,31 @@ class Store:
                              "ORDER BY created_at", (session_id,))
         return [r[0] for r in runs], [r[0] for r in samplers]
 
+    def session_checkpoints(self, session_id: str) -> tuple[int, int]:
+        """(count, bytes) of the live checkpoints of a session's training runs."""
+        row = self.one(f"SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM checkpoints WHERE "
+                       f"{_LIVE} AND run_id IN (SELECT run_id FROM training_runs WHERE "
+                       "session_id = ?)", (time.time(), session_id))
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     # -- training runs --------------------------------------------------------------
 
     def add_run(self, run_id: str, owner: str, session_id: str, base_model: str,
-                lora: dict[str, Any], user_metadata: dict[str, Any] | None) -> bool:
+                lora: dict[str, Any], user_metadata: dict[str, Any] | None,
+                frozen: bool = False) -> bool:
         """False when the run already exists (a resent create)."""
         now = time.time()
-        return self._run("INSERT OR IGNORE INTO training_runs (run_id, owner, session_id, "
-                         "base_model, lora, user_metadata, created_at, last_request_time) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (run_id, owner, session_id, base_model, json.dumps(lora),
-                          _json(user_metadata), now, now)) == 1
+        return self.execute("INSERT OR IGNORE INTO training_runs (run_id, owner, session_id, "
+                            "base_model, lora, user_metadata, created_at, last_request_time, "
+                            "frozen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (run_id, owner, session_id, base_model, json.dumps(lora),
+                             _json(user_metadata), now, now, int(frozen))) == 1
 
     @staticmethod
     def _as_run(row: sqlite3.Row) -> Run:
         return Run(row["run_id"], row["owner"], row["session_id"], row["base_model"],
                    json.loads(row["lora"]), _unjson(row["user_metadata"]),
-                   row["last_request_time"], row["last_seq_id"])
+                   row["last_request_time"], row["last_seq_id"], bool(row["frozen"]))
 
     def run(self, run_id: str) -> Run | None:
         row = self._one("SELECT * FROM training_runs WHERE run_id = ?", (run_id,))
@@ -190,7 +242,7 @@ class Store:
 
     def touch_run(self, run_id: str, seq_id: int | None) -> None:
         """Remember the last executed seq_id so a restarted emulator continues the sequence."""
-        self._run("UPDATE training_runs SET last_request_time = ?, "
+        self.execute("UPDATE training_runs SET last_request_time = ?, "
                   "last_seq_id = COALESCE(?, last_seq_id) WHERE run_id = ?",
                   (time.time(), seq_id, run_id))
 
@@ -267,27 +319,27 @@ class Store:
         return None if row is None else self._as_checkpoint(row)
 
     def delete_checkpoint(self, run_id: str, kind: str, name: str) -> None:
-        self._run("DELETE FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+        self.execute("DELETE FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
                   (run_id, kind, name))
 
     def set_public(self, run_id: str, kind: str, name: str, public: bool) -> None:
-        self._run("UPDATE checkpoints SET public = ? WHERE run_id = ? AND kind = ? AND name = ?",
+        self.execute("UPDATE checkpoints SET public = ? WHERE run_id = ? AND kind = ? AND name = ?",
                   (int(public), run_id, kind, name))
 
     def set_expiry(self, run_id: str, kind: str, name: str, ttl_seconds: int | None) -> None:
         expires = None if ttl_seconds is None else time.time() + ttl_seconds
-        self._run("UPDATE checkpoints SET expires_at = ? WHERE run_id = ? AND kind = ? "
+        self.execute("UPDATE checkpoints SET expires_at = ? WHERE run_id = ? AND kind = ? "
                   "AND name = ?", (expires, run_id, kind, name))
 
-    def purge_expired(self) -> list[str]:
-        """Drop expired checkpoint rows; returns their storage keys so the files can go too."""
+    def purge_expired(self) -> list[Checkpoint]:
+        """Drop expired checkpoint rows; returns them so their files can go too."""
         now = time.time()
         with self._lock:
-            rows = self._db.execute("SELECT storage_key FROM checkpoints WHERE expires_at "
+            rows = self._db.execute("SELECT * FROM checkpoints WHERE expires_at "
                                     "IS NOT NULL AND expires_at <= ?", (now,)).fetchall()
             self._db.execute("DELETE FROM checkpoints WHERE expires_at IS NOT NULL "
                              "AND expires_at <= ?", (now,))
-        return [r[0] for r in rows]
+        return [self._as_checkpoint(r) for r in rows]
 
     def storage_key_in_use(self, key: str) -> bool:
         return self._one("SELECT 1 FROM checkpoints WHERE storage_key = ? UNION "
@@ -297,7 +349,9 @@ class Store:
 
     def add_sampler(self, sampler_id: str, owner: str, session_id: str, base_model: str,
                     model_path: str | None, weights_key: str | None) -> bool:
-        return self._run("INSERT OR IGNORE INTO samplers VALUES (?, ?, ?, ?, ?, ?, ?)",
+        return self.execute("INSERT OR IGNORE INTO samplers (sampler_id, owner, session_id, "
+                            "base_model, model_path, weights_key, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (sampler_id, owner, session_id, base_model, model_path, weights_key,
                           time.time())) == 1
 
@@ -307,3 +361,12 @@ class Store:
             return None
         return Sampler(row["sampler_id"], row["owner"], row["session_id"], row["base_model"],
                        row["model_path"], row["weights_key"])
+
+    def join_sampler(self, sampler_id: str) -> int:
+        """A new client id of a sampling session (the original client is 0)."""
+        with self._lock:
+            self._db.execute("UPDATE samplers SET clients = clients + 1 WHERE sampler_id = ?",
+                             (sampler_id,))
+            row = self._db.execute("SELECT clients FROM samplers WHERE sampler_id = ?",
+                                   (sampler_id,)).fetchone()
+        return int(row[0])

@@ -1544,9 +1544,10 @@ class SessionSearchRequest(BaseModel):
     """
     Case-insensitive; every word must appear in the name.
     """
-    owner: Annotated[OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner, Field(discriminator="type", validate_default=True)] = {
-        "type": "own"
-    }
+    owner: OwnSearchOwner | AccessibleSearchOwner | UserSearchOwner | None = None
+    """
+    Whose sessions; absent means the caller's own ({type: own}).
+    """
     statuses: Annotated[
         list[Annotated[ActiveSessionStatusQuery | CancelledSessionStatusQuery | FailedSessionStatusQuery | ClientFinishedSessionStatusQuery, Field(discriminator="type")]] | None,
         Field(min_length=1),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 if TYPE_CHECKING:
+    from ..auth import Identity
     from ..services import Services
     from ..spec import Operation
 
@@ -26,6 +27,13 @@ class Call:
     params: dict[str, Any]
     body: Any
     request: Request
+    identity: Identity | None = None
+    """The authenticated caller (None only for operations without auth)."""
+
+    @property
+    def who(self) -> Identity:
+        assert self.identity is not None, "an operation with auth always has an identity"
+        return self.identity
 
 
 Handler = Callable[["Services", Call], Any]
@@ -53,4 +61,15 @@ def check_registry(operations: Iterable[Operation]) -> None:
 
 
 # Registration happens on import.
-from . import futures, pending, rest, sampling, service, sessions, training  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    admin,
+    auth,
+    futures,
+    pending,
+    rest,
+    sampling,
+    service,
+    sessions,
+    training,
+    weights,
+)

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from tinkex import types as T
 
 from ..encoding import encode_result
+from ..errors import not_found
 from ..futures import FutureRecord
 from ..services import Services
 from . import Call, handles
@@ -51,3 +52,23 @@ def cancel_future(s: Services, call: Call) -> None:
     # Work is short and already queued in order; cancelling only means nobody will ask again.
     body: T.FutureCancelRequest = call.body
     s.futures.get(body.request_id, call.owner)
+
+
+RETRIEVE_FUTURES_HOLD = 30.0
+"""Longest hold of a retrieve_futures poll that lets the server decide (timeout null)."""
+
+
+@handles("retrieve_futures")
+async def retrieve_futures(s: Services, call: Call) -> T.FuturesRetrieveResponse:
+    body: T.FuturesRetrieveRequest = call.body
+    target = body.target
+    sampler = s.store.sampler(target.sampling_session_id)
+    if sampler is None or sampler.owner != call.owner:
+        raise not_found("sampling session", target.sampling_session_id)
+    hold = min(s.config.poll_hold, RETRIEVE_FUTURES_HOLD) if body.timeout is None else min(
+        max(body.timeout, 0.0), RETRIEVE_FUTURES_HOLD)
+    events, cursor = await s.completions.poll(
+        (target.sampling_session_id, target.cloned_sampler_id), body.prev_cursor, hold)
+    return T.FuturesRetrieveResponse(cursor=cursor, completions=[
+        T.FutureFailed(state="failed", request_id=e.request_id) if e.failed
+        else T.FutureFinished(state="finished", request_id=e.request_id) for e in events])

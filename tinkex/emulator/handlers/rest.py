@@ -25,17 +25,17 @@ from .paging import page
 MAX_TTL = 10 * 365 * 24 * 3600
 
 
-def _time(seconds: float) -> datetime:
+def wire_time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def wire_checkpoint(c: Checkpoint) -> T.Checkpoint:
     return T.Checkpoint(
         checkpoint_id=f"{c.kind}/{c.name}",
-        checkpoint_type=T.CheckpointType(CHECKPOINT_TYPES[c.kind]), time=_time(c.created_at),
+        checkpoint_type=T.CheckpointType(CHECKPOINT_TYPES[c.kind]), time=wire_time(c.created_at),
         tinker_path=f"tinker://{c.run_id}/{c.kind}/{c.name}", size_bytes=c.size_bytes,
         public=c.public, user_metadata=c.user_metadata,
-        expires_at=None if c.expires_at is None else _time(c.expires_at))
+        expires_at=None if c.expires_at is None else wire_time(c.expires_at))
 
 
 def _wire_run(s: Services, run: Run) -> T.TrainingRun:
@@ -45,7 +45,7 @@ def _wire_run(s: Services, run: Run) -> T.TrainingRun:
         str(k): str(v) for k, v in run.user_metadata.items()}
     return T.TrainingRun(
         training_run_id=run.run_id, base_model=run.base_model, model_owner=run.owner,
-        is_lora=True, lora_rank=run.lora["rank"], last_request_time=_time(run.last_request_time),
+        is_lora=True, lora_rank=run.lora["rank"], last_request_time=wire_time(run.last_request_time),
         last_checkpoint=None if last is None else wire_checkpoint(last),
         last_sampler_checkpoint=None if last_sampler is None else wire_checkpoint(last_sampler),
         user_metadata=metadata)
@@ -107,9 +107,8 @@ def _own(s: Services, call: Call) -> Checkpoint:
 @handles("delete_checkpoint")
 def delete_checkpoint(s: Services, call: Call) -> None:
     c = _own(s, call)
-    s.store.delete_checkpoint(c.run_id, c.kind, c.name)
-    if not s.store.storage_key_in_use(c.storage_key):
-        s.files.delete(c.storage_key)
+    s.forget_checkpoint(c)
+    s.audit_checkpoint(call.owner, "checkpoint_delete", c)
 
 
 @handles("publish_checkpoint")
@@ -118,6 +117,7 @@ def publish_checkpoint(s: Services, call: Call) -> None:
     if c.public:
         raise ApiError(409, f"checkpoint {c.kind}/{c.name} is already public")
     s.store.set_public(c.run_id, c.kind, c.name, True)
+    s.audit_checkpoint(call.owner, "checkpoint_publish", c)
 
 
 @handles("unpublish_checkpoint")
@@ -126,6 +126,7 @@ def unpublish_checkpoint(s: Services, call: Call) -> None:
     if not c.public:
         raise ApiError(409, f"checkpoint {c.kind}/{c.name} is not public")
     s.store.set_public(c.run_id, c.kind, c.name, False)
+    s.audit_checkpoint(call.owner, "checkpoint_unpublish", c)
 
 
 @handles("set_checkpoint_ttl")
@@ -135,20 +136,23 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
     if body.ttl_seconds is not None and not 0 < body.ttl_seconds <= MAX_TTL:
         raise ApiError(400, f"ttl_seconds must be between 1 and {MAX_TTL} (or null)")
     s.store.set_expiry(c.run_id, c.kind, c.name, body.ttl_seconds)
+    s.audit_checkpoint(call.owner, "checkpoint_ttl_set", c, ttl_seconds=body.ttl_seconds)
 
 
 @handles("get_checkpoint_archive_url")
 def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse:
     c = _own(s, call)
-    token, expires = s.archives.token(c.run_id, c.kind, c.name, c.owner)
+    token, expires = s.links.issue("archive", {"r": c.run_id, "k": c.kind, "n": c.name,
+                                               "o": c.owner})
     base = str(call.request.base_url).rstrip("/")
+    s.audit_checkpoint(call.owner, "checkpoint_read", c, purpose="download")
     return T.CheckpointArchiveUrlResponse(url=f"{base}/_emulator/archives/{token}",
-                                          expires=_time(expires))
+                                          expires=wire_time(expires))
 
 
 async def download_archive(s: Services, token: str) -> Response:
     """``GET /_emulator/archives/{token}``: the signed URL handed out above."""
-    claims: dict[str, Any] = s.archives.verify(token)
+    claims: dict[str, Any] = s.links.open("archive", token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
     if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
         raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
@@ -157,7 +161,7 @@ async def download_archive(s: Services, token: str) -> Response:
                 "checkpoint_type": CHECKPOINT_TYPES[c.kind],
                 "base_model": run.base_model if run else None,
                 "lora": run.lora if run else None, "size_bytes": c.size_bytes,
-                "created_at": _time(c.created_at).isoformat()}
+                "created_at": wire_time(c.created_at).isoformat()}
     return await stream_archive(s.files.path(c.storage_key), manifest,
                                 f"{c.kind}-{c.name}.tar.gz")
 

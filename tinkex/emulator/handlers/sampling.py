@@ -39,6 +39,7 @@ def create_sampling_session(s: Services, call: Call) -> T.CreateSamplingSessionR
         source = s.store.run(checkpoint.run_id)
         assert source is not None
         base_model, weights_key = source.base_model, checkpoint.storage_key
+        s.audit_checkpoint(call.owner, "checkpoint_read", checkpoint, purpose="sampling")
     elif body.base_model is not None:
         s.catalog.preset(body.base_model)
         base_model, weights_key = body.base_model, None
@@ -212,14 +213,33 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
             prompt_alt_tokens_k=body.prompt_alt_tokens_k,
             target_prompt_logprobs=None if targets is None else targets.ids)
         response = convert.sample_response(result)
+        s.ledger.use(sampler.owner, sampler.session_id or None, sampler.base_model,
+                     "sampling_prefill", len(prompt))
+        s.ledger.use(sampler.owner, sampler.session_id or None, sampler.base_model,
+                     "sampling_sample", sum(len(seq.tokens) for seq in response.sequences))
         if targets is not None and result.target_prompt_logprobs is not None:
             response.target_prompt_logprobs = targets.response(result.target_prompt_logprobs)
         return response
 
     key = None if body.seq_id is None else ("sample", sampler.sampler_id, body.seq_id)
-    record = s.submit(call.owner, "Sample", work, key=key)
+    record = s.submit(call.owner, "Sample", work, key=key, session_id=sampler.session_id or None,
+                      target=sampler.sampler_id)
+    if body.sampling_session_id is not None:
+        s.completions.watch(record, s.completions.target_of(body.sampling_session_id,
+                                                            body.seq_id))
     return s.future(record, sample_ids=[f"{record.request_id}:{i}"
                                         for i in range(body.num_samples)])
+
+
+@handles("join_sampling_session")
+def join_sampling_session(s: Services, call: Call) -> T.JoinSamplingSessionResponse:
+    body: T.JoinSamplingSessionRequest = call.body
+    sampler = s.store.sampler(body.sampling_session_id)
+    if sampler is None or sampler.owner != call.owner:
+        raise not_found("sampling session", body.sampling_session_id)
+    s.session(call.owner, sampler.session_id)
+    return T.JoinSamplingSessionResponse(client_counter=s.store.join_sampler(sampler.sampler_id),
+                                         type="join_sampling_session")
 
 
 @handles("get_sampler")

@@ -13,25 +13,24 @@ from . import Call, handles
 log = logging.getLogger("tinkex.emulator")
 
 # The flags that keep SDK 0.18 - 0.24.1 on plain JSON over httpx, with parallel chunks
-# (so seq_ids really do arrive out of order, as against the real service). The two
-# proto_* flags follow --proto-fwdbwd / --proto-compress-fwdbwd; SDK >= 0.25 send
-# protobuf forward_backward bodies whatever proto_write_fwdbwd says.
+# (so seq_ids really do arrive out of order, as against the real service). The other
+# flags follow the emulator's options (--jwt-auth, --proto-fwdbwd, ...); SDK >= 0.25
+# send protobuf forward_backward bodies whatever proto_write_fwdbwd says.
 CLIENT_CONFIG: dict[str, Any] = {
-    "pjwt_auth_enabled": False,
-    "proto_write_fwdbwd": False,
-    "proto_compress_fwdbwd": False,
     "use_pyqwest_transport": False,
-    "sample_use_retrieve_futures": False,
-    "custom_loss_server_side": False,
-    "sample_join_sampling_session": False,
     "parallel_fwdbwd_chunks": True,
+    "credential_default_source": "api_key",
 }
 
 
 @handles("client_config")
 def client_config(s: Services, call: Call) -> dict[str, Any]:
-    return dict(CLIENT_CONFIG, proto_write_fwdbwd=s.config.proto_fwdbwd,
-                proto_compress_fwdbwd=s.config.proto_compress_fwdbwd)
+    c = s.config
+    return dict(CLIENT_CONFIG, pjwt_auth_enabled=c.jwt_auth, proto_write_fwdbwd=c.proto_fwdbwd,
+                proto_compress_fwdbwd=c.proto_compress_fwdbwd,
+                sample_use_retrieve_futures=c.retrieve_futures,
+                sample_join_sampling_session=c.join_sampling_session,
+                custom_loss_server_side=c.custom_loss_server_side)
 
 
 @handles("client_dynamic_config")

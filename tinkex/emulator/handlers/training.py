@@ -14,16 +14,15 @@ import numpy as np
 
 from tinkex import types as T
 from tinkex.proto.codec import ForwardBackwardCall
-from tinkex.tokenizers import BYTE_TOKENIZER_ID
 
 from .. import convert
+from ..auth import urn_of
 from ..errors import ApiError, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
 from . import Call, handles
 
-TOKENIZER_ID = BYTE_TOKENIZER_ID  # what tinkex.get_tokenizer maps to its byte tokenizer
 ARCH = "tinkex-byte-transformer"
 _OUTPUT_TYPE = "ArrayRecord"
 
@@ -78,7 +77,10 @@ def get_info(s: Services, call: Call) -> T.GetInfoResponse:
     return T.GetInfoResponse(
         type="get_info", model_id=run.run_id, is_lora=True, lora_rank=run.lora["rank"],
         model_name=run.base_model,
-        model_data=T.ModelData(arch=ARCH, model_name=run.base_model, tokenizer_id=TOKENIZER_ID))
+        # A directory of Hugging Face tokenizer files: transformers loads it offline, and
+        # tinkex recognizes it as its byte tokenizer.
+        model_data=T.ModelData(arch=ARCH, model_name=run.base_model,
+                               tokenizer_id=str(s.tokenizer_dir)))
 
 
 @handles("unload_model")
@@ -113,6 +115,8 @@ def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
         batch = _batch(fb_input.data, max_len)
         run_pass = model.forward_backward if backward else model.forward
         outputs, metrics = run_pass(batch, fb_input.loss_fn.value, fb_input.loss_fn_config)
+        s.ledger.use(run.owner, run.session_id, run.base_model, "training",
+                     sum(len(d.tokens) for d in batch))
         if not all(np.isfinite(v) for v in metrics.values()):
             raise UserError(f"loss function {fb_input.loss_fn.value!r} produced a non-finite "
                             "loss; check the loss_fn_inputs")
@@ -163,7 +167,14 @@ def _save(s: Services, run: Run, kind: str, name: str, state: dict[str, np.ndarr
                                       ttl_seconds, user_metadata)
     if replaced is not None and not s.store.storage_key_in_use(replaced):
         s.files.delete(replaced)
-    return f"tinker://{run.run_id}/{kind}/{name}", size
+    path = f"tinker://{run.run_id}/{kind}/{name}"
+    s.ledger.stored(run.owner, run.session_id, run.base_model, run.run_id, kind, name, size)
+    s.ledger.use(run.owner, run.session_id, run.base_model, "checkpoint", 1)
+    s.ledger.audit(run.owner, "checkpoint_create",
+                   {"actor": urn_of(run.owner), "tinker_path": path,
+                    "model_id": run.run_id, "size_bytes": size},
+                   model_id=run.run_id, tinker_path=path)
+    return path, size
 
 
 def _check_ttl(ttl_seconds: int | None) -> int | None:
@@ -242,7 +253,7 @@ def save_weights_external(s: Services, call: Call) -> T.UntypedAPIFuture:
 @handles("load_weights")
 def load_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.LoadWeightsRequest = call.body
-    checkpoint = s.checkpoint_at(call.owner, body.path)
+    checkpoint = s.checkpoint_at(call.owner, body.path, body.weights_access_token)
     source = s.store.run(checkpoint.run_id)
     assert source is not None
     if body.model_id is not None:
@@ -260,6 +271,7 @@ def load_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
         raise ApiError(400, "load_weights needs model_id (load into an existing model) or "
                             "session_id and model_seq_id (create a model from the checkpoint)")
     storage_key, creating = checkpoint.storage_key, body.model_id is None
+    s.audit_checkpoint(call.owner, "checkpoint_read", checkpoint, purpose="load_weights")
 
     def work() -> T.LoadWeightsResponse:
         if not s.files.path(storage_key).exists():
