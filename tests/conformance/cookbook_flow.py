@@ -1,6 +1,9 @@
-"""Run a tinker-cookbook training loop against a server and print its per-step losses.
+"""Run tinker-cookbook training loops against a server and print their per-step metrics.
 
-    python cookbook_flow.py {sl,rl} {tinker,tinkex} LOG_DIR
+    python cookbook_flow.py sl,rl {tinker,tinkex} LOG_DIR
+
+Each loop (``sl``, ``rl``, in the order given) logs into ``LOG_DIR/<loop>`` and
+its metrics are printed as one ``METRICS <loop> <json>`` line.
 
 Runs in the cookbook's venv (tinker-cookbook with ``--no-deps``, the official
 SDK, torch). With ``tinkex`` the package ``tinker`` is an alias of ``tinkex``
@@ -111,7 +114,7 @@ def _rl(base_url: str, log_dir: Path) -> None:
 
 
 def main() -> None:
-    mode, sdk, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    modes, sdk, out = sys.argv[1].split(","), sys.argv[2], Path(sys.argv[3])
     if sdk == "tinkex":
         sys.meta_path.insert(0, _Alias())
     import tinker
@@ -121,11 +124,13 @@ def main() -> None:
     tokenizer_utils.register_tokenizer(MODEL, ByteTokenizer)
     cost_estimation._pricing_fetched = True  # no download from the internet
     base_url = os.environ["TINKER_BASE_URL"]
-    (_sl if mode == "sl" else _rl)(base_url, out)
     print("SDK", tinker.__name__, getattr(tinker, "__version__", "?"))
-    print("METRICS " + json.dumps([json.loads(line) for line in
-                                   (out / "metrics.jsonl").read_text().splitlines()
-                                   if line.strip()]))
+    for mode in modes:
+        log_dir = out / mode
+        {"sl": _sl, "rl": _rl}[mode](base_url, log_dir)
+        rows = [json.loads(line) for line in (log_dir / "metrics.jsonl").read_text().splitlines()
+                if line.strip()]
+        print(f"METRICS {mode} " + json.dumps(rows), flush=True)
 
 
 if __name__ == "__main__":

@@ -78,22 +78,34 @@ def cookbook_python() -> Path:
         return python
 
 
-def run_loop(mode: str, sdk: str, tmp_path: Path) -> list[dict[str, Any]]:
+def run_loops(sdk: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Both loops in one process (the cookbook's imports take a while), on a fresh emulator."""
     python = cookbook_python()
-    out = tmp_path / f"{mode}-{sdk}"
+    out = tmp_path / sdk
     args = ["--log-level", "info", "--sample-seed", "7", "--alias", MODEL_ALIAS]
-    with EmulatorProcess(tmp_path / f"data-{mode}-{sdk}", args=args) as emulator:
+    with EmulatorProcess(tmp_path / f"data-{sdk}", args=args) as emulator:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TINKER_")}
         env.update(TINKER_BASE_URL=emulator.base_url, TINKER_API_KEY="tml-cookbook",
                    HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                    PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]), WANDB_MODE="disabled",
                    PYTHONUNBUFFERED="1")
-        run = subprocess.run([str(python), str(HERE / "cookbook_flow.py"), mode, sdk, str(out)],
-                             env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        run = subprocess.run([str(python), str(HERE / "cookbook_flow.py"), "sl,rl", sdk,
+                              str(out)], env=env, capture_output=True, text=True, timeout=900,
+                             cwd=tmp_path)
     assert run.returncode == 0, f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-6000:]}"
     assert f"SDK {sdk} " in run.stdout
-    line = next(x for x in run.stdout.splitlines() if x.startswith("METRICS "))
-    return [row for row in json.loads(line[len("METRICS "):]) if "step" in row]
+    metrics = {}
+    for line in run.stdout.splitlines():
+        if line.startswith("METRICS "):
+            mode, rows = line[len("METRICS "):].split(" ", 1)
+            metrics[mode] = [row for row in json.loads(rows) if "step" in row]
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[Any]]]:
+    """Per SDK, per loop, the per-step metrics."""
+    return {sdk: run_loops(sdk, tmp_path_factory.mktemp(sdk)) for sdk in ("tinker", "tinkex")}
 
 
 def _agree(official: list[dict[str, Any]], ours: list[dict[str, Any]],
@@ -107,9 +119,8 @@ def _agree(official: list[dict[str, Any]], ours: list[dict[str, Any]],
 
 @pytest.mark.conformance
 @pytest.mark.timeout(INSTALL_TIMEOUT + 900)
-def test_supervised_loop_agrees(tmp_path: Path) -> None:
-    official = run_loop("sl", "tinker", tmp_path)
-    ours = run_loop("sl", "tinkex", tmp_path)
+def test_supervised_loop_agrees(loops: dict[str, dict[str, list[Any]]]) -> None:
+    official, ours = loops["tinker"]["sl"], loops["tinkex"]["sl"]
     _agree(official, ours, ("train_mean_nll", "grad_norm:mean", "update_norm:mean",
                             "num_loss_tokens"))
     nll = [row["train_mean_nll"] for row in ours]
@@ -118,9 +129,8 @@ def test_supervised_loop_agrees(tmp_path: Path) -> None:
 
 @pytest.mark.conformance
 @pytest.mark.timeout(INSTALL_TIMEOUT + 900)
-def test_rl_loop_agrees(tmp_path: Path) -> None:
-    official = run_loop("rl", "tinker", tmp_path)
-    ours = run_loop("rl", "tinkex", tmp_path)
+def test_rl_loop_agrees(loops: dict[str, dict[str, list[Any]]]) -> None:
+    official, ours = loops["tinker"]["rl"], loops["tinkex"]["rl"]
     _agree(official, ours, ("env/all/reward/total", "optim/entropy", "grad_norm:mean",
                             "optim/kl_sample_train_v1", "update_norm:mean"))
     trained = [row for row in ours if row.get("grad_norm:mean")]
