@@ -159,12 +159,15 @@ class RestClient(SessionlessClient):
                      ) -> APIFuture[str]:
         """Copy a checkpoint into a new, untrainable training run; the copy's ``tinker://`` path.
 
-        The copy lands in ``destination_project_id`` (your default project when
-        None) and shares storage with the source; it expires after
-        ``ttl_seconds`` (the source's expiry is not inherited).
+        The copy lands in ``destination_project_id`` (by default the client's
+        project: ``TINKER_PROJECT_ID``) and shares storage with the source; it
+        expires after ``ttl_seconds`` (the source's expiry is not inherited).
         ``weights_access_token`` opens another account's weights.
         """
         TinkerPath.parse(path)
+        destination_project_id = destination_project_id or self._ctx.project_id
+        if destination_project_id is None:
+            raise ValueError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
         copied = self._run(self._rest.copy_weights, source_path=path,
                            destination_project_id=destination_project_id,
                            ttl_seconds=ttl_seconds,
