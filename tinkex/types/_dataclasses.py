@@ -5,8 +5,9 @@ Scripts call ``dataclasses.replace(datum, loss_fn_inputs=...)``, ``fields`` and
 types stay pydantic models (the engine, the emulator and the protobuf codec
 validate and serialise them as models), and they also carry the
 ``__dataclass_fields__`` that the ``dataclasses`` functions read, made by
-``dataclasses.make_dataclass`` from the model's fields. ``replace`` builds the
-copy through the model's constructor, so it is validated like any other.
+``dataclasses.make_dataclass`` from the model's fields when first read (so
+importing the types costs nothing for it). ``replace`` builds the copy through
+the model's constructor, so it is validated like any other.
 """
 
 from __future__ import annotations
@@ -34,12 +35,28 @@ def _field(info: Any) -> Any:
     return dataclasses.field(default=default, kw_only=True)
 
 
+def _shadow(cls: type[BaseModel]) -> Any:
+    spec = [(name, info.annotation or Any, _field(info)) for name, info in cls.model_fields.items()]
+    return dataclasses.make_dataclass(cls.__name__, spec, init=False, repr=False, eq=False)
+
+
+class _OnFirstRead:
+    """A class attribute computed from the model's fields when it is first read, then kept."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type[BaseModel]) -> Any:
+        shadow = _shadow(owner)
+        for name in ("__dataclass_fields__", "__dataclass_params__"):
+            type.__setattr__(owner, name, getattr(shadow, name))
+        return getattr(owner, self.name)
+
+
 def speak_dataclass(cls: type[BaseModel]) -> None:
     """Give the model ``cls`` the fields ``dataclasses.fields/replace/asdict`` look for."""
-    spec = [(name, info.annotation or Any, _field(info)) for name, info in cls.model_fields.items()]
-    shadow = dataclasses.make_dataclass(cls.__name__, spec, init=False, repr=False, eq=False)
-    type.__setattr__(cls, "__dataclass_fields__", shadow.__dataclass_fields__)  # type: ignore[attr-defined]
-    type.__setattr__(cls, "__dataclass_params__", shadow.__dataclass_params__)  # type: ignore[attr-defined]
+    for name in ("__dataclass_fields__", "__dataclass_params__"):
+        type.__setattr__(cls, name, _OnFirstRead(name))
 
 
 def install(namespace: Mapping[str, Any]) -> None:
