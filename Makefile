@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test lint demo bench clean
+.PHONY: venv regen check test conformance ray lint demo bench clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,19 @@ check: $(STAMP)
 test: $(STAMP)
 	$(PY) -m codegen check
 	$(PY) -m pytest -q
+
+# The official SDK against the emulator: every release of the matrix, the 0.38 flows,
+# the codec interop and schemathesis (slow: one cached venv per release).
+conformance: $(STAMP)
+	$(PY) -m pytest -q -m "conformance or release_matrix" tests/conformance
+
+# Scale-out on a local Ray cluster: slow to start, so not part of `make test`.
+ray: $(STAMP) $(VENV)/.ray-installed
+	$(PY) -m pytest -q -m ray tests/scaleout
+
+$(VENV)/.ray-installed: pyproject.toml
+	$(PY) -m pip install --quiet -e '.[ray]'
+	@touch $@
 
 lint: $(STAMP)
 	$(PY) -m ruff check codegen tinkex tests

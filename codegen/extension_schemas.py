@@ -267,7 +267,8 @@ OP_FUTURE = _obj(
     ["result"],
 )
 OP_SEQUENCE = _obj(
-    {"field": _IDENT, "scope": _IDENT, "start": _NONNEG_INT, "ordered": {"type": "boolean"}},
+    {"field": _IDENT, "scope": _IDENT, "start": _NONNEG_INT, "ordered": {"type": "boolean"},
+     "clone_block": _POS_INT},
     ["field", "scope"],
 )
 OP_PAGINATION = _obj(

@@ -1,11 +1,14 @@
 """The tinkex demo: fine-tune a small model, compare samples, save and download a checkpoint.
 
-Run it with ``make demo``: it starts a local emulator on a free port with a
-temporary data directory, runs the whole job against it and stops it. With
-``TINKER_BASE_URL`` and ``TINKER_API_KEY`` set it runs against that server
-instead (choose the model with ``--base-model``).
+Run it with ``make demo``: it starts a local emulator on a free port (its state
+in ``DIR/emulator``), runs the whole job against it and stops it, ending with
+the run's page in the emulator's web console; ``--serve`` keeps the emulator
+running afterwards so that the link opens. The run's charts are written to
+``DIR/training_metrics.png`` (drawn by the emulator). With ``TINKER_BASE_URL``
+and ``TINKER_API_KEY`` set it runs against that server instead (choose the
+model with ``--base-model``).
 
-    python examples/demo.py [--base-model tinkex/tiny-lm] [--steps 60] [--out DIR]
+    python examples/demo.py [--base-model tinkex/tiny-lm] [--steps 60] [--out DIR] [--serve]
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
 from tqdm import tqdm
 
 import tinkex
@@ -38,18 +41,26 @@ DEMO_KEY = "tml-demo-key"
 
 
 @contextmanager
-def server(workdir: Path) -> Iterator[tuple[str, str]]:
-    """The configured server, or a fresh local emulator when none is configured."""
+def server(data_dir: Path) -> Iterator[tuple[str, str, EmulatorProcess | None]]:
+    """The configured server, or a local emulator (state in ``data_dir``) when none is."""
     url, key = os.environ.get("TINKER_BASE_URL"), os.environ.get("TINKER_API_KEY")
     if url and key:
         print(f"Using the server at {url}")
-        yield url, key
+        yield url, key, None
         return
     print("Starting a local emulator ...", end=" ", flush=True)
-    with EmulatorProcess(workdir / "emulator-data") as emulator:
+    with EmulatorProcess(data_dir) as emulator:
         print(f"listening on {emulator.base_url}")
-        yield emulator.base_url, DEMO_KEY
-    print("Emulator stopped.")
+        yield emulator.base_url, DEMO_KEY, emulator
+
+
+def serve_until_interrupted(emulator: EmulatorProcess) -> None:
+    print(f"Serving the console at {emulator.base_url}/console until Ctrl-C ...", flush=True)
+    try:
+        while emulator.running:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
 
 
 def make_datum(tokenizer: Any, text: str) -> types.Datum:
@@ -96,6 +107,19 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(bars[int((v - lo) / span * (len(bars) - 1))] for v in values)
 
 
+def server_charts(console_url: str, base_url: str, out: Path) -> Path | None:
+    """The run's charts as the emulator's console draws them, or None for another server."""
+    if not console_url.startswith(base_url.rstrip("/") + "/console/"):
+        return None
+    with requests.Session() as browser:  # the console link signs this session in
+        response = browser.get(f"{console_url}/metrics.png", timeout=60)
+    if response.status_code != 200 or response.headers.get("content-type") != "image/png":
+        return None
+    path = out / "training_metrics.png"
+    path.write_bytes(response.content)
+    return path
+
+
 def plot_losses(losses: Sequence[float], out: Path) -> str:
     """A PNG loss curve when matplotlib is installed, else a text sparkline file."""
     try:
@@ -136,7 +160,8 @@ def train(training: tinkex.TrainingClient, data: list[types.Datum], steps: int,
     return losses
 
 
-def run(base_url: str, api_key: str, args: argparse.Namespace, out: Path) -> int:
+def run(base_url: str, api_key: str, args: argparse.Namespace, out: Path) -> tuple[int, str]:
+    """Train, sample, save and download; the exit status and the run's console link."""
     started = time.monotonic()
     with tinkex.ServiceClient(base_url=base_url, api_key=api_key) as service:
         training = service.create_lora_training_client(base_model=args.base_model, rank=16,
@@ -163,14 +188,16 @@ def run(base_url: str, api_key: str, args: argparse.Namespace, out: Path) -> int
         folder = tinkex.checkpoints.download(rest, saved.path, out / "checkpoints", force=True)
         files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
         print(f"Downloaded and extracted to {folder}: {', '.join(map(str, files))}")
-        print(f"Loss curve: {plot_losses(losses, out)}")
+        console_url = training.get_console_url()
+        charts = server_charts(console_url, base_url, out)
+        print(f"Charts: {charts}" if charts else f"Loss curve: {plot_losses(losses, out)}")
 
     ratio = losses[-1] / losses[0]
     print(f"Done in {time.monotonic() - started:.1f} s; final loss is {ratio:.1%} of the first.")
     if ratio >= 0.3:
         print("The loss did not fall below 30% of its first value.", file=sys.stderr)
-        return 1
-    return 0
+        return 1, console_url
+    return 0, console_url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,12 +206,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--learning-rate", type=float, default=2e-2)
     parser.add_argument("--out", type=Path, default=Path("demo-output"),
-                        help="where the loss curve and the checkpoint go (default: demo-output)")
+                        help="where the charts, the checkpoint and the emulator's state go "
+                             "(default: demo-output)")
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the emulator running at the end, so that the console opens")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tinkex-demo-") as tmp, \
-            server(Path(tmp)) as (base_url, api_key):
-        return run(base_url, api_key, args, args.out.resolve())
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with server(out / "emulator") as (base_url, api_key, emulator):
+        status, console_url = run(base_url, api_key, args, out)
+        if emulator is not None and args.serve:
+            print(f"Console: {console_url}")
+            serve_until_interrupted(emulator)
+            return status
+    if emulator is not None:
+        print(f"The emulator has stopped; its state stays in {emulator.data_dir}. To open the "
+              "link below, run the demo with --serve, or browse the runs again with "
+              f"`tinkex emulator serve --data-dir {emulator.data_dir}` and the key {DEMO_KEY}.")
+    print(f"Console: {console_url}")
+    return status
 
 
 if __name__ == "__main__":

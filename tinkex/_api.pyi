@@ -458,7 +458,7 @@ class SamplingAPI:
         extra_query: Mapping[str, object] | None = ...,
         extra_body: Mapping[str, object] | None = ...,
     ) -> JoinSamplingSessionResponse:
-        """Allocate a client id within an existing sampling session."""
+        """Issue a copy of a sampling client its own block of sample seq_ids."""
         ...
 
 

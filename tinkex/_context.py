@@ -29,12 +29,13 @@ from tinkex._version import __version__
 from tinkex.core import credentials, futures, limits, sequencing
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.errors import ConfigError, NotFoundError
+from tinkex.core.errors import ConfigError, NotFoundError, SDKError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
+from tinkex.core.transport import Timeout
 from tinkex.types import ClientConfigResponse, WhoamiResponse, _generated
 
 T = TypeVar("T")
@@ -171,7 +172,7 @@ class ClientContext:
                  user_metadata: Mapping[str, str] | None = None, project_id: str | None = None,
                  display_name: str | None = None,
                  default_headers: Mapping[str, str] | None = None,
-                 timeout: float | tuple[float, float] | None = None,
+                 timeout: float | tuple[float, float] | Timeout | None = None,
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto") -> None:
@@ -247,10 +248,20 @@ class ClientContext:
             self._server_config = self.api.service.get_client_config(sdk_version=__version__)
         return self._server_config
 
-    @property
-    def console_base_url(self) -> str:
-        """Where the Tinker console lives (the server's client config may say; never fetched here)."""
-        return console.console_base_url(self._server_config)
+    def console_base_url(self, fetch: bool = True) -> str:
+        """Where the console lives (see :mod:`tinkex.console`), from the server's client config.
+
+        With ``fetch`` the config is fetched if nothing needed it yet (one request, then
+        cached); without, only a config already fetched counts. A server without a client
+        config, or a closed client, has the hosted console.
+        """
+        config = self._server_config
+        if config is None and fetch and not self.owner.closed:
+            try:
+                config = self.server_config
+            except SDKError:
+                config = None
+        return console.console_base_url(config)
 
     @property
     def pass_wire(self) -> wire.PassWire:

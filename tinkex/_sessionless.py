@@ -24,6 +24,8 @@ S = TypeVar("S", bound="SessionlessClient")
 
 
 class SessionlessClient(Offloads):
+    _ctx: ClientContext
+
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  _context: ClientContext | None = None) -> None:
         self._owns_context = _context is None

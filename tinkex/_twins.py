@@ -42,8 +42,12 @@ C = TypeVar("C", bound="Offloads")
 class Offloads:
     """What a client needs for its twins: its context, and (for ordered twins) its lane."""
 
-    _ctx: ClientContext
     _lane: Lane | None = None
+
+    if TYPE_CHECKING:
+        @property
+        def _ctx(self) -> ClientContext:  # an attribute of most clients, a property of some
+            ...
 
     def _offload(self, call: Callable[[], T], ordered: bool) -> APIFuture[T]:
         return self._ctx.in_background(call, lane=self._lane if ordered else None)

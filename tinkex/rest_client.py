@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from tinkex._context import ClientContext
 from tinkex._sessionless import SessionlessClient
 from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
+from tinkex.core.errors import APIResponseValidationError, APIStatusError
 from tinkex.core.futures import APIFuture
+from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
 from tinkex.types import (
     AuditLogResponse,
@@ -42,6 +46,33 @@ T = TypeVar("T")
 log = logging.getLogger("tinkex.rest")
 TRACE_EXPORT_POLL_SECONDS = 5.0
 """How often a pending trace export is asked about (the manifest's export_session_trace)."""
+
+
+ARCHIVE_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+ARCHIVE_URL_DEFAULT_TTL = timedelta(minutes=15)
+"""Expiry of a redirected archive URL whose answer has no (valid) ``Expires`` header."""
+
+
+def archive_url_from_redirect(response: Response,
+                              now: datetime | None = None) -> CheckpointArchiveUrlResponse:
+    """The archive URL of a redirect answer: ``Location``, expiring at ``Expires``."""
+    headers: Mapping[str, str] = response.headers
+    location = headers.get("Location")
+    if not location:
+        raise APIResponseValidationError(
+            f"get_checkpoint_archive_url: HTTP {response.status} without a Location header",
+            response=response, body=response.text)
+    now = now or datetime.now(timezone.utc)
+    expires = now + ARCHIVE_URL_DEFAULT_TTL
+    raw = headers.get("Expires")
+    if raw:
+        try:
+            expires = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            pass  # an unreadable date: keep the default, as the official client does
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=timezone.utc)
+    return CheckpointArchiveUrlResponse(url=location, expires=expires)
 
 
 def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
@@ -118,15 +149,29 @@ class RestClient(SessionlessClient):
         return self._run(fn, training_run_id=path.training_run_id, checkpoint_kind=path.kind,
                          checkpoint_name=path.name, **kwargs)
 
+    def _archive_url(self, **kwargs: Any) -> CheckpointArchiveUrlResponse:
+        try:
+            result: CheckpointArchiveUrlResponse = self._rest.get_checkpoint_archive_url(**kwargs)
+            return result
+        except APIStatusError as exc:
+            # Servers of the SDK <= 0.22.1 era answer with the redirect itself.
+            if exc.status_code in ARCHIVE_REDIRECT_STATUSES and exc.response is not None:
+                return archive_url_from_redirect(exc.response)
+            raise
+
     def get_checkpoint_archive_url(self, training_run_id: str, checkpoint_id: str
                                    ) -> APIFuture[CheckpointArchiveUrlResponse]:
-        """A signed, expiring URL of a tar.gz of the checkpoint's files."""
-        return self._by_id(self._rest.get_checkpoint_archive_url, training_run_id, checkpoint_id)
+        """A signed, expiring URL of a tar.gz of the checkpoint's files.
+
+        The server answers JSON, or (older servers) a 302 whose ``Location`` is the
+        URL and whose ``Expires`` (default: 15 minutes from now) is its expiry.
+        """
+        return self._by_id(self._archive_url, training_run_id, checkpoint_id)
 
     def get_checkpoint_archive_url_from_tinker_path(
             self, tinker_path: str) -> APIFuture[CheckpointArchiveUrlResponse]:
         """Like :meth:`get_checkpoint_archive_url`, addressed by ``tinker://`` path."""
-        return self._by_path(self._rest.get_checkpoint_archive_url, tinker_path)
+        return self._by_path(self._archive_url, tinker_path)
 
     def delete_checkpoint(self, training_run_id: str, checkpoint_id: str) -> APIFuture[None]:
         """Delete a checkpoint (``checkpoint_id`` like ``weights/step-100``)."""

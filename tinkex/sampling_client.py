@@ -12,18 +12,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tinkex import _worker_context as worker_context
 from tinkex._context import ClientContext, relay_queue_state
 from tinkex._resolved import ResolvedClient
 from tinkex._twins import Offloads, awaiting
+from tinkex._worker_context import JoinTicket
 from tinkex.core.errors import (
     APIConnectionError,
     APIStatusError,
+    ClientClosedError,
     FutureExpiredError,
     RateLimitError,
 )
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tinkex.sampling")
 
-CLONE_BLOCK = 1_000_000_000
 LARGE_PROMPT_BYTES = 128 * 1024
 BYTES_PER_TOKEN = 10
 _RETRY_STATUSES = {408, 409, 429}
@@ -108,6 +111,20 @@ def _check_honoured(response: SampleResponse, prompt_alt_tokens_k: int,
     return response
 
 
+# Guards binding a client to a context (first use, fork, close); replaced in a forked
+# child, where a parent's thread may have held it.
+_binding = threading.Lock()
+
+
+def _new_binding_lock() -> None:
+    global _binding
+    _binding = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_binding_lock)
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, (APIConnectionError, FutureExpiredError)):
         return True
@@ -119,8 +136,13 @@ def _retryable(exc: BaseException) -> bool:
 class SamplingClient(Offloads, ResolvedClient):
     """Samples from one sampling session; create it with a Service or Training client.
 
-    Picklable: an unpickled copy (e.g. in a ``multiprocessing`` spawn worker)
-    joins the same server session and numbers its samples in its own block.
+    Picklable, for process pools and Ray: a copy unpickled in another process
+    (or the client itself, inherited by a forked child) joins the same server
+    session when it first samples, through connections of that process's own
+    that every copy there shares (see :mod:`tinkex._worker_context`), and numbers
+    its samples in a block of that process's own. Until then it starts no thread
+    and opens no connection. :meth:`close` on a copy, or the worker's exit,
+    closes those connections; the session stays its creator's to finish.
     ``sample_async``, ``compute_logprobs_async`` and ``get_base_model_async``
     are the twins for coroutines (or ``await sampler.sample(...)``).
     """
@@ -128,13 +150,41 @@ class SamplingClient(Offloads, ResolvedClient):
     def __init__(self, context: ClientContext, sampling_session_id: str, *,
                  base_model: str | None = None, retry_config: RetryConfig | None = None,
                  record_stability_info: bool = False) -> None:
-        self._ctx = context
+        self._setup(JoinTicket.of(context), sampling_session_id, base_model, retry_config,
+                    record_stability_info)
+        self._bound: ClientContext | None = context
+        self._joined = False  # True when _bound is this process's shared context
+
+    def _setup(self, ticket: JoinTicket, sampling_session_id: str, base_model: str | None,
+               retry_config: RetryConfig | None, record_stability_info: bool = False) -> None:
+        self._ticket = ticket
         self.sampling_session_id = sampling_session_id
         self._base_model = base_model
         self.retry_config = retry_config or RetryConfig()
         self.record_stability_info = record_stability_info
         self._lock = threading.Lock()
-        self._owns_context = False
+        self._pid = os.getpid()
+        self._closed = False
+
+    @property
+    def _ctx(self) -> ClientContext:
+        """The context this process samples through; a copy joins the session on first use."""
+        bound = self._bound
+        if bound is not None and self._pid == os.getpid():
+            return bound
+        return self._join()
+
+    def _join(self) -> ClientContext:
+        """Bind to this process's shared context (joining may send requests, and may raise)."""
+        with _binding:
+            if self._bound is None or self._pid != os.getpid():
+                if self._closed:
+                    raise ClientClosedError("this SamplingClient is closed")
+                # A forked child must not number through the parent's context: it would
+                # send the parent's (and every sibling's) next seq_ids.
+                self._bound = worker_context.join(self._ticket, self.sampling_session_id)
+                self._pid, self._joined = os.getpid(), True
+            return self._bound
 
     # ---- sampling -----------------------------------------------------------------------
 
@@ -160,6 +210,7 @@ class SamplingClient(Offloads, ResolvedClient):
             raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
         if isinstance(sampling_params, dict):
             sampling_params = SamplingParams.model_validate(sampling_params)
+        self._ctx  # noqa: B018 -- a copy joins its session here, so that a failure raises here
         _check_request(include_prompt_logprobs, target_prompt_logprobs, prompt_alt_tokens_k,
                        prompt_logprobs_last_n)
         request: dict[str, Any] = {
@@ -299,7 +350,8 @@ class SamplingClient(Offloads, ResolvedClient):
         It names the server, the session and the sampler, never the API key: the
         process that uses it brings its own credentials.
         """
-        state = {"base_url": self._ctx.config.base_url, "session_id": self._ctx.session_id,
+        state = {"base_url": self._ticket.base_url, "session_id": self._ticket.session_id,
+                 "wire_format": self._ticket.wire_format,
                  "sampling_session_id": self.sampling_session_id,
                  "base_model": self._base_model}
         return HANDLE_PREFIX + base64.urlsafe_b64encode(
@@ -314,39 +366,42 @@ class SamplingClient(Offloads, ResolvedClient):
             state = json.loads(base64.urlsafe_b64decode(handle[len(HANDLE_PREFIX):]))
         except ValueError as exc:
             raise ValueError(f"a damaged sampler handle: {exc}") from None
+        try:
+            ticket = JoinTicket(base_url=state["base_url"], session_id=state["session_id"],
+                                wire_format=state.get("wire_format", "auto"), api_key=api_key)
+            sampler_id, base_model = state["sampling_session_id"], state.get("base_model")
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a damaged sampler handle: {exc}") from None
         client = cls.__new__(cls)
-        client.__setstate__({**state, "api_key": api_key, "retry_config": RetryConfig()})
+        client.__setstate__({"ticket": ticket, "sampling_session_id": sampler_id,
+                             "base_model": base_model, "retry_config": RetryConfig()})
         return client
 
     def __getstate__(self) -> dict[str, Any]:
-        cfg = self._ctx.config
-        return {"base_url": cfg.base_url,
-                "api_key": str(cfg.api_key) if cfg.api_key is not None else None,
-                "session_id": self._ctx.session_id,
-                "sampling_session_id": self.sampling_session_id,
+        return {"ticket": self._ticket, "sampling_session_id": self.sampling_session_id,
                 "base_model": self._base_model, "retry_config": self.retry_config,
-                "wire_format": self._ctx.wire_format}
+                "record_stability_info": self.record_stability_info}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        ctx = ClientContext(api_key=state["api_key"], base_url=state["base_url"],
-                            session_id=state["session_id"],
-                            wire_format=state.get("wire_format", "auto"))
-        self.__init__(ctx, state["sampling_session_id"],  # type: ignore[misc]
-                      base_model=state["base_model"], retry_config=state["retry_config"])
-        self._owns_context = True
-        clone = random.randint(1, CLONE_BLOCK)
-        ctx.sequencer.set_block("asample", self.sampling_session_id, CLONE_BLOCK * clone)
+        self._setup(state["ticket"], state["sampling_session_id"], state["base_model"],
+                    state["retry_config"], state.get("record_stability_info", False))
+        self._bound, self._joined = None, True  # joins on first use, in whatever process
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the threads of an unpickled copy (the session stays its creator's to finish).
+        """Release a copy's share of its process's connections (the last one closes them).
 
-        A client made by a Service or Training client shares that client's
-        connection: closing the ServiceClient closes it, and this does nothing.
+        The session stays its creator's to finish. A client made by a Service or
+        Training client shares that client's connection: closing the
+        ServiceClient closes it, and this does nothing.
         """
-        if self._owns_context:
-            self._ctx.close(None)
+        with _binding:
+            if not self._joined:
+                return
+            bound, self._bound, self._closed = self._bound, None, True
+            if bound is not None and self._pid == os.getpid():
+                worker_context.leave(self._ticket, bound)
 
     def __enter__(self) -> SamplingClient:
         return self

@@ -49,6 +49,8 @@ class ServiceClient(Offloads):
     protobuf bodies, ``"json"`` never uses protobuf. See :mod:`tinkex.wire`.
     """
 
+    _ctx: ClientContext
+
     def __init__(self, user_metadata: Mapping[str, str] | None = None,
                  project_id: str | None = None, *, display_name: str | None = None,
                  base_url: str | None = None, api_key: str | None = None,
@@ -77,18 +79,18 @@ class ServiceClient(Offloads):
         """The server session's id (creates the session if it does not exist yet)."""
         return self._ctx.session_id
 
+    def get_console_url(self) -> str:
+        """This session's page in the console (the list of sessions before it exists)."""
+        session = self._ctx.session
+        session_id = session.session_id if session is not None and session.created else None
+        return console.session_url(session_id, self._ctx.console_base_url())
+
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""
         result: GetServerCapabilitiesResponse = self._ctx.api.service.get_server_capabilities()
         return result
 
     get_server_capabilities_async = awaiting(get_server_capabilities)
-
-    def get_console_url(self) -> str:
-        """This session's page in the Tinker console (the sessions page before it exists)."""
-        session = self._ctx.session
-        session_id = session._session_id if session is not None and session.created else None
-        return console.session_url(session_id, self._ctx.console_base_url)
 
     def get_telemetry(self) -> TelemetryReporter | None:
         """The reporter that sends this client's telemetry events."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tinkex import chunking, console
 from tinkex._context import ClientContext, relay_queue_state
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 LossFn = Callable[..., Any]
 LossFnConfig = Mapping[str, "float | str"]
 SamplingClientKind = Literal["snapshot", "inflight"]
+Saved = TypeVar("Saved", SaveWeightsResponse, SaveWeightsForSamplerResponse)
 
 
 def _named_sampler_weights(saved: SaveWeightsForSamplerResponseInternal
@@ -75,6 +76,8 @@ class TrainingClient(Offloads, ResolvedClient):
     future once it is submitted, like the blocking methods; they submit in the
     order they are called, so their ``seq_id`` follow that order too.
     """
+
+    _ctx: ClientContext
 
     def __init__(self, context: ClientContext, model_id: str) -> None:
         self._ctx = context
@@ -216,7 +219,14 @@ class TrainingClient(Offloads, ResolvedClient):
         future: APIFuture[SaveWeightsResponse] = self._ctx.api.training.save_weights(
             model_id=self.model_id, path=name, ttl_seconds=ttl_seconds, overwrite=overwrite,
             user_metadata=dict(user_metadata) if user_metadata else None)
-        return future
+        linked = future.map(self._linked)
+        relay_queue_state(future, linked)
+        return linked
+
+    def _linked(self, saved: Saved) -> Saved:
+        """``saved`` with its console links pointing at this client's console."""
+        saved._console = console.ConsoleBase(self._ctx.console_base_url)
+        return saved
 
     save_state_async = submitting(save_state)
 
@@ -254,7 +264,7 @@ class TrainingClient(Offloads, ResolvedClient):
             self._ctx.api.training.save_weights_for_sampler(
                 model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
                 user_metadata=dict(user_metadata) if user_metadata else None, kind="snapshot"))
-        named = future.map(_named_sampler_weights)
+        named = future.map(lambda saved: self._linked(_named_sampler_weights(saved)))
         relay_queue_state(future, named)
         return named
 
@@ -324,6 +334,10 @@ class TrainingClient(Offloads, ResolvedClient):
 
     # ---- information --------------------------------------------------------------------
 
+    def get_console_url(self) -> str:
+        """This training run's page in the console (the emulator's, against an emulator)."""
+        return console.training_run_url(self.model_id, self._ctx.console_base_url())
+
     def get_info(self) -> GetInfoResponse:
         """Model information (base model, LoRA rank, tokenizer id); fetched once."""
         with self._info_lock:
@@ -332,10 +346,6 @@ class TrainingClient(Offloads, ResolvedClient):
             return self._info
 
     get_info_async = awaiting(get_info)
-
-    def get_console_url(self) -> str:
-        """This training run's page in the Tinker console."""
-        return console.training_run_url(self.model_id, self._ctx.console_base_url)
 
     def get_telemetry(self) -> TelemetryReporter | None:
         """The reporter that sends this client's telemetry events."""

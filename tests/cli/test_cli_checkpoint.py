@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import requests
 from cli_helpers import Invoke, Seeded, assert_one_error_line, new_key, seed
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -94,6 +95,18 @@ def test_info_table_and_json(invoke: Invoke, seeded: Seeded):
     data = info_json(invoke, seeded.api_key, path)
     assert data["tinker_path"] == path and data["checkpoint_id"] == "weights/state-1"
     assert data["weights"]["base_model"] == "tinkex/tiny-lm" and data["weights"]["lora_rank"] == 4
+
+
+def test_info_prints_the_console_and_playground_links(emulator: str, invoke: Invoke,
+                                                      seeded: Seeded):
+    training = info_json(invoke, seeded.api_key, seeded.training_paths[0])
+    assert training["console_url"].startswith(f"{emulator}/console/link/")
+    assert "playground_url" not in training
+    sampler = info_json(invoke, seeded.api_key, seeded.sampler_paths[0])
+    assert requests.get(sampler["console_url"], timeout=30).status_code == 200
+    assert requests.get(sampler["playground_url"], timeout=30).status_code == 200
+    text = invoke("checkpoint", "info", seeded.sampler_paths[0], api_key=seeded.api_key).stdout
+    assert re.search(r"Console:\s+http", text) and re.search(r"Playground:\s+http", text)
 
 
 def test_info_of_a_missing_checkpoint_is_one_error_line(invoke: Invoke, seeded: Seeded):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import requests
 from cli_helpers import Invoke, Seeded, assert_one_error_line, new_key, seed
 
 
@@ -50,6 +52,23 @@ def test_run_info(invoke: Invoke, tenant: tuple[str, list[Seeded]]):
     data = json.loads(invoke("run", "info", run.run_id, "--format", "json", api_key=key).stdout)
     assert data["training_run_id"] == run.run_id and data["lora_rank"] == 4
     assert data["last_checkpoint"]["tinker_path"] == run.training_paths[0]
+
+
+def test_run_info_and_show_print_the_console_link(emulator: str, invoke: Invoke,
+                                                  tenant: tuple[str, list[Seeded]]):
+    key, runs = tenant
+    run = runs[0]
+    for command in ("info", "show"):
+        result = invoke("run", command, run.run_id, api_key=key)
+        assert result.exit_code == 0, result.stderr
+        url = re.search(r"Console:\s+(\S+)", result.stdout)
+        assert url and url.group(1).startswith(f"{emulator}/console/link/")
+        assert url.group(1).endswith(f"/training_runs/{run.run_id}")
+        page = requests.get(url.group(1), timeout=30)  # the link opens the run's page
+        assert page.status_code == 200 and run.run_id in page.text
+    data = json.loads(invoke("run", "show", run.run_id, "--format", "json", api_key=key).stdout)
+    assert data["console_url"].startswith(f"{emulator}/console/link/")  # a fresh link
+    assert data["console_url"].endswith(f"/training_runs/{run.run_id}")
 
 
 def test_run_info_missing(invoke: Invoke):

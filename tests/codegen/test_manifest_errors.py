@@ -70,6 +70,10 @@ CASES = [
     ("wrong value type", "  poll_timeout: 5", "  poll_timeout: soon", "poll_timeout: soon",
      "pets.yaml:{line}: futures.poll_timeout: 'soon' is not of type 'number'"),
     ("invalid YAML", "  title: Pet Store", "  title: [Pet Store", None, "invalid YAML"),
+    ("clone block of zero", "    future: {result: GroomResult, request_type: Groom}\n",
+     "    future: {result: GroomResult, request_type: Groom}\n"
+     "    sequence: {field: style, scope: pet_id, clone_block: 0}\n", "clone_block: 0",
+     "pets.yaml:{line}: operations[3].sequence.clone_block: 0 is less than the minimum of 1"),
 ]
 
 

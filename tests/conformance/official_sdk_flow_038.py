@@ -10,14 +10,16 @@ ForwardBackwardOutput / SampleResponse arrives as protobuf, since 0.38 knows no
 other way. It also runs a forward-only pass, prompt logprobs with top-k and
 ``compute_logprobs`` so the official decoder sees NaN holes and top-k sentinel
 rows, and it covers a named sampler checkpoint (create_sampling_client by
-model_path) and create_training_client_from_state_with_optimizer (load_weights in
-create mode, then get_info). The last stdout line is ``RESULT <json>``; any failure raises.
+model_path), an unpickled copy of it (join_sampling_session), and
+create_training_client_from_state_with_optimizer (load_weights in create mode,
+then get_info). The last stdout line is ``RESULT <json>``; any failure raises.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import tinker
 from tinker import types
@@ -87,6 +89,12 @@ def main() -> None:
         again = by_path.sample(prompt=prompt, num_samples=1, sampling_params=types.SamplingParams(
             max_tokens=16, temperature=0.0)).result()
         assert again.sequences[0].tokens == sampled.sequences[0].tokens
+        # An unpickled copy (as in a process-pool worker) joins the sampling session for a
+        # block of seq_ids of its own (join_sampling_session, which the emulator offers).
+        copy = pickle.loads(pickle.dumps(by_path))
+        cloned = copy.sample(prompt=prompt, num_samples=1, sampling_params=types.SamplingParams(
+            max_tokens=16, temperature=0.0)).result()
+        assert cloned.sequences[0].tokens == sampled.sequences[0].tokens
 
         # 0.38 creates a training client from a checkpoint with load_weights in create
         # mode (the model id is derived client-side) followed by get_info.

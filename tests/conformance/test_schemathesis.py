@@ -36,6 +36,8 @@ def test_generated_requests_get_no_server_errors_and_schema_valid_answers(
         tmp_path: Path) -> None:
     schema = schemathesis.openapi.from_path(str(SPEC))
     operations = [result.ok() for result in schema.get_all_operations()]
+    # Revoking the key answers everything after it with 401: fuzz that operation last.
+    operations.sort(key=lambda op: op.method.upper() == "DELETE" and op.path.endswith("/me"))
     counts: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     with EmulatorProcess(tmp_path, args=["--poll-hold", "0.2"]) as emulator, \

@@ -346,7 +346,7 @@ operations:
     body: Walk
     result: Ticket
     future: {result: WalkReport, request_type: Run, result_media: [image/x-pawprint, application/json]}
-    sequence: {field: step, scope: dog, start: 0, ordered: false}
+    sequence: {field: step, scope: dog, start: 0, ordered: false, clone_block: 1000}
     sdk: {group: dogs, method: run}
   - id: fetch_result
     method: POST

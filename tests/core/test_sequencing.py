@@ -158,6 +158,19 @@ def test_set_block_numbers_a_clone_in_its_own_range(seq: Sequencer):
     assert body["step"] == 3_000_000_000
 
 
+def test_a_clone_numbers_in_the_block_its_number_names(seq: Sequencer):
+    assert seq.number_as_clone("start_run", "rex", 7) == 7000  # clone_block 1000
+    bodies = [{"dog": "rex"}, {"dog": "rex"}, {"dog": "fido"}]
+    for body in bodies:
+        with seq.allocate(RUN, body):
+            pass
+    assert [b["step"] for b in bodies] == [7000, 7001, 0]  # other scopes keep their own
+    with pytest.raises(ValueError, match="at least 1"):
+        seq.number_as_clone("start_run", "rex", 0)
+    with pytest.raises(ValueError, match="no clone_block"):
+        seq.number_as_clone("start_walk", "rex", 1)
+
+
 def test_after_fork_the_child_does_not_wait_for_the_parents_submits(seq: Sequencer):
     stuck = Submit(seq, {"dog": "rex"})
     stuck.start()

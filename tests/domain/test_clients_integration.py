@@ -308,3 +308,26 @@ def test_a_pending_future_keeps_its_forgotten_client_alive(base_url):
     assert len(future.result(timeout=60).sequences) == 1
     del future
     assert _wait_for_threads(before), [t.name for t in threading.enumerate()]
+
+
+def test_whoami_over_jwt_auth_and_calls_keep_working(base_url: str, service) -> None:
+    with tinkex.RestClient(base_url=base_url, api_key=KEY) as rest:
+        me = rest.whoami().result()
+        assert me.user_urn.startswith("tml:user:") and me.org_urn.startswith("tml:organization:")
+        assert me.email and "@" in me.email
+        # from now on this client sends JWTs; the emulator takes them for the same account
+        run = service.create_lora_training_client(base_model="tinkex/micro-lm", rank=2)
+        listed = [r.training_run_id for r in rest.list_training_runs(limit=100).result()
+                  .training_runs]
+        assert run.model_id in listed
+        assert rest._ctx.credentials is not None and rest._ctx.credentials.enabled
+
+
+def test_the_tokenizer_chats_like_the_official_one(training) -> None:
+    tok = training.get_tokenizer()
+    prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}],
+                                     add_generation_prompt=True, tokenize=True)
+    # the ids transformers gives for the emulator's tokenizer files (conformance checks it)
+    assert prompt["input_ids"] == [256, *b"<|user|>\nhi", 257, *b"<|assistant|>\n"]
+    assert tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == \
+        "<bos><|user|>\nhi<eos>"

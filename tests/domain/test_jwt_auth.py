@@ -177,3 +177,17 @@ def test_a_server_without_client_config_gets_the_key() -> None:
     with tinkex.RestClient(base_url=BASE, api_key=KEY) as rest:
         rest.list_training_runs().result()
     assert responses.calls[-1].request.headers["X-API-Key"] == KEY
+
+
+def test_against_an_emulator_that_refuses_tokens_every_call_still_succeeds(tmp_path) -> None:
+    from tinkex.emulator import Emulator, EmulatorConfig
+    from tinkex.emulator.config import FaultConfig
+
+    config = EmulatorConfig(data_dir=tmp_path, hf_cache="off",
+                            faults=FaultConfig(refuse_jwt_every=3))
+    with Emulator(config) as emulator, \
+            tinkex.RestClient(base_url=emulator.base_url, api_key=KEY) as rest:
+        assert rest.whoami().result().user_urn.startswith("tml:user:")
+        for _ in range(10):  # every third is refused as invalid_token, then replayed
+            assert rest.list_training_runs().result().training_runs == []
+        assert rest._ctx.credentials is not None and rest._ctx.credentials.enabled

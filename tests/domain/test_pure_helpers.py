@@ -144,3 +144,20 @@ def test_hugging_face_tokenizer_from_a_local_cache(tmp_path, monkeypatch):
     assert tok.encode("hello world") == [3, 4] and tok.decode([3, 4]) == "hello world"
     assert (tok.bos_token_id, tok.eos_token_id) == (0, 1)
     assert get_tokenizer(None, "acme/tiny/variant").encode("world") == [4]
+
+
+def test_the_byte_tokenizer_files_load_with_the_tokenizers_package(tmp_path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    from tinkex.tokenizers import byte_tokenizer_files, is_byte_tokenizer_dir
+
+    for name, content in byte_tokenizer_files().items():
+        (tmp_path / name).write_text(content)
+    assert is_byte_tokenizer_dir(tmp_path)
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    ours = ByteTokenizer()
+    for text in ("hé<llo>", "", "\x00\xff 日本"):
+        assert hf.encode(text).ids == ours.encode(text)
+        assert hf.encode(text, add_special_tokens=False).ids == ours.encode(
+            text, add_special_tokens=False)
+        assert hf.decode(ours.encode(text), skip_special_tokens=True) == text
+    assert isinstance(get_tokenizer(str(tmp_path)), ByteTokenizer)

@@ -546,15 +546,19 @@ def test_protobuf_request_for_an_unknown_model_is_404(client: Client) -> None:
 
 
 def test_client_config_flags(start_emulator: StartEmulator) -> None:
+    def flags(client: Client) -> dict[str, object]:
+        config = client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"})
+        assert config.pop("console_url").startswith(client.base_url + "/console/link/")
+        return dict(config)
+
     defaults = dict(CLIENT_CONFIG, pjwt_auth_enabled=True, proto_write_fwdbwd=False,
                     proto_compress_fwdbwd=False, sample_use_retrieve_futures=False,
-                    sample_join_sampling_session=False, custom_loss_server_side=False)
-    plain = Client(start_emulator().base_url)
-    assert plain.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == defaults
+                    sample_join_sampling_session=True, custom_loss_server_side=False)
+    assert flags(Client(start_emulator().base_url)) == defaults
     flagged = Client(start_emulator(proto_fwdbwd=True, proto_compress_fwdbwd=True,
                                     jwt_auth=False).base_url)
-    assert flagged.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == dict(
-        defaults, proto_write_fwdbwd=True, proto_compress_fwdbwd=True, pjwt_auth_enabled=False)
+    assert flags(flagged) == dict(defaults, proto_write_fwdbwd=True, proto_compress_fwdbwd=True,
+                                  pjwt_auth_enabled=False)
 
 
 def test_protobuf_flags_parse_from_the_command_line_and_the_environment() -> None:

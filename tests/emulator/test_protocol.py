@@ -12,10 +12,15 @@ from tinkex.emulator import Emulator
 
 
 def test_client_config_is_exactly_the_json_only_flag_set(client: Client) -> None:
-    assert client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"}) == {
+    # sample_join_sampling_session: the emulator serves join_sampling_session (SDK >= 0.32);
+    # pjwt_auth_enabled: SDK >= 0.18 exchange the key for JWTs (plain keys keep working).
+    config = client.ok("POST", "/api/v1/client/config", {"sdk_version": "0.24.1"})
+    # the console's sign-in link for this key (tinkex reads it; the official SDK ignores it)
+    assert config.pop("console_url").startswith(f"{client.base_url}/console/link/")
+    assert config == {
         "pjwt_auth_enabled": True, "proto_write_fwdbwd": False, "proto_compress_fwdbwd": False,
         "use_pyqwest_transport": False, "sample_use_retrieve_futures": False,
-        "custom_loss_server_side": False, "sample_join_sampling_session": False,
+        "custom_loss_server_side": False, "sample_join_sampling_session": True,
         "parallel_fwdbwd_chunks": True, "credential_default_source": "api_key"}
     assert client.ok("POST", "/api/v1/client/dynamic_config", {"sdk_version": "0.25.0"}) == {}
     events = [{"event": "SESSION_START", "event_id": "e1", "event_session_index": 0,
@@ -103,6 +108,29 @@ def test_sampling_returns_one_unique_sequence_id_per_sample(client: Client) -> N
     assert len(ids) == 6
     assert client.ok("GET", f"/api/v1/samplers/{sampler}") == {
         "sampler_id": sampler, "base_model": "tinkex/micro-lm"}
+
+
+def _sampler(client: Client, seq: int = 0) -> str:
+    return str(client.ok("POST", "/api/v1/create_sampling_session", {
+        "session_id": client.session_id(), "sampling_session_seq_id": seq,
+        "base_model": "tinkex/micro-lm"})["sampling_session_id"])
+
+
+def test_join_sampling_session_issues_each_copy_a_new_block(client: Client) -> None:
+    first, second = _sampler(client), _sampler(client)
+
+    def join(sampler: str) -> int:
+        answer = client.ok("POST", "/api/v1/join_sampling_session",
+                           {"sampling_session_id": sampler, "type": "join_sampling_session"})
+        assert answer["type"] == "join_sampling_session"
+        return int(answer["client_counter"])
+
+    assert [join(first), join(first), join(second), join(first)] == [1, 2, 1, 3]
+    missing = client.post("/api/v1/join_sampling_session", {"sampling_session_id": "nope"})
+    assert missing.status_code == 404 and "nope" in missing.text
+    stranger = Client(client.base_url, key="tml-someone-else")
+    assert stranger.post("/api/v1/join_sampling_session",
+                         {"sampling_session_id": first}).status_code == 404
 
 
 def test_weights_save_load_and_sample_from_a_sampler_checkpoint(client: Client) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from emulator_client import Client, StartEmulator, fb_body, fwd_body, optim_body, wait_until
 from safetensors.numpy import load as load_safetensors
@@ -27,12 +29,18 @@ def test_a_restarted_emulator_keeps_runs_checkpoints_and_training(
     loss = client.result(forward)["metrics"]["loss:sum"]
     runs = client.ok("GET", "/api/v1/training_runs")
     checkpoints = client.ok("GET", "/api/v1/checkpoints")
+    sampler = client.ok("POST", "/api/v1/create_sampling_session", {
+        "session_id": client.session_id(), "sampling_session_seq_id": 0,
+        "base_model": "tinkex/micro-lm"})["sampling_session_id"]
+    join = ("POST", "/api/v1/join_sampling_session", {"sampling_session_id": sampler})
+    assert client.ok(*join)["client_counter"] == 1
     first.stop()
 
     client = Client(start_emulator(data_dir=tmp_path / "d").base_url)
     assert client.ok("GET", "/api/v1/training_runs") == runs
     assert client.ok("GET", "/api/v1/checkpoints") == checkpoints
     assert client.poll(forward).status_code == 410  # futures do not survive; clients resubmit
+    assert client.ok(*join)["client_counter"] == 2  # a block is never issued twice
     # The old model id continues its sequence, rebuilt from its newest checkpoint.
     assert client.run("/api/v1/forward", fwd_body(model, 5))["metrics"]["loss:sum"] == loss
     # A new model created from the checkpoint computes the same loss.
@@ -120,3 +128,17 @@ def test_user_checkpoints_are_listed_newest_first_with_a_cursor(
     session = model.rsplit(":train:", 1)[0]
     assert client.ok("GET", f"/api/v1/sessions/{session}")["training_run_ids"] == [model]
     assert session in client.ok("GET", "/api/v1/sessions")["sessions"]
+
+
+def test_archive_url_is_a_redirect_for_clients_that_ask_for_the_archive(
+        start_emulator: StartEmulator) -> None:
+    """SDK <= 0.22.1 send Accept: application/gzip and read only the 302 form."""
+    client = Client(start_emulator().base_url)
+    model, _ = _trained(client)
+    response = client.get(f"/api/v1/training_runs/{model}/checkpoints/weights/w1/archive",
+                          headers={"Accept": "application/gzip"}, allow_redirects=False)
+    assert response.status_code == 302
+    assert "/_emulator/archives/" in response.headers["Location"]
+    expires = parsedate_to_datetime(response.headers["Expires"])
+    assert expires > datetime.now(timezone.utc)
+    assert client.session.get(response.headers["Location"]).content[:2] == b"\x1f\x8b"

@@ -69,3 +69,41 @@ def test_public_checkpoints_are_reachable_by_other_owners(client: Client) -> Non
     assert loaded["model_id"].endswith(":train:0")
     private = f"tinker://{model}/weights/private"
     assert other.post("/api/v1/weights_info", {"tinker_path": private}).status_code == 404
+
+
+def test_copies_between_accounts_need_a_public_checkpoint_or_an_access_token(
+        client: Client) -> None:
+    alice, bob = client, Client(client.base_url, key="tml-bob-copies")
+    model = alice.model(alice.session_id())
+    saved = alice.run("/api/v1/save_weights", {"model_id": model, "path": "private",
+                                               "seq_id": 1})["path"]
+    copy = {"source_path": saved, "destination_project_id": "bob-archive"}
+    assert bob.post("/api/v1/copy_weights", copy).status_code == 404
+    # alice's JWT works as a weights access token for her checkpoints
+    token = alice.ok("POST", "/api/v1/auth/token", {})["jwt"]
+    answer = bob.post("/api/v1/copy_weights", copy,
+                      headers={"X-Tinker-Weights-Access-Token": token,
+                               "X-Idempotency-Key": "copy-1"})
+    assert answer.status_code == 200, answer.text
+    path = answer.json()["tinker_path"]
+    assert path.endswith("/weights/private") and not path.startswith(saved.split("/")[2])
+    again = bob.post("/api/v1/copy_weights", copy,
+                     headers={"X-Tinker-Weights-Access-Token": token,
+                              "X-Idempotency-Key": "copy-1"})
+    assert again.json()["tinker_path"] == path  # a retried copy is the same copy
+    run_id = path.removeprefix("tinker://").split("/")[0]
+    listed = bob.ok("GET", f"/api/v1/training_runs/{run_id}/checkpoints")["checkpoints"]
+    assert [c["checkpoint_id"] for c in listed] == ["weights/private"]
+    # the copy cannot be trained on, and alice's project is hers
+    assert bob.post("/api/v1/forward_backward", fb_body(run_id, 1)).status_code == 400
+    taken = alice.post("/api/v1/copy_weights", {"source_path": saved,
+                                                "destination_project_id": "bob-archive"})
+    assert taken.status_code == 403
+    # deleting alice's original leaves bob's copy (shared storage) loadable
+    alice.session.delete(f"{alice.base_url}/api/v1/training_runs/{model}/checkpoints/"
+                         "weights/private")
+    info = bob.ok("POST", "/api/v1/weights_info", {"tinker_path": path})
+    assert info["base_model"] == "tinkex/micro-lm"
+    created = bob.run("/api/v1/load_weights", {"session_id": bob.session_id(),
+                                               "model_seq_id": 0, "path": path})
+    assert created["model_id"].endswith(":train:0")

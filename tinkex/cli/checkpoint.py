@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from tinkex import console
 from tinkex.paths import TinkerPath, TinkerPathError
 from tinkex.types import Checkpoint
 
@@ -69,8 +70,13 @@ def info(state: CliState, path: str, fmt: str) -> None:
     if found is None:
         raise click.ClickException(f"checkpoint {path!r} not found")
     weights = weights_future.result()
+    base = state.console_base()
+    links = {"console_url": console.checkpoint_url(parsed.training_run_id,
+                                                   parsed.checkpoint_id, base)}
+    if parsed.kind == "sampler_weights":
+        links["playground_url"] = console.playground_url(found.tinker_path, base)
     if fmt == "json":
-        emit(to_json({**found.model_dump(mode="json"), "weights": weights}))
+        emit(to_json({**found.model_dump(mode="json"), "weights": weights, **links}))
         return
     emit(fields([
         ("Path", found.tinker_path), ("Checkpoint ID", found.checkpoint_id),
@@ -79,6 +85,8 @@ def info(state: CliState, path: str, fmt: str) -> None:
         ("Public", found.public), ("Expires", found.expires_at or "never"),
         ("Base model", weights.base_model), ("LoRA", weights.is_lora),
         ("LoRA rank", weights.lora_rank), ("Metadata", found.user_metadata),
+        ("Console", links["console_url"]),
+        *([("Playground", links["playground_url"])] if "playground_url" in links else []),
     ]))
 
 

@@ -58,6 +58,10 @@ class CliState:
     def rest(self) -> RestClient:
         return self.service().create_rest_client()
 
+    def console_base(self) -> str:
+        """Where the server's console lives (its client config says; else the hosted one)."""
+        return self.service()._ctx.console_base_url()
+
     @property
     def resolved_base_url(self) -> str:
         """The URL the client talks to (known once a client was made)."""

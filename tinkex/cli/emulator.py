@@ -54,7 +54,7 @@ def group() -> None:
 def serve(port: int, host: str, data_dir: Path | None,
           emulator_args: tuple[str, ...]) -> None:
     """Serve the emulator until Ctrl-C."""
-    missing = [m for m in ("starlette", "uvicorn", "safetensors")
+    missing = [m for m in ("starlette", "uvicorn", "safetensors", "jinja2")
                if importlib.util.find_spec(m) is None]
     if missing:
         raise click.ClickException(f"the emulator needs {', '.join(missing)}: "

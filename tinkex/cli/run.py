@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tinkex import console
+
 from .context import (
     CliState,
     emit_listing,
@@ -40,10 +42,11 @@ def list_runs(state: CliState, limit: int, fmt: str) -> None:
 @format_option
 @pass_state
 def info(state: CliState, run_id: str, fmt: str) -> None:
-    """Show one training run."""
+    """Show one training run (and its page in the console)."""
     run = state.rest().get_training_run(run_id).result()
+    url = console.training_run_url(run.training_run_id, state.console_base())
     if fmt == "json":
-        emit(to_json(run))
+        emit(to_json({**run.model_dump(mode="json"), "console_url": url}))
         return
     last = run.last_checkpoint
     last_sampler = run.last_sampler_checkpoint
@@ -53,5 +56,8 @@ def info(state: CliState, run_id: str, fmt: str) -> None:
         ("Corrupted", run.corrupted), ("Last request", run.last_request_time),
         ("Last checkpoint", last.tinker_path if last else None),
         ("Last sampler checkpoint", last_sampler.tinker_path if last_sampler else None),
-        ("Metadata", run.user_metadata),
+        ("Metadata", run.user_metadata), ("Console", url),
     ]))
+
+
+group.add_command(info, "show")

@@ -89,6 +89,8 @@ class SequenceSpec:
     scope: str
     start: int
     ordered: bool
+    clone_block: int | None = None
+    """Copy ``k`` (>= 1) of a client in another process numbers from ``k * clone_block``."""
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,8 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
     ok = ((raw.get("responses") or {}).get("200") or {}).get("content") or {}
     result_schema = (ok.get(JSON) or {}).get("schema")
     seq = raw.get("x-tinkex-sequence")
-    sequence = (SequenceSpec(seq["field"], seq["scope"], seq.get("start", 0), seq.get("ordered", True))
-                if seq else None)
+    sequence = (SequenceSpec(seq["field"], seq["scope"], seq.get("start", 0),
+                             seq.get("ordered", True), seq.get("clone_block")) if seq else None)
     fut = raw.get("x-tinkex-future")
     future = (FutureResultSpec(fut["result"], fut.get("request_type"),
                                tuple(fut.get("result_media") or (JSON,))) if fut else None)

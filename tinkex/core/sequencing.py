@@ -9,8 +9,10 @@ only after the submit of n-1 has *returned* (answered or definitively failed:
 the turn advances either way). Results are not awaited: calls are pipelined.
 
 A chunked call takes a block of numbers with :meth:`Sequencer.reserve`; the
-chunks share one turn and may be submitted concurrently. A clone in another
-process numbers in its own block (:meth:`Sequencer.set_block`).
+chunks share one turn and may be submitted concurrently. A copy of a client in
+another process numbers in a block of its own: :meth:`Sequencer.number_as_clone`
+for an operation that declares ``clone_block``, or any base with
+:meth:`Sequencer.set_block`.
 """
 
 from __future__ import annotations
@@ -167,6 +169,21 @@ class Sequencer:
     def set_block(self, operation_id: str, scope_value: Hashable, base: int) -> None:
         """Number this scope from ``base`` on (a clone elsewhere numbers in its own block)."""
         self._counter(self._spec(operation_id), scope_value).restart_at(base)
+
+    def number_as_clone(self, operation_id: str, scope_value: Hashable, clone: int) -> int:
+        """Number this scope as copy ``clone`` (>= 1) of a client: from ``clone * clone_block``.
+
+        Copies with different ``clone`` numbers never share a number, as long as
+        none takes more than ``clone_block`` of them. Returns the first number.
+        """
+        spec = self._spec(operation_id)
+        if spec.clone_block is None:
+            raise ValueError(f"{operation_id} declares no clone_block in its sequence")
+        if clone < 1:
+            raise ValueError(f"clone must be at least 1 (got {clone})")
+        base = clone * spec.clone_block
+        self.set_block(operation_id, scope_value, base)
+        return base
 
     def reset_after_fork(self) -> None:
         """In a forked child: fresh locks, and no waiting for the parent's submits."""

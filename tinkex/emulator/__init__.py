@@ -7,7 +7,7 @@ test with the ``tinkex_emulator`` pytest fixture, or in-process::
     with Emulator(data_dir="/tmp/emu") as emu:
         ...  # talk to emu.base_url
 
-The server's dependencies (starlette, uvicorn, safetensors) are imported only
+The server's dependencies (starlette, uvicorn, safetensors, jinja2) are imported only
 when one of these names is used, so the pytest plugin and ``EmulatorProcess``
 work without them in the test process.
 """

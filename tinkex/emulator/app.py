@@ -26,12 +26,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from . import encoding, spec
+from .console.pages import routes as console_routes
 from .errors import ApiError
 from .faults import DropConnections, applies_to
-from .handlers import HANDLERS, Call, check_registry
+from .handlers import HANDLERS, RAW_CHECKS, Call, check_registry
 from .handlers.rest import download_archive
 from .handlers.sessions import download_trace
 from .handlers.weights import download_external
@@ -128,6 +129,9 @@ async def parse_body(op: spec.Operation, request: Request) -> Any:
     except ValueError as e:
         msg = "request body is required" if not raw.strip() else f"malformed JSON body: {e}"
         raise ApiError(400, msg) from None
+    raw_check = RAW_CHECKS.get(op.operation_id)
+    if raw_check is not None:
+        raw_check(data)
     try:
         return op.body_model.model_validate(data)
     except ValidationError as e:
@@ -173,8 +177,8 @@ def build_app(services: Services) -> Any:
     by_path: dict[str, dict[str, spec.Operation]] = defaultdict(dict)
     for op in operations:
         by_path[op.path][op.method] = op
-    routes = [Route(path, _endpoint(services, ops), methods=list(ops))
-              for path, ops in by_path.items()]
+    routes: list[BaseRoute] = [Route(path, _endpoint(services, ops), methods=list(ops))
+                               for path, ops in by_path.items()]
 
     async def openapi(request: Request) -> Response:
         return Response(spec.document_bytes(), media_type="application/json")
@@ -193,6 +197,7 @@ def build_app(services: Services) -> Any:
                Route("/_emulator/archives/{token}", download(download_archive), methods=["GET"]),
                Route("/_emulator/external/{token}/{name}", download(download_external),
                      methods=["GET"]),
-               Route("/_emulator/traces/{token}", download(download_trace), methods=["GET"])]
+               Route("/_emulator/traces/{token}", download(download_trace), methods=["GET"]),
+               *console_routes(services)]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_routed})
     return DropConnections(app, services.faults)

@@ -1,10 +1,10 @@
 """Checkpoint archives behind signed, expiring URLs (``GET /_emulator/archives/{token}``).
 
-The real service hands out a signed storage URL; the emulator signs its own
-(:class:`SignedLinks`): the token carries the checkpoint, its owner and an
-expiry, authenticated with an HMAC whose key is kept in the database (so URLs
-survive a restart). Anyone with the URL may download until it expires, like a
-presigned URL; a tampered token is 403, an expired one 410. The download is a tar.gz of the weight file and a
+The real service hands out a signed storage URL; the emulator signs its own:
+the token carries the checkpoint, its owner and an expiry, authenticated with an
+HMAC whose key is kept in the database (so URLs survive a restart). Anyone with
+the URL may download until it expires, like a presigned URL; a tampered token
+is 403, an expired one 410. The download is a tar.gz of the weight file and a
 ``checkpoint.json`` describing it, streamed from a spooled temporary file.
 """
 
@@ -23,37 +23,46 @@ from typing import IO, Any
 from starlette.responses import StreamingResponse
 
 from .errors import ApiError
-from .signing import BadToken, ExpiredToken, Signer
+from .signing import Signer
 
 _CHUNK = 64 * 1024
 
 
-class SignedLinks:
-    """Signed, expiring download tokens of several kinds (archive, external weights, trace).
+class ArchiveSigner:
+    def __init__(self, secret: bytes, ttl: float):
+        self._signer = Signer(secret, "archive")
+        self.ttl = ttl
 
-    The kind is part of the signed claims, so a token for one kind of download
-    cannot be replayed against another's route.
+    def token(self, run_id: str, kind: str, name: str, owner: str) -> tuple[str, float]:
+        """A URL-safe token and its expiry (wall-clock seconds)."""
+        return self._signer.sign({"r": run_id, "k": kind, "n": name, "o": owner}, self.ttl)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return self._signer.verify(token, "archive URL")
+
+
+class SignedLinks:
+    """Signed, expiring download tokens of other kinds (external weights, traces).
+
+    Each kind signs with its own derived key, so a token for one kind of
+    download cannot be replayed against another's route.
     """
 
-    def __init__(self, signer: Signer, ttl: float):
-        self._signer = signer
+    def __init__(self, secret: bytes, ttl: float):
+        self._secret = secret
         self.ttl = ttl
 
     def issue(self, kind: str, claims: dict[str, Any], ttl: float | None = None
               ) -> tuple[str, float]:
         """A URL-safe token and its expiry (wall-clock seconds)."""
-        return self._signer.token({**claims, "t": kind}, self.ttl if ttl is None else ttl)
+        return Signer(self._secret, kind).sign(claims, self.ttl if ttl is None else ttl)
 
     def open(self, kind: str, token: str) -> dict[str, Any]:
+        """The claims; 403 for a token we did not sign (for this kind), 410 once expired."""
         try:
-            claims = self._signer.verify(token)
-        except BadToken:
+            return Signer(self._secret, kind).verify(token, "download URL")
+        except (ValueError, KeyError):
             raise ApiError(403, "invalid download URL signature") from None
-        except ExpiredToken:
-            raise ApiError(410, "this download URL has expired; request a new one") from None
-        if claims.get("t") != kind:
-            raise ApiError(403, "invalid download URL signature")
-        return claims
 
 
 def build_archive(weights: Path, manifest: dict[str, Any]) -> IO[bytes]:

@@ -14,11 +14,13 @@ for good, and so are the JWTs minted for it.
 from __future__ import annotations
 
 import hashlib
+import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import ApiError
-from .signing import BadToken, ExpiredToken, Signer
+from .signing import BadToken, ExpiredToken, JwtSigner
 
 HEADER = "x-api-key"
 PREFIX = "tml-"
@@ -74,8 +76,17 @@ def owner_of_key(key: str) -> Identity:
 
 
 def owner_of(headers: Mapping[str, str]) -> str:
-    """The owner id of a request that carries an API key (tests use it to look rows up)."""
-    return owner_of_key(headers.get(HEADER) or "").owner
+    """The owner id for a request's API key; 401 when it is missing or malformed.
+
+    For places that take the key itself (the console's sign-in); API requests go
+    through :meth:`Authenticator.identify`, which also takes JWTs.
+    """
+    key = headers.get(HEADER)
+    if not key:
+        raise ApiError(401, "missing X-API-Key header")
+    if not key.startswith(PREFIX) or len(key) == len(PREFIX):
+        raise ApiError(401, f"invalid API key: it must start with {PREFIX!r}")
+    return owner_of_key(key).owner
 
 
 def owner_for_urn(urn: str) -> str | None:
@@ -89,9 +100,18 @@ def _invalid_token(message: str) -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, signer: Signer, is_revoked: Callable[[str], bool]):
+    def __init__(self, signer: JwtSigner, is_revoked: Callable[[str], bool],
+                 refuse_every: int = 0):
         self._signer = signer
         self._is_revoked = is_revoked
+        # Fault injection: refuse every n-th request that carries a valid JWT, as a server
+        # that rotated its signing key would, so clients' replay paths run. A token is
+        # only refused once at least n JWT requests came after its minting, so the
+        # replay (with a fresh token) always passes.
+        self._refuse_every = refuse_every
+        self._lock = threading.Lock()
+        self._jwt_requests = 0
+        self._minted_at: dict[str, int] = {}
 
     def identify(self, headers: Mapping[str, str]) -> Identity:
         """The caller's identity; 401 when the credential is missing, malformed or stale."""
@@ -108,7 +128,15 @@ class Authenticator:
         if self._is_revoked(identity.key_hash):
             raise (_invalid_token("the API key behind this token was revoked")
                    if identity.via_jwt else ApiError(401, "this API key was revoked"))
+        if identity.via_jwt and self._refuse_every and self._refuse_now(value):
+            raise _invalid_token("the JWT was refused (fault injection: get a new one)")
         return identity
+
+    def _refuse_now(self, token: str) -> bool:
+        with self._lock:
+            self._jwt_requests += 1
+            n, every = self._jwt_requests, self._refuse_every
+            return n % every == 0 and n - self._minted_at.get(token, 0) >= every
 
     def identify_jwt(self, token: str) -> Identity:
         try:
@@ -123,4 +151,8 @@ class Authenticator:
         return Identity(owner=owner, key_hash=key_hash, via_jwt=True)
 
     def mint(self, identity: Identity, ttl: float) -> str:
-        return self._signer.jwt(identity.claims(), ttl)
+        token = self._signer.jwt({**identity.claims(), "jti": uuid.uuid4().hex}, ttl)
+        if self._refuse_every:
+            with self._lock:
+                self._minted_at[token] = self._jwt_requests
+        return token

@@ -31,6 +31,7 @@ class FaultConfig:
     hold: float = 0.0
     pause_state: str | None = None
     pause_seconds: float = 0.0
+    refuse_jwt_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class EmulatorConfig:
     gap_timeout: float = 30.0
     workers: int = 2
     archive_url_ttl: float = 900.0
+    console_link_ttl: float = 86400.0
     log_level: str = "warning"
     proto_fwdbwd: bool = False
     proto_compress_fwdbwd: bool = False
@@ -82,7 +84,7 @@ class EmulatorConfig:
     jwt_auth: bool = True
     jwt_ttl: float = 3600.0
     retrieve_futures: bool = False
-    join_sampling_session: bool = False
+    join_sampling_session: bool = True
     custom_loss_server_side: bool = False
     prices: Prices = field(default_factory=Prices)
     hf_cache: str = "auto"
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="compute threads")
     p.add_argument("--archive-url-ttl", type=_seconds, default=900.0,
                    help="lifetime of signed checkpoint archive URLs")
+    p.add_argument("--console-link-ttl", type=_seconds, default=86400.0,
+                   help="lifetime of the console sign-in links handed out in the client "
+                        "config (a browser then stays signed in for 12 hours)")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.add_argument("--proto-fwdbwd", type=_flag, nargs="?", const=True, default=False,
                    help="client config proto_write_fwdbwd: SDK 0.19 - 0.24.1 send forward_backward "
@@ -168,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrieve-futures", type=_flag, nargs="?", const=True, default=False,
                    help="client config sample_use_retrieve_futures: SDK >= 0.26.2 wait for "
                         "sampling results with one session-level poll per sampling client")
-    p.add_argument("--join-sampling-session", type=_flag, nargs="?", const=True, default=False,
-                   help="client config sample_join_sampling_session: SDK >= 0.32 rebuilt sampling "
-                        "clients get their clone id from /api/v1/join_sampling_session")
+    p.add_argument("--join-sampling-session", type=_flag, nargs="?", const=True, default=True,
+                   help="client config sample_join_sampling_session (default on): SDK >= 0.32 "
+                        "rebuilt sampling clients get their clone id from "
+                        "/api/v1/join_sampling_session")
     p.add_argument("--custom-loss-server-side", type=_flag, nargs="?", const=True, default=False,
                    help="client config custom_loss_server_side: SDK >= 0.36 upload traced custom "
                         "losses, which the emulator then runs")
@@ -193,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds added before every API request")
     faults.add_argument("--fault-hold", type=_seconds, default=0.0,
                         help="the first poll of every future is held this long, then answered 408")
+    faults.add_argument("--fault-refuse-jwt-every", type=int, default=0, metavar="N",
+                        help="refuse every N-th request carrying a valid JWT with 401 "
+                             "invalid_token (clients then mint a new one and replay)")
     faults.add_argument("--fault-pause", type=_pause, default=None, metavar="STATE:SECONDS",
                         help="every future waits SECONDS in a paused queue "
                              "(408 with queue_state STATE)")
@@ -224,12 +233,15 @@ def parse_config(argv: Sequence[str] | None = None,
     ns = parser.parse_args(_env_defaults(parser, environ) + argv)
     if ns.workers < 1:
         parser.error("--workers must be >= 1")
+    if ns.jwt_ttl < 1:
+        parser.error("--jwt-ttl must be at least 1 second")
     state, seconds = ns.fault_pause or (None, 0.0)
     return EmulatorConfig(
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
         poll_hold=ns.poll_hold, future_retention=ns.future_retention,
         sample_seed=ns.sample_seed,
         gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
+        console_link_ttl=ns.console_link_ttl,
         log_level=ns.log_level, proto_fwdbwd=ns.proto_fwdbwd,
         proto_compress_fwdbwd=ns.proto_compress_fwdbwd, jwt_auth=ns.jwt_auth,
         jwt_ttl=ns.jwt_ttl, retrieve_futures=ns.retrieve_futures,
@@ -239,4 +251,5 @@ def parse_config(argv: Sequence[str] | None = None,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,
-                           pause_state=state, pause_seconds=seconds))
+                           pause_state=state, pause_seconds=seconds,
+                           refuse_jwt_every=max(0, ns.fault_refuse_jwt_every)))

@@ -62,6 +62,11 @@ class EmulatorProcess:
             raise RuntimeError("the emulator exited before listening:\n" + "".join(self.output))
         return self.base_url
 
+    @property
+    def running(self) -> bool:
+        """Whether the child is still alive."""
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self, timeout: float = 10.0) -> None:
         if self._proc is None:
             return

@@ -25,15 +25,17 @@ from .auth import Authenticator, urn_of
 from .catalog import Catalog
 from .completions import Completions
 from .config import EmulatorConfig
+from .console.access import ConsoleAccess
 from .errors import ApiError, not_found
 from .execution import Executor
 from .faults import Faults
 from .futures import FutureRecord, FutureStore
+from .history import History
 from .ledger import Ledger
 from .model import PRESETS
 from .runtime import Models
 from .sample_seeds import SampleSeeds
-from .signing import Signer
+from .signing import JwtSigner
 from .state import Checkpoint, Run, Session, Store
 from .tokenizer_files import hub_cache, install_in_hub_cache, write_tokenizer_dir
 from .weights import WeightFiles
@@ -72,21 +74,26 @@ class Services:
         self.faults = Faults(config.faults)
         self.sample_seeds = SampleSeeds(config.sample_seed)
         self.models = Models(self.store, self.files, self.catalog)
+        self.history = History(config.data_dir / "history.sqlite3")
         self.ledger = Ledger(self.store)
         self.tokenizer_dir = write_tokenizer_dir(config.data_dir / "tokenizer")
         if config.hf_cache != "off":
             cache = hub_cache(os.environ) if config.hf_cache == "auto" else Path(config.hf_cache)
             install_in_hub_cache(cache, sorted(PRESETS))
-        secret = self.store.setting("archive_secret", lambda: secrets.token_hex(32))
-        signer = Signer(bytes.fromhex(secret))
-        self.links = SignedLinks(signer, config.archive_url_ttl)
-        self.auth = Authenticator(signer, self.ledger.is_revoked)
+        # One signing key (kept under its first name); each use derives its own from it.
+        secret = bytes.fromhex(self.store.setting("archive_secret",
+                                                  lambda: secrets.token_hex(32)))
+        self.links = SignedLinks(secret, config.archive_url_ttl)
+        self.console = ConsoleAccess(secret, config.console_link_ttl)
+        self.auth = Authenticator(JwtSigner(secret), self.ledger.is_revoked,
+                                  config.faults.refuse_jwt_every)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
         self.futures.close()
         self.completions.release()
         self.executor.shutdown()
+        self.history.close()
         self.store.close()
 
     # -- access rules ---------------------------------------------------------------

@@ -35,10 +35,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (run_id, kind, name));
 CREATE TABLE IF NOT EXISTS samplers (
     sampler_id TEXT PRIMARY KEY, owner TEXT NOT NULL, session_id TEXT NOT NULL,
-    base_model TEXT NOT NULL, model_path TEXT, weights_key TEXT, created_at REAL NOT NULL);
+    base_model TEXT NOT NULL, model_path TEXT, weights_key TEXT, created_at REAL NOT NULL,
+    source_run_id TEXT);
+CREATE TABLE IF NOT EXISTS sampler_clients (
+    sampler_id TEXT PRIMARY KEY, last_counter INTEGER NOT NULL);
 """
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+# Columns added after a table's first release: (table, column, type), applied to older files.
+_ADDED_COLUMNS = [("samplers", "source_run_id", "TEXT"), ("sessions", "last_seen", "REAL"),
+                  ("training_runs", "frozen", "INTEGER NOT NULL DEFAULT 0")]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Session:
     user_metadata: dict[str, Any] | None
     display_name: str | None
     finished_reason: str | None
+    sdk_version: str | None = None
+    tags: list[str] | None = None
     project_id: str | None = None
     finished_detail: str | None = None
     last_seen: float | None = None
@@ -64,6 +73,7 @@ class Run:
     user_metadata: dict[str, Any] | None
     last_request_time: float
     last_seq_id: int | None
+    created_at: float
     frozen: bool = False
     """A copy made by copy_weights: it holds weights but cannot be trained on."""
 
@@ -90,6 +100,8 @@ class Sampler:
     base_model: str
     model_path: str | None
     weights_key: str | None
+    created_at: float = 0.0
+    source_run_id: str | None = None  # the training run whose weights it samples
 
 
 def _json(value: Any) -> str | None:
@@ -110,9 +122,10 @@ class Store:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
-        self.add_columns("sessions", {"last_seen": "REAL"})
-        self.add_columns("training_runs", {"frozen": "INTEGER NOT NULL DEFAULT 0"})
-        self.add_columns("samplers", {"clients": "INTEGER NOT NULL DEFAULT 0"})
+            for table, column, kind in _ADDED_COLUMNS:
+                names = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in names:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -166,17 +179,16 @@ class Store:
                   (session_id, owner, time.time(), sdk_version, _json(tags),
                    _json(user_metadata), project_id, display_name))
 
-    def session(self, session_id: str) -> Session | None:
-        row = self._one("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
-        if row is None:
-            return None
-        return self._as_session(row)
-
     @staticmethod
     def _as_session(row: sqlite3.Row) -> Session:
         return Session(row["session_id"], row["owner"], row["created_at"],
                        _unjson(row["user_metadata"]), row["display_name"], row["finished_reason"],
-                       row["project_id"], row["finished_detail"], row["last_seen"])
+                       row["sdk_version"], _unjson(row["tags"]), row["project_id"],
+                       row["finished_detail"], row["last_seen"])
+
+    def session(self, session_id: str) -> Session | None:
+        row = self._one("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        return None if row is None else self._as_session(row)
 
     def owned_sessions(self, owner: str) -> list[Session]:
         """All of an owner's sessions, newest first (search filters them in Python)."""
@@ -198,10 +210,15 @@ class Store:
                   "WHERE session_id = ? AND finished_reason IS NULL", (reason, detail, session_id))
 
     def sessions(self, owner: str, offset: int, limit: int) -> list[str]:
-        rows = self._all("SELECT session_id FROM sessions WHERE owner = ? "
+        return [s.session_id for s in self.session_rows(owner, offset, limit)[0]]
+
+    def session_rows(self, owner: str, offset: int, limit: int) -> tuple[list[Session], int]:
+        """One page of the owner's sessions, newest first, and how many there are."""
+        total = self._one("SELECT COUNT(*) FROM sessions WHERE owner = ?", (owner,))
+        rows = self._all("SELECT * FROM sessions WHERE owner = ? "
                          "ORDER BY created_at DESC, session_id LIMIT ? OFFSET ?",
                          (owner, limit, offset))
-        return [r[0] for r in rows]
+        return [self._as_session(r) for r in rows], int(total[0]) if total else 0
 
     def session_children(self, session_id: str) -> tuple[list[str], list[str]]:
         runs = self._all("SELECT run_id FROM training_runs WHERE session_id = ? "
@@ -234,7 +251,8 @@ class Store:
     def _as_run(row: sqlite3.Row) -> Run:
         return Run(row["run_id"], row["owner"], row["session_id"], row["base_model"],
                    json.loads(row["lora"]), _unjson(row["user_metadata"]),
-                   row["last_request_time"], row["last_seq_id"], bool(row["frozen"]))
+                   row["last_request_time"], row["last_seq_id"], row["created_at"],
+                   bool(row["frozen"]))
 
     def run(self, run_id: str) -> Run | None:
         row = self._one("SELECT * FROM training_runs WHERE run_id = ?", (run_id,))
@@ -348,25 +366,37 @@ class Store:
     # -- samplers -------------------------------------------------------------------
 
     def add_sampler(self, sampler_id: str, owner: str, session_id: str, base_model: str,
-                    model_path: str | None, weights_key: str | None) -> bool:
+                    model_path: str | None, weights_key: str | None,
+                    source_run_id: str | None = None) -> bool:
         return self.execute("INSERT OR IGNORE INTO samplers (sampler_id, owner, session_id, "
-                            "base_model, model_path, weights_key, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         "base_model, model_path, weights_key, created_at, source_run_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          (sampler_id, owner, session_id, base_model, model_path, weights_key,
-                          time.time())) == 1
+                          time.time(), source_run_id)) == 1
+
+    @staticmethod
+    def _as_sampler(row: sqlite3.Row) -> Sampler:
+        return Sampler(row["sampler_id"], row["owner"], row["session_id"], row["base_model"],
+                       row["model_path"], row["weights_key"], row["created_at"],
+                       row["source_run_id"])
+
+    def next_sampler_client(self, sampler_id: str) -> int:
+        """A new client counter for ``sampler_id``: 1, 2, ... (kept across restarts)."""
+        row = self._one("INSERT INTO sampler_clients VALUES (?, 1) ON CONFLICT (sampler_id) "
+                        "DO UPDATE SET last_counter = last_counter + 1 RETURNING last_counter",
+                        (sampler_id,))
+        assert row is not None
+        return int(row[0])
 
     def sampler(self, sampler_id: str) -> Sampler | None:
         row = self._one("SELECT * FROM samplers WHERE sampler_id = ?", (sampler_id,))
-        if row is None:
-            return None
-        return Sampler(row["sampler_id"], row["owner"], row["session_id"], row["base_model"],
-                       row["model_path"], row["weights_key"])
+        return None if row is None else self._as_sampler(row)
 
-    def join_sampler(self, sampler_id: str) -> int:
-        """A new client id of a sampling session (the original client is 0)."""
-        with self._lock:
-            self._db.execute("UPDATE samplers SET clients = clients + 1 WHERE sampler_id = ?",
-                             (sampler_id,))
-            row = self._db.execute("SELECT clients FROM samplers WHERE sampler_id = ?",
-                                   (sampler_id,)).fetchone()
-        return int(row[0])
+    def samplers(self, *, session_id: str | None = None,
+                 source_run_id: str | None = None) -> list[Sampler]:
+        """The samplers of one session, or those sampling one run's weights, oldest first."""
+        column, value = (("session_id", session_id) if session_id is not None
+                         else ("source_run_id", source_run_id))
+        rows = self._all(f"SELECT * FROM samplers WHERE {column} = ? ORDER BY created_at",
+                         (value,))
+        return [self._as_sampler(r) for r in rows]

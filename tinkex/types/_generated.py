@@ -7,14 +7,18 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel
-from tinkex.types._mixins import DatumMixin, ModelInputMixin, TensorDataMixin
+from tinkex.types._mixins import (
+    DatumMixin,
+    ModelInputMixin,
+    SavedWeightsMixin,
+    TensorDataMixin,
+)
 from tinkex.types._views import (
     DmelChunkMixin,
     ExpectedTokensChunkMixin,
     OptimStepRequestMixin,
     SampledSequenceMixin,
     SampleResponseMixin,
-    SavedWeightsMixin,
     TokensChunkMixin,
 )
 
@@ -377,6 +381,10 @@ class ClientConfigResponse(BaseModel):
     sample_use_retrieve_futures: bool = False
     """
     Session-level retrieve_futures poller (SDK >= 0.26.2).
+    """
+    console_url: str | None = None
+    """
+    Where this caller's web console lives (tinkex): console links are this base plus the console's own paths (/training_runs/{id}, /checkpoints/{run}/{checkpoint_id}, /sessions/{id}, /playground?...). The tinkex emulator answers with a signed, expiring sign-in link (/console/link/{token}); null means the hosted console.
     """
     custom_loss_server_side: bool = False
     """
@@ -956,11 +964,10 @@ class JoinSamplingSessionRequest(BaseModel):
 
 
 class JoinSamplingSessionResponse(BaseModel):
+    client_counter: Annotated[int, Field(ge=1)]
     """
-    A client id unique within the sampling session (the original client is 0); its seq_ids start at 1e9 times it.
+    The copy's block: its sample seq_ids start at client_counter * 1e9.
     """
-
-    client_counter: int
     type: Literal["join_sampling_session"] | None = None
 
 

@@ -20,6 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from tinkex import console
+from tinkex.console import ConsoleBase
+from tinkex.paths import TinkerPath
+
 from ._views import ProvenanceMixin
 
 if TYPE_CHECKING:
@@ -386,3 +390,23 @@ class DatumMixin(ProvenanceMixin):
         if isinstance(model_input, (list, tuple, np.ndarray)):
             data["model_input"] = _generated().ModelInput.from_ints(model_input)
         return data
+
+
+class SavedWeightsMixin(BaseModel):
+    """Console links of a saved checkpoint (``save_state``, ``save_weights_for_sampler``).
+
+    The training client that saved it sets where its console lives; a result built
+    any other way links to the hosted console.
+    """
+
+    _console: ConsoleBase = PrivateAttr(default_factory=ConsoleBase)
+
+    def get_console_url(self) -> str:
+        """The checkpoint's page in the console."""
+        path = TinkerPath.parse(self.path)  # type: ignore[attr-defined]
+        return console.checkpoint_url(path.training_run_id, path.checkpoint_id,
+                                      self._console.url)
+
+    def get_playground_url(self) -> str:
+        """The console's playground, opened on these weights."""
+        return console.playground_url(self.path, self._console.url)  # type: ignore[attr-defined]

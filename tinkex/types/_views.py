@@ -122,25 +122,6 @@ class DmelChunkMixin(BaseModel):
         return first
 
 
-class SavedWeightsMixin(BaseModel):
-    """Console links of a saved checkpoint (built locally)."""
-
-    def get_console_url(self) -> str:
-        """The checkpoint's page in the Tinker console."""
-        from tinkex import console
-        from tinkex.paths import TinkerPath
-
-        path = TinkerPath.parse(self.path)  # type: ignore[attr-defined]
-        return console.checkpoint_url(path.training_run_id, path.checkpoint_id,
-                                      console.console_base_url())
-
-    def get_playground_url(self) -> str:
-        """The console's playground, opened on these sampler weights."""
-        from tinkex import console
-
-        return console.playground_url(self.path, console.console_base_url())  # type: ignore[attr-defined]
-
-
 class ProvenanceMixin(BaseModel):
     """Where a datum's tokens came from (sampling prompts or sampled sequences).
 

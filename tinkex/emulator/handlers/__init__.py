@@ -50,6 +50,19 @@ def handles(operation_id: str) -> Callable[[Handler], Handler]:
     return register
 
 
+RawCheck = Callable[[Any], None]
+RAW_CHECKS: dict[str, RawCheck] = {}
+"""Checks of a JSON body before it is validated, for errors clearer than a 422."""
+
+
+def checks_raw(operation_id: str) -> Callable[[RawCheck], RawCheck]:
+    def register(fn: RawCheck) -> RawCheck:
+        RAW_CHECKS[operation_id] = fn
+        return fn
+
+    return register
+
+
 def check_registry(operations: Iterable[Operation]) -> None:
     """Fail loudly if an operation has no handler or a handler has no operation."""
     ids = {op.operation_id for op in operations}
@@ -64,8 +77,8 @@ def check_registry(operations: Iterable[Operation]) -> None:
 from . import (  # noqa: E402,F401
     admin,
     auth,
+    custom_loss,
     futures,
-    pending,
     rest,
     sampling,
     service,

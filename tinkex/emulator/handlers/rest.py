@@ -8,6 +8,7 @@ Listing purges expired checkpoints first, so they vanish from every view.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -38,7 +39,7 @@ def wire_checkpoint(c: Checkpoint) -> T.Checkpoint:
         expires_at=None if c.expires_at is None else wire_time(c.expires_at))
 
 
-def _wire_run(s: Services, run: Run) -> T.TrainingRun:
+def wire_run(s: Services, run: Run) -> T.TrainingRun:
     last = s.store.latest_checkpoint(run.run_id, "weights")
     last_sampler = s.store.latest_checkpoint(run.run_id, "sampler_weights")
     metadata = None if run.user_metadata is None else {
@@ -60,7 +61,7 @@ def list_training_runs(s: Services, call: Call) -> T.TrainingRunsResponse:
     s.purge_expired()
     offset, limit = page(call.params)
     runs, total = s.store.runs(call.owner, _accessible(call), offset, limit)
-    return T.TrainingRunsResponse(training_runs=[_wire_run(s, r) for r in runs],
+    return T.TrainingRunsResponse(training_runs=[wire_run(s, r) for r in runs],
                                   cursor=T.Cursor(offset=offset, limit=limit, total_count=total))
 
 
@@ -70,7 +71,7 @@ def get_training_run(s: Services, call: Call) -> T.TrainingRun:
     run = s.store.run_visible(run_id, call.owner, _accessible(call))
     if run is None:
         raise not_found("training run", run_id)
-    return _wire_run(s, run)
+    return wire_run(s, run)
 
 
 @handles("list_checkpoints")
@@ -140,21 +141,33 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
 
 
 @handles("get_checkpoint_archive_url")
-def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse:
+def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse | Response:
     c = _own(s, call)
     token, expires = s.links.issue("archive", {"r": c.run_id, "k": c.kind, "n": c.name,
                                                "o": c.owner})
     base = str(call.request.base_url).rstrip("/")
     s.audit_checkpoint(call.owner, "checkpoint_read", c, purpose="download")
-    return T.CheckpointArchiveUrlResponse(url=f"{base}/_emulator/archives/{token}",
-                                          expires=wire_time(expires))
+    url = f"{base}/_emulator/archives/{token}"
+    accept = call.request.headers.get("accept", "")
+    if "application/gzip" in accept and "json" not in accept:
+        # SDK <= 0.22.1 ask for application/gzip and read only the redirect form.
+        return Response(status_code=302, headers={
+            "Location": url, "Expires": format_datetime(wire_time(expires), usegmt=True)})
+    return T.CheckpointArchiveUrlResponse(url=url, expires=wire_time(expires))
 
 
 async def download_archive(s: Services, token: str) -> Response:
     """``GET /_emulator/archives/{token}``: the signed URL handed out above."""
     claims: dict[str, Any] = s.links.open("archive", token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
-    if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
+    if c is None or c.owner != claims["o"]:
+        raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
+    return await archive_of(s, c)
+
+
+async def archive_of(s: Services, c: Checkpoint) -> Response:
+    """The tar.gz of a checkpoint (its weights and a ``checkpoint.json``); 404 without files."""
+    if not s.files.path(c.storage_key).exists():
         raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
     run = s.store.run(c.run_id)
     manifest = {"tinker_path": f"tinker://{c.run_id}/{c.kind}/{c.name}",

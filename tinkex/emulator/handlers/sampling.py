@@ -4,6 +4,8 @@ A sampler is frozen weights: the base model's, a saved sampler checkpoint's, or
 a snapshot taken by an ephemeral save_weights_for_sampler. Samples run on the
 shared pool in any order (no seq_id ordering), deduped by
 ``(sampling_session_id, seq_id)`` so a resent request does not sample twice.
+Copies of a sampling client in other processes join the session to get a
+block of seq_ids of their own (``client_counter``, never issued twice).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinkex import types as T
+from tinkex.tokenizers import ByteTokenizer
 
 from .. import convert
 from ..errors import ApiError, UserError, not_found
-from ..model import get_config, sample
+from ..model import SampleResult, get_config, sample
 from ..services import Services
 from ..state import Sampler
 from . import Call, handles
@@ -27,6 +30,7 @@ MAX_SAMPLES = 256
 #: compacted sparse) cells of target_prompt_logprobs, as the real service bounds a top-k
 #: width. Past it the request is refused (400).
 MAX_PROMPT_CELLS = 1_000_000
+_BYTES = ByteTokenizer()  # every emulator model speaks bytes (ids 0-255)
 
 
 @handles("create_sampling_session")
@@ -34,25 +38,38 @@ def create_sampling_session(s: Services, call: Call) -> T.CreateSamplingSessionR
     body: T.CreateSamplingSessionRequest = call.body
     s.session(call.owner, body.session_id)
     sampler_id = f"{body.session_id}:sample:{body.sampling_session_seq_id}"
+    source_run_id = None
     if body.model_path is not None:
         checkpoint = s.checkpoint_at(call.owner, body.model_path)
         source = s.store.run(checkpoint.run_id)
         assert source is not None
         base_model, weights_key = source.base_model, checkpoint.storage_key
         s.audit_checkpoint(call.owner, "checkpoint_read", checkpoint, purpose="sampling")
+        source_run_id = source.run_id
     elif body.base_model is not None:
         s.catalog.preset(body.base_model)
         base_model, weights_key = body.base_model, None
     else:
         raise ApiError(400, "create_sampling_session needs base_model or model_path")
     if not s.store.add_sampler(sampler_id, call.owner, body.session_id, base_model,
-                               body.model_path, weights_key):
+                               body.model_path, weights_key, source_run_id):
         existing = s.store.sampler(sampler_id)
         if existing is None or (existing.base_model, existing.model_path) != (
                 base_model, body.model_path):
             raise ApiError(409, f"sampling session {sampler_id!r} already exists")
     return T.CreateSamplingSessionResponse(sampling_session_id=sampler_id,
                                            type="create_sampling_session")
+
+
+@handles("join_sampling_session")
+def join_sampling_session(s: Services, call: Call) -> T.JoinSamplingSessionResponse:
+    body: T.JoinSamplingSessionRequest = call.body
+    sampler = s.store.sampler(body.sampling_session_id)
+    if sampler is None or sampler.owner != call.owner:
+        raise not_found("sampling session", body.sampling_session_id)
+    s.session(call.owner, sampler.session_id)
+    return T.JoinSamplingSessionResponse(client_counter=s.store.next_sampler_client(
+        sampler.sampler_id), type="join_sampling_session")
 
 
 def _sampler_for(s: Services, owner: str, body: T.SampleRequest) -> Sampler:
@@ -182,6 +199,16 @@ def _check_prompt_options(body: T.SampleRequest, prompt_len: int | None,
     return _targets_of(body.target_prompt_logprobs, rows, vocab)
 
 
+def _record_sample(s: Services, sampler_id: str, prompt: list[int],
+                   params: T.SamplingParams, result: SampleResult) -> None:
+    decode = _BYTES.decode
+    s.history.record_sample(
+        sampler_id, decode(prompt),
+        params.model_dump(mode="json", exclude_none=True),
+        [{"text": decode(seq.tokens), "tokens": len(seq.tokens), "stop_reason": seq.stop_reason}
+         for seq in result.sequences])
+
+
 @handles("asample")
 def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.SampleRequest = call.body
@@ -212,6 +239,8 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
             prompt_logprobs_last_n=body.prompt_logprobs_last_n,
             prompt_alt_tokens_k=body.prompt_alt_tokens_k,
             target_prompt_logprobs=None if targets is None else targets.ids)
+        if sampler.session_id:  # stateless (pre-0.3) samplers have no page to show them on
+            _record_sample(s, sampler.sampler_id, prompt, params, result)
         response = convert.sample_response(result)
         s.ledger.use(sampler.owner, sampler.session_id or None, sampler.base_model,
                      "sampling_prefill", len(prompt))
@@ -229,17 +258,6 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
                                                             body.seq_id))
     return s.future(record, sample_ids=[f"{record.request_id}:{i}"
                                         for i in range(body.num_samples)])
-
-
-@handles("join_sampling_session")
-def join_sampling_session(s: Services, call: Call) -> T.JoinSamplingSessionResponse:
-    body: T.JoinSamplingSessionRequest = call.body
-    sampler = s.store.sampler(body.sampling_session_id)
-    if sampler is None or sampler.owner != call.owner:
-        raise not_found("sampling session", body.sampling_session_id)
-    s.session(call.owner, sampler.session_id)
-    return T.JoinSamplingSessionResponse(client_counter=s.store.join_sampler(sampler.sampler_id),
-                                         type="join_sampling_session")
 
 
 @handles("get_sampler")

@@ -29,8 +29,10 @@ def client_config(s: Services, call: Call) -> dict[str, Any]:
     return dict(CLIENT_CONFIG, pjwt_auth_enabled=c.jwt_auth, proto_write_fwdbwd=c.proto_fwdbwd,
                 proto_compress_fwdbwd=c.proto_compress_fwdbwd,
                 sample_use_retrieve_futures=c.retrieve_futures,
+                # served: copies of sampling clients never guess a seq_id block
                 sample_join_sampling_session=c.join_sampling_session,
-                custom_loss_server_side=c.custom_loss_server_side)
+                custom_loss_server_side=c.custom_loss_server_side,
+                console_url=s.console.link(str(call.request.base_url), call.owner))
 
 
 @handles("client_dynamic_config")

@@ -21,7 +21,8 @@ from ..errors import ApiError, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
-from . import Call, handles
+from . import Call, checks_raw, handles
+from .custom_loss import CUSTOM, loss_for, run_custom
 
 ARCH = "tinkex-byte-transformer"
 _OUTPUT_TYPE = "ArrayRecord"
@@ -50,6 +51,17 @@ def _new_run(s: Services, owner: str, session_id: str, model_seq_id: int, base_m
     if run.base_model != base_model or run.lora != lora:
         raise ApiError(409, f"model {run_id!r} already exists with other settings")
     return run
+
+
+PRE_SESSION_SDK = (
+    "this client predates server sessions (tinker SDK 0.1 - 0.2 send create_model without "
+    "session_id / model_seq_id); the service needs tinker >= 0.3: pip install -U tinker")
+
+
+@checks_raw("create_model")
+def _create_model_needs_a_session(data: Any) -> None:
+    if isinstance(data, dict) and "base_model" in data and "session_id" not in data:
+        raise ApiError(400, PRE_SESSION_SDK)
 
 
 @handles("create_model")
@@ -105,21 +117,36 @@ def _batch(data: list[T.Datum], max_len: int) -> list[Datum]:
     return batch
 
 
+def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
+                 metrics: dict[str, float], backward: bool) -> None:
+    weights = [d.loss_fn_inputs["weights"] for d in batch if "weights" in d.loss_fn_inputs]
+    s.history.record_pass(run_id, backward, loss_fn, metrics.get("loss:sum", 0.0),
+                          tokens=sum(len(d.tokens) for d in batch),
+                          weight_sum=float(sum(w.sum() for w in weights)) if weights else None,
+                          datums=len(batch))
+
+
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
+    custom = (loss_for(s, run, fb_input.loss_fn_config)
+              if fb_input.loss_fn.value == CUSTOM else None)
 
     def work() -> T.ForwardBackwardOutput:
         model = s.models.get(run.run_id)
         batch = _batch(fb_input.data, max_len)
-        run_pass = model.forward_backward if backward else model.forward
-        outputs, metrics = run_pass(batch, fb_input.loss_fn.value, fb_input.loss_fn_config)
+        if custom is not None:
+            outputs, metrics = run_custom(model, batch, custom, backward)
+        else:
+            run_pass = model.forward_backward if backward else model.forward
+            outputs, metrics = run_pass(batch, fb_input.loss_fn.value, fb_input.loss_fn_config)
         s.ledger.use(run.owner, run.session_id, run.base_model, "training",
                      sum(len(d.tokens) for d in batch))
         if not all(np.isfinite(v) for v in metrics.values()):
             raise UserError(f"loss function {fb_input.loss_fn.value!r} produced a non-finite "
                             "loss; check the loss_fn_inputs")
+        _record_pass(s, run.run_id, batch, fb_input.loss_fn.value, metrics, backward)
         return T.ForwardBackwardOutput(
             loss_fn_output_type=_OUTPUT_TYPE, metrics=metrics,
             loss_fn_outputs=[{k: convert.tensor(v) for k, v in out.items()} for out in outputs])
@@ -152,7 +179,9 @@ def optim_step(s: Services, call: Call) -> T.UntypedAPIFuture:
     params = (body.adam_params or T.AdamParams()).model_dump()
 
     def work() -> T.OptimStepResponse:
-        return T.OptimStepResponse(metrics=s.models.get(run.run_id).optim_step(params))
+        metrics = s.models.get(run.run_id).optim_step(params)
+        s.history.record_step(run.run_id, params.get("learning_rate"), metrics)
+        return T.OptimStepResponse(metrics=metrics)
 
     record = s.submit_training(call.owner, run, body.seq_id, "OptimStep", work)
     return s.future(record, model_id=run.run_id)
@@ -223,7 +252,8 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
         def work() -> T.SaveWeightsForSamplerResponseInternal:
             state = s.models.get(run.run_id).state_dict(include_optimizer=False)
             key, _ = s.files.save(state, {"base_model": run.base_model, "sampler": sampler_id})
-            s.store.add_sampler(sampler_id, run.owner, run.session_id, run.base_model, None, key)
+            s.store.add_sampler(sampler_id, run.owner, run.session_id, run.base_model, None, key,
+                                source_run_id=run.run_id)
             return T.SaveWeightsForSamplerResponseInternal(sampling_session_id=sampler_id,
                                                           type="save_weights_for_sampler")
     else:
