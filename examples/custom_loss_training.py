@@ -93,7 +93,7 @@ def main() -> None:
         for question, answer in [("Q: 2+2?", " A: 4."), ("Q: 3+3?", " A: 6."),
                                  ("Q: red+blue?", " A: purple.")]:
             q = tokenizer.encode(question, add_special_tokens=True)
-            a = tokenizer.encode(answer)
+            a = tokenizer.encode(answer, add_special_tokens=False)
             tokens = q + a
             batch.append(make_datum(tokens, [1.0] * (len(q) - 1) + [2.0] * len(a)))
 

@@ -46,7 +46,7 @@ def console_link(base_url: str, key: str) -> str:
 
 
 def datum(tokenizer: Any) -> types.Datum:
-    ids = [tokenizer.bos_token_id, *tokenizer.encode(TEXT), tokenizer.eos_token_id]
+    ids = [*tokenizer.encode(TEXT), tokenizer.eos_token_id]  # encode() starts with <bos>
     n = len(ids) - 1
     return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]), loss_fn_inputs={
         "target_tokens": types.TensorData.from_list(ids[1:], "int64"),

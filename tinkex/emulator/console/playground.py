@@ -129,7 +129,7 @@ async def run(s: Services, owner: str, query: Query) -> tuple[list[Completion], 
     def work() -> list[Completion]:
         config, weights = s.models.sampler_weights(sampler)
         result = sample(config, weights, prompt, **args)
-        return [Completion(_BYTES.decode(q.tokens), len(q.tokens), q.stop_reason)
+        return [Completion(_BYTES.decode(q.tokens, skip_special_tokens=True), len(q.tokens), q.stop_reason)
                 for q in result.sequences]
 
     started = time.monotonic()

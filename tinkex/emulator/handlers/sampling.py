@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +202,8 @@ def _check_prompt_options(body: T.SampleRequest, prompt_len: int | None,
 
 def _record_sample(s: Services, sampler_id: str, prompt: list[int],
                    params: T.SamplingParams, result: SampleResult) -> None:
-    decode = _BYTES.decode
+    def decode(ids: Any) -> str:
+        return _BYTES.decode(ids, skip_special_tokens=True)
     s.history.record_sample(
         sampler_id, decode(prompt),
         params.model_dump(mode="json", exclude_none=True),
