@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test conformance ray lint demo bench clean
+.PHONY: venv regen check test conformance ray lint demo bench clean corpus
 
 venv: $(STAMP)
 
@@ -17,19 +17,23 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 regen: $(STAMP)
-	$(PY) -m codegen regen
+	$(PY) -m tinkex.codegen regen
 
 check: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 
 test: $(STAMP)
-	$(PY) -m codegen check
+	$(PY) -m tinkex.codegen check
 	$(PY) -m pytest -q
 
 # The official SDK against the emulator: every release of the matrix, the 0.38 flows,
 # the codec interop and schemathesis (slow: one cached venv per release).
 conformance: $(STAMP)
 	$(PY) -m pytest -q -m "conformance or release_matrix" tests/conformance
+
+# every pinned public OpenAPI document, the large ones included (build times are printed)
+corpus: $(STAMP)
+	TINKEX_CORPUS=1 $(PY) -m pytest -q tests/corpus
 
 # Scale-out on a local Ray cluster: slow to start, so not part of `make test`.
 ray: $(STAMP) $(VENV)/.ray-installed

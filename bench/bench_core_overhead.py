@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from codegen.build import build  # noqa: E402
+from tinkex.codegen.build import build  # noqa: E402
 from tinkex.core import ClientConfig, Engine, OperationTable  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from codegen.check import check_manifest
-from codegen.errors import ManifestError
-from codegen.yamlsource import load_yaml
+from tinkex.codegen.check import check_manifest
+from tinkex.codegen.errors import ManifestError
+from tinkex.codegen.yamlsource import load_yaml
 
 BASE = (Path(__file__).parent.parent / "fixtures" / "petstore.yaml").read_text(encoding="utf-8")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from codegen.build import build, compile_file
-from codegen.compile import compile_manifest, normalize_manifest
-from codegen.importer import import_openapi
-from codegen.validate import validate_document, validate_extensions
+from tinkex.codegen.build import build, compile_file
+from tinkex.codegen.compile import compile_manifest, normalize_manifest
+from tinkex.codegen.importer import import_openapi
+from tinkex.codegen.validate import validate_document, validate_extensions
 
 ROOT = Path(__file__).resolve().parents[2]
 PETSTORE = ROOT / "tests" / "fixtures" / "petstore.yaml"
@@ -48,7 +48,7 @@ def test_import_openapi_cli_writes_a_manifest_that_builds(tmp_path):
     src = tmp_path / "pets.json"
     src.write_text(json.dumps(doc))
     out = tmp_path / "pets.yaml"
-    subprocess.run([sys.executable, "-m", "codegen", "import-openapi", str(src), "-o", str(out)],
+    subprocess.run([sys.executable, "-m", "tinkex.codegen", "import-openapi", str(src), "-o", str(out)],
                    check=True, cwd=ROOT)
     rebuilt, _ = compile_file(out)
     assert rebuilt == normalize_manifest(yaml.safe_load(PETSTORE.read_text()))
@@ -93,7 +93,7 @@ def test_junk_extension_value_fails_with_a_clear_message():
 def test_generic_build_of_an_unrelated_api(tmp_path):
     """The same codegen builds the petstore: models import and validate, the stub parses."""
     out = tmp_path / "pets"
-    subprocess.run([sys.executable, "-m", "codegen", "build", str(PETSTORE), "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "tinkex.codegen", "build", str(PETSTORE), "--out", str(out)],
                    check=True, cwd=ROOT)
     spec = importlib.util.spec_from_file_location("pet_models", out / "models.py")
     models = importlib.util.module_from_spec(spec)

@@ -24,8 +24,8 @@ except ModuleNotFoundError:  # Python 3.10
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FieldDescriptor
 
-from codegen import protobuf
-from codegen.__main__ import _project_outputs
+from tinkex.codegen import protobuf
+from tinkex.codegen.cli import _project_outputs
 from tinkex.proto import pb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,7 +207,7 @@ def test_the_cli_reports_protobuf_problems_as_one_line(tmp_path: Path) -> None:
         .replace('proto = "spec/tinker_public.proto"', 'proto = "tinker_public.proto"')
         .replace('manifest = "spec/tinker.yaml"', f'manifest = "{ROOT / "spec" / "tinker.yaml"}"'))
     (tmp_path / "tinker_public.proto").write_text('syntax = "proto3";\nmessage {\n')
-    run = subprocess.run([sys.executable, "-m", "codegen", "--root", str(tmp_path), "check"],
+    run = subprocess.run([sys.executable, "-m", "tinkex.codegen", "--root", str(tmp_path), "check"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 1
     assert run.stderr.startswith("protoc rejected tinker_public.proto:\ntinker_public.proto:2:")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.stubs import (
+from tinkex.codegen.stubs import (
     CALL_OPTIONS,
     Models,
     generated_class_names,

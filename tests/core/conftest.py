@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from codegen.build import build
+from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
 from tinkex.core.operations import OperationTable

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from codegen.build import build
+from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
 from tinkex.core.operations import OperationTable
@@ -61,6 +61,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes
     at: float  # time.monotonic() when it arrived
+    query: str = ""  # the raw query string
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -116,7 +117,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         request = Request(self.command, self.path.split("?")[0],
                           {k.lower(): v for k, v in self.headers.items()},
-                          self.rfile.read(length), time.monotonic())
+                          self.rfile.read(length), time.monotonic(),
+                          self.path.partition("?")[2])
         reply = self.server.owner._dispatch(request)
         body = reply.body
         if body is None:

@@ -10,6 +10,7 @@ import logging
 
 from .api import api_classes, build_api
 from .config import ClientConfig
+from .connection import Connection
 from .engine import Engine, Response
 from .errors import (
     APIConnectionError,
@@ -43,7 +44,7 @@ logging.getLogger("tinkex").addHandler(logging.NullHandler())
 __all__ = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
     "APITimeoutError", "AuthenticationError", "BadRequestError", "BillingError",
-    "ClientClosedError", "ClientConfig", "ConfigError", "ConflictError", "DocumentError", "Engine",
+    "ClientClosedError", "ClientConfig", "ConfigError", "Connection", "ConflictError", "DocumentError", "Engine",
     "FutureExpiredError", "InternalServerError", "NotFoundError", "Operation", "OperationTable",
     "PermissionDeniedError", "RateLimitError", "RequestErrorCategory", "RequestFailedError",
     "Response", "RetryPolicy", "SDKError", "Timeout", "UnprocessableEntityError", "api_classes",

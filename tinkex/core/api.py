@@ -4,8 +4,8 @@ One class per SDK group (``x-tinkex-sdk-groups``), with one keyword-only method
 per operation and an ``iter_<method>`` for paginated ones, and a client class
 with a read-only property per group. Names, parameters, defaults, annotations
 and docstrings follow the rules of the generated ``.pyi`` stub
-(``codegen/stubs.py``, mirrored here because the runtime imports nothing from
-codegen), so the stub describes exactly what exists at run time; a test runs
+(``tinkex/codegen/stubs.py`` writes it from this module's rules and the same operation
+table), so the stub describes exactly what exists at run time; a test runs
 ``mypy.stubtest`` to prove it.
 """
 
@@ -18,19 +18,11 @@ from typing import Any
 
 from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
-from .operations import JSON, RESERVED_NAMES, Operation, OperationTable, load_table, python_name
+from .naming import CALL_OPTIONS
+from .operations import JSON, Operation, OperationTable, load_table, success_response
 from .pagination import iter_items
 
-CALL_OPTIONS = (
-    ("timeout", "float | tuple[float, float] | None"),
-    ("max_retries", "int | None"),
-    ("idempotency_key", "str | None"),
-    ("extra_headers", "Mapping[str, str] | None"),
-    ("extra_query", "Mapping[str, object] | None"),
-    ("extra_body", "Mapping[str, object] | None"),
-)
-"""Per-call options every method accepts, after the operation's own parameters."""
-assert {name for name, _ in CALL_OPTIONS} <= RESERVED_NAMES  # parameters must not collide
+__all__ = ["CALL_OPTIONS", "Annotations", "api_classes", "build_api", "model_class_names"]
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -43,19 +35,31 @@ class Annotations:
     unions) is spelled out inline, as the stub does.
     """
 
-    def __init__(self, schemas: Mapping[str, Any], class_names: frozenset[str]) -> None:
+    def __init__(self, schemas: Mapping[str, Any], class_names: frozenset[str],
+                 schema_classes: Mapping[str, str] | None = None) -> None:
         self.schemas = schemas
         self.class_names = class_names
+        """Classes the models module really defines."""
+        self.schema_classes = schema_classes or {name: name for name in schemas}
+        """Class name of each schema (``tinkex.core.naming.class_names``)."""
+        self._expanding: set[str] = set()
 
     def of(self, schema: Any) -> str:
-        if not isinstance(schema, dict):
+        if not isinstance(schema, Mapping):
             return "Any"
         if "$ref" in schema:
             name = schema["$ref"].removeprefix(SCHEMA_PREFIX)
-            if name in self.class_names:
-                return str(name)
+            cls = self.schema_classes.get(name, name)
+            if cls in self.class_names:
+                return str(cls)
             target = self.schemas.get(name)
-            return self.of(target) if target is not None else "Any"
+            if target is None or name in self._expanding:  # a cycle without a class: give up
+                return "Any"
+            self._expanding.add(name)
+            try:
+                return self.of(target)
+            finally:
+                self._expanding.discard(name)
         if "const" in schema:
             return f"Literal[{schema['const']!r}]"
         for key in ("oneOf", "anyOf"):
@@ -64,7 +68,9 @@ class Annotations:
         if "allOf" in schema and len(schema["allOf"]) == 1:
             return self.of(schema["allOf"][0])
         if "enum" in schema:
-            return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
+            if all(isinstance(v, (str, int, bool)) or v is None for v in schema["enum"]):
+                return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
+            return "Any"
         kind = schema.get("type")
         if isinstance(kind, list):
             return _union([self.of({**schema, "type": t}) for t in kind])
@@ -81,22 +87,17 @@ class Annotations:
             return "dict[str, Any]"
         return "Any"
 
-    def of_params(self, raw: Mapping[str, Any], op: Operation) -> dict[str, str]:
+    def of_params(self, op: Operation) -> dict[str, str]:
         """Annotation of each keyword of ``op`` (by Python name)."""
-        out = {python_name(p["name"]): self.of(p.get("schema") or {})
-               for p in raw.get("parameters") or []}
-        body = self.schemas.get(op.body_type or "", {})
-        out.update((python_name(name), self.of(prop))
-                   for name, prop in (body.get("properties") or {}).items())
-        return out
+        return {p.name: self.of(p.schema) for p in op.params}
 
     def of_result(self, raw: Mapping[str, Any], op: Operation) -> str:
         if op.future is not None:
-            return f"APIFuture[{op.future.result_type}]"
+            return f"APIFuture[{self.of({'$ref': SCHEMA_PREFIX + op.future.result_type})}]"
         schema = _ok_schema(raw)
         return self.of(schema) if schema else "None"
 
-    def of_page_item(self, raw: Mapping[str, Any], op: Operation) -> str:
+    def of_page_item(self, op: Operation) -> str:
         assert op.pagination is not None
         schema: Any = self.schemas.get(op.result_type or "", {})
         for part in op.pagination.items.split("."):
@@ -115,7 +116,7 @@ def _union(parts: list[str]) -> str:
 
 
 def _ok_schema(raw: Mapping[str, Any]) -> Any:
-    ok = ((raw.get("responses") or {}).get("200") or {}).get("content") or {}
+    ok = success_response(raw)[1].get("content") or {}
     return (ok.get(JSON) or {}).get("schema")
 
 
@@ -191,8 +192,9 @@ def api_classes(source: OperationTable | Source, *,
     """
     table = load_table(source)
     schemas = (table.document.get("components") or {}).get("schemas") or {}
-    names = model_class_names(models) if models is not None else frozenset(schemas)
-    types = Annotations(schemas, names)
+    names = (model_class_names(models) if models is not None
+             else frozenset(table.class_names.values()))
+    types = Annotations(schemas, names, table.class_names)
     classes: dict[str, type] = {}
     for group in table.groups:
         ops = sorted((op for op in table if op.sdk_group == group.name), key=lambda o: o.sdk_method)
@@ -201,12 +203,12 @@ def api_classes(source: OperationTable | Source, *,
                                      "__doc__": _doc(group.description), "__module__": module}
         for op in ops:
             raw = table.document["paths"][op.path][op.method.lower()]
-            params = types.of_params(raw, op)
+            params = types.of_params(op)
             namespace[op.sdk_method] = _method(op, group.class_name, params,
                                                types.of_result(raw, op), paginated=False)
             if op.pagination is not None:
                 namespace[f"iter_{op.sdk_method}"] = _method(
-                    op, group.class_name, params, f"Iterator[{types.of_page_item(raw, op)}]",
+                    op, group.class_name, params, f"Iterator[{types.of_page_item(op)}]",
                     paginated=True)
         classes[group.class_name] = type(group.class_name, (), namespace)
     groups = {g.name: classes[g.class_name] for g in table.groups}

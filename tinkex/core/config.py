@@ -8,14 +8,17 @@ configuration is immutable and never shows a secret in its repr or its errors.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .errors import ConfigError
 from .operations import OperationTable
 from .redact import Redactor, Secret
+from .security import SecurityScheme
 from .transport import Timeout
 
 ALWAYS_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
@@ -36,6 +39,14 @@ class ClientConfig:
     max_retries: int | None
     """Replaces the attempt limit of every retrying policy (single-attempt policies stay so)."""
     redactor: Redactor
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    """Credentials for particular security schemes (by scheme name); others use ``api_key``."""
+
+    def credential_map(self, schemes: Mapping[str, SecurityScheme]) -> dict[str, str | None]:
+        """The credential each security scheme sends (None: nothing configured)."""
+        key = str(self.api_key) if self.api_key is not None else None
+        return {name: str(self.credentials[name]) if name in self.credentials else key
+                for name in schemes}
 
     @classmethod
     def resolve(
@@ -51,29 +62,43 @@ class ClientConfig:
         sdk_version: str = "0",
         environ: Mapping[str, str] | None = None,
         require_api_key: bool = True,
+        credentials: Mapping[str, str] | None = None,
+        server_variables: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         """Combine arguments, ``environ`` (default ``os.environ``) and the document's defaults.
 
         Empty strings count as unset. Raise ConfigError (never quoting the key)
         when the key is missing while required, or lacks the declared prefix.
+        ``credentials`` gives particular security schemes their own credential
+        (by scheme name); ``server_variables`` fills the ``{variables}`` of the
+        document's server URL (the document's defaults otherwise).
         """
         env = os.environ if environ is None else environ
         auth = table.auth
         key = _first(api_key, env.get(auth.env) if auth.env else None)
+        per_scheme = {name: value for name, value in (credentials or {}).items() if value}
+        unknown = sorted(set(per_scheme) - set(table.security_schemes))
+        if unknown:
+            raise ConfigError(f"Unknown security scheme(s) in credentials: {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(table.security_schemes)) or 'none'}).")
         source = "the api_key argument" if api_key else f"${auth.env}"
-        if key is None and require_api_key:
+        if key is None and require_api_key and not per_scheme:
             where = f" or set {auth.env}" if auth.env else ""
             raise ConfigError(f"No API key: pass api_key={where}.")
         if key is not None and auth.prefix and not key.startswith(auth.prefix):
             raise ConfigError(f"The API key from {source} must start with {auth.prefix!r}.")
         url_env = table.api.env.get("base_url")
         url = _first(base_url, env.get(url_env) if url_env else None) or table.api.base_url
+        url = _fill_server(url, {**table.server_variables, **(server_variables or {})})
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
         headers: dict[str, str] = {}
         secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS,
+                        *(s.header.lower() for s in table.security_schemes.values() if s.header),
                         *(name.lower() for name in auth.secret_headers)}
-        secret_values = [key] if key else []
+        secret_values = [v for v in (key, *per_scheme.values()) if v]
+        # a basic credential travels base64-encoded: that form is just as secret
+        secret_values += [base64.b64encode(v.encode()).decode() for v in list(secret_values)]
         for extra in auth.env_headers:
             value = _first(env.get(extra.env))
             if value is not None:
@@ -97,6 +122,7 @@ class ClientConfig:
             timeout=None if timeout is None else Timeout.coerce(timeout, table.default_timeout),
             max_retries=max_retries,
             redactor=Redactor(secret_values, secret_names),
+            credentials=MappingProxyType({k: Secret(v) for k, v in per_scheme.items()}),
         )
 
     def __repr__(self) -> str:
@@ -104,6 +130,20 @@ class ClientConfig:
                 f"headers={self.redactor.headers(self.headers)!r}, "
                 f"user_agent={self.user_agent!r}, timeout={self.timeout!r}, "
                 f"max_retries={self.max_retries!r})")
+
+
+_SERVER_VARIABLE = re.compile(r"\{([^}]+)\}")
+
+
+def _fill_server(url: str, variables: Mapping[str, str]) -> str:
+    """The server URL with its ``{variables}`` filled; ConfigError names one without a value."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise ConfigError(f"The server URL {url!r} needs the variable {name!r}: "
+                              f"pass server_variables={{{name!r}: ...}}.")
+        return variables[name]
+    return _SERVER_VARIABLE.sub(value, url)
 
 
 def _first(*values: str | None) -> str | None:

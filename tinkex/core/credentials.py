@@ -130,5 +130,5 @@ def install(engine: Engine, enabled: Callable[[], bool]) -> TokenCredentials | N
     if spec is None:
         return None
     credentials = TokenCredentials(engine, spec, enabled)
-    engine.credentials = credentials
+    engine.token_auth = credentials
     return credentials

@@ -230,6 +230,7 @@ class AuthSpec:
     """How the API key travels (``header``), where it comes from and what it must start with."""
 
     header: str
+    """The API key's header when the document has one apiKey scheme (else Authorization)."""
     env: str | None
     prefix: str | None
     env_headers: tuple[EnvHeader, ...]
@@ -376,7 +377,7 @@ def parse_auth(spec: Mapping[str, Any]) -> AuthSpec:
             float(refresh.get("fraction", 0.5)), float(refresh.get("margin", 60)),
             StatusSet.of(invalid.get("statuses") or [401]), invalid.get("header"),
             invalid.get("contains"))
-    return AuthSpec(spec["header"], spec.get("env"), spec.get("prefix") or None, headers,
+    return AuthSpec(spec.get("header") or "Authorization", spec.get("env"), spec.get("prefix") or None, headers,
                     tuple(spec.get("secret_headers") or ()), exchange)
 
 

@@ -18,7 +18,6 @@ request media) passes an ``encode_body`` (:data:`BodyEncoder`).
 from __future__ import annotations
 
 import contextlib
-import enum
 import re
 import time
 import typing
@@ -29,7 +28,6 @@ from dataclasses import dataclass
 from random import random as default_random
 from types import ModuleType
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import quote
 
 import pydantic
 import pydantic_core
@@ -43,11 +41,13 @@ from .errors import (
     RequestInfo,
 )
 from .operations import JSON, Operation, OperationTable, Param, load_table
+from .paramstyle import cookie_header, cookie_pairs, header_value, path_value, query_pairs
 from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
-from .transport import Response, Timeout, Transport
+from .security import Credentials, resolve
+from .transport import QueryParams, Response, Timeout, Transport
 
-__all__ = ["BodyEncoder", "Credentials", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
-           "Sequencer"]
+__all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
+           "Sequencer", "TokenAuth"]
 
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 DETAIL_LIMIT = 500
@@ -92,8 +92,8 @@ its bytes), inside the submission's turn.
 """
 
 
-class Credentials(Protocol):
-    """Per-request credentials in place of the static key (see :mod:`tinkex.core.credentials`)."""
+class TokenAuth(Protocol):
+    """Short-lived tokens in place of the static key (see :mod:`tinkex.core.credentials`)."""
 
     def uses_token(self, operation_id: str) -> bool: ...
 
@@ -130,6 +130,10 @@ class _Plan:
     needs_key: bool
     required_nullable: tuple[str, ...]
     """Required body fields that may be null: sent even when None."""
+    by_wire: Mapping[tuple[str, str], Param]
+    """Parameters by (location, wire name), for serialising values given by wire name."""
+    auth_query: tuple[tuple[str, str], ...]
+    auth_cookies: tuple[tuple[str, str], ...]
 
 
 class Engine:
@@ -145,7 +149,7 @@ class Engine:
         self.future_resolver: FutureResolver | None = None
         self.sequencer: Sequencer | None = None
         self.dispatcher: Dispatcher | None = None
-        self.credentials: Credentials | None = None
+        self.token_auth: TokenAuth | None = None
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
@@ -159,15 +163,18 @@ class Engine:
     def model(self, type_name: str) -> type[pydantic.BaseModel] | None:
         """The pydantic class generated for a component schema, if the models know it."""
         models = self._models
+        type_name = self.table.class_names.get(type_name, type_name)
         found = (models.get(type_name) if isinstance(models, Mapping)
                  else getattr(models, type_name, None) if models is not None else None)
         return found if isinstance(found, type) and issubclass(found, pydantic.BaseModel) else None
 
     def _plan(self, op: Operation) -> _Plan:
         cfg = self.config
-        headers = {"User-Agent": cfg.user_agent, "Accept": JSON, **cfg.headers}
-        if op.auth and cfg.api_key is not None:
-            headers[cfg.auth_header] = str(cfg.api_key)
+        credentials = (resolve(op.id, op.security, self.table.security_schemes,
+                               cfg.credential_map(self.table.security_schemes))
+                       if op.security else Credentials())
+        headers = {"User-Agent": cfg.user_agent, "Accept": JSON, **cfg.headers,
+                   **(credentials.headers if credentials else {})}
         policy = op.retry
         if cfg.max_retries is not None and policy.retries:
             policy = policy.with_max_retries(cfg.max_retries)
@@ -185,7 +192,10 @@ class Engine:
                            if p.location != "body" and p.default is not None and not p.required),
             body_model=body_model,
             result_model=self.model(op.result_type) if op.result_type else None,
-            needs_key=op.auth and cfg.api_key is None,
+            needs_key=credentials is None,
+            by_wire={(p.location, p.wire_name): p for p in op.params},
+            auth_query=tuple(credentials.query) if credentials else (),
+            auth_cookies=tuple(credentials.cookies) if credentials else (),
         )
 
     def _plan_for(self, operation_id: str) -> _Plan:
@@ -197,7 +207,7 @@ class Engine:
     # ---- sending -----------------------------------------------------------------------
 
     def send(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
-             query: Mapping[str, Any] | None = None, headers: Mapping[str, str | None] | None = None,
+             query: Mapping[str, Any] | QueryParams | None = None, headers: Mapping[str, str | None] | None = None,
              body: Any = None, content_type: str | None = None, accept: str | None = None,
              timeout: float | tuple[float, float] | Timeout | None = None,
              max_retries: int | None = None, idempotency_key: str | None = None,
@@ -205,7 +215,9 @@ class Engine:
         """Send one logical request under the operation's retry policy; return its 2xx response.
 
         ``body`` is a pydantic model, a JSON-ready value or bytes (then give
-        ``content_type``). Raises the mapped APIStatusError for any other
+        ``content_type``). ``path_params`` and ``query`` are keyed by wire name
+        and written in each parameter's style; ``query`` may also be ready
+        ``(name, value)`` pairs. Raises the mapped APIStatusError for any other
         status, APIConnectionError / APITimeoutError when no response came.
         A header given as None is not sent.
         """
@@ -220,7 +232,7 @@ class Engine:
                           timeout, idempotency_key)
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
-                  query: Mapping[str, Any] | None = None,
+                  query: Mapping[str, Any] | QueryParams | None = None,
                   headers: Mapping[str, str | None] | None = None, body: Any = None,
                   content_type: str | None = None, accept: str | None = None,
                   timeout: float | tuple[float, float] | Timeout | None = None,
@@ -234,15 +246,20 @@ class Engine:
                           timeout, idempotency_key)
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
-              query: Mapping[str, Any] | None, extra_headers: Mapping[str, str | None] | None,
+              query: Mapping[str, Any] | QueryParams | None,
+              extra_headers: Mapping[str, str | None] | None,
               body: Any, content_type: str | None, accept: str | None,
               timeout: float | tuple[float, float] | Timeout | None,
               idempotency_key: str | None) -> Response:
         op = plan.op
         if plan.needs_key:
             raise ConfigError(f"{op.id} needs an API key and none is configured.")
-        url = _fill_path(op, plan.url, path_params) if "{" in plan.url else plan.url
+        url = _fill_path(plan, path_params) if "{" in plan.url else plan.url
+        pairs = _query(plan, query)
+        params: QueryParams | None = pairs + list(plan.auth_query) if plan.auth_query else pairs
         headers: dict[str, str | None] = dict(plan.headers)
+        if plan.auth_cookies:
+            headers["Cookie"] = _join_cookies(headers.get("Cookie"), list(plan.auth_cookies))
         content = _encode(body)
         if content is not None:
             if content_type and op.request_media and content_type not in op.request_media:
@@ -260,7 +277,7 @@ class Engine:
         call_timeout = Timeout.coerce(timeout, plan.timeout)
         dispatcher = self.dispatcher if op.dispatch else None
         pool, method, transport = op.pool, op.method, self.transport
-        creds = self.credentials
+        creds = self.token_auth
         if creds is not None and not (op.auth and creds.uses_token(op.id)):
             creds = None
         auth_header = self.config.auth_header
@@ -270,12 +287,12 @@ class Engine:
                 headers[count_header] = str(retries_taken)
             if creds is not None:
                 headers[auth_header] = creds.token()
-            response = transport.request(pool, method, url, headers=headers, params=query,
+            response = transport.request(pool, method, url, headers=headers, params=params or None,
                                          content=content, timeout=call_timeout)
             if creds is not None and creds.is_invalid_token(response):
                 # The server refused the token itself: one replay with a fresh one.
                 headers[auth_header] = creds.replace(str(headers[auth_header]))
-                response = transport.request(pool, method, url, headers=headers, params=query,
+                response = transport.request(pool, method, url, headers=headers, params=params or None,
                                              content=content, timeout=call_timeout)
             if dispatcher is not None:
                 dispatcher.note_status(op, response.status)
@@ -324,14 +341,15 @@ class Engine:
         """
         plan = self._plan_for(operation_id)
         op = plan.op
-        path, query, headers, fields = self._route(plan, kwargs)
+        path, query, headers, fields, payload = self._route(plan, kwargs)
         if extra_query:
-            query.update(extra_query)
+            query += [pair for k, v in extra_query.items() for pair in query_pairs(k, v)]
         if extra_headers:
             headers.update(extra_headers)
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
-        body = self._body(plan, fields, extra_body, dump=encode_body is None)
+        body = (self._body(plan, fields, extra_body, dump=encode_body is None)
+                if payload is _UNSET else _whole_body(payload, extra_body))
         started = self._clock()
         with self._admission(op, body), self._turn(op, None if chosen else body):
             content: Any = body
@@ -350,24 +368,46 @@ class Engine:
         return result
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
-               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, Any]]:
-        """Split keyword arguments into path, query, header and body by the operation's params."""
-        routes: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}, "body": {}}
+               ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, str], dict[str, Any],
+                          Any]:
+        """Split keyword arguments into path, query, header (cookies included), body fields
+        and whole body, by the operation's params; query and headers already serialised."""
         missing = plan.required.difference(kwargs)
         if missing:
             raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() missing required "
                             f"keyword argument(s): {', '.join(sorted(missing))}")
-        for default in plan.defaults:
-            routes[default.location][default.wire_name] = default.default
+        values: dict[str, tuple[Param, Any]] = {p.name: (p, p.default) for p in plan.defaults}
         for name, value in kwargs.items():
             param = plan.params.get(name)
             if param is None:
                 raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() got an unexpected "
                                 f"keyword argument {name!r}")
-            routes[param.location][param.wire_name] = value
-        query = {k: _scalar(v) for k, v in routes["query"].items() if v is not None}
-        headers = {k: str(_scalar(v)) for k, v in routes["header"].items() if v is not None}
-        return routes["path"], query, headers, routes["body"]
+            values[name] = (param, value)
+        path: dict[str, Any] = {}
+        query: list[tuple[str, str]] = []
+        headers: dict[str, str] = {}
+        cookies: list[tuple[str, str]] = []
+        fields: dict[str, Any] = {}
+        payload: Any = _UNSET
+        for param, value in values.values():
+            where = param.location
+            if where == "body":
+                fields[param.wire_name] = value
+            elif where == "payload":
+                payload = value
+            elif value is None:
+                continue
+            elif where == "path":
+                path[param.wire_name] = value
+            elif where == "query":
+                query += query_pairs(param.wire_name, value, param.style, param.explode)
+            elif where == "header":
+                headers[param.wire_name] = header_value(value, param.explode)
+            elif where == "cookie":
+                cookies += cookie_pairs(param.wire_name, value, param.explode)
+        if cookies:
+            headers["Cookie"] = cookie_header(cookies)
+        return path, query, headers, fields, payload
 
     def _body(self, plan: _Plan, fields: dict[str, Any], extra: Mapping[str, object] | None,
               dump: bool = True) -> dict[str, Any] | None:
@@ -447,23 +487,52 @@ def _accepts_none(annotation: Any) -> bool:
     return any(_accepts_none(arg) for arg in typing.get_args(annotation))
 
 
-def _scalar(value: Any) -> Any:
-    """A path/query/header value as the wire wants it: enums by value, booleans in lower case."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
 
 
-def _fill_path(op: Operation, template: str, values: Mapping[str, Any] | None) -> str:
-    """The URL with each ``{placeholder}`` replaced by its percent-encoded value."""
+_UNSET: Any = _Unset()
+
+
+def _whole_body(payload: Any, extra: Mapping[str, object] | None) -> Any:
+    """A body passed whole (the schema is no object with properties), JSON-ready."""
+    if payload is None and not extra:
+        return None
+    body = pydantic_core.to_jsonable_python(payload, by_alias=True, exclude_none=True)
+    if extra and isinstance(body, dict):
+        body.update(extra)
+    return body
+
+
+def _query(plan: _Plan, query: Mapping[str, Any] | QueryParams | None) -> list[tuple[str, str]]:
+    """Query pairs: a mapping by wire name is written in each parameter's style."""
+    if not query:
+        return []
+    if not isinstance(query, Mapping):
+        return list(query)
+    pairs: list[tuple[str, str]] = []
+    for name, value in query.items():
+        param = plan.by_wire.get(("query", name))
+        pairs += (query_pairs(name, value, param.style, param.explode) if param
+                  else query_pairs(name, value))
+    return pairs
+
+
+def _join_cookies(existing: str | None, pairs: list[tuple[str, str]]) -> str:
+    return "; ".join(part for part in (existing, cookie_header(pairs)) if part)
+
+
+def _fill_path(plan: _Plan, values: Mapping[str, Any] | None) -> str:
+    """The URL with each ``{placeholder}`` replaced by its value in the parameter's style."""
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if not values or values.get(name) is None:
-            raise TypeError(f"{op.id} needs the path parameter {name!r}")
-        return quote(str(_scalar(values[name])), safe="")
-    return _PLACEHOLDER.sub(value, template)
+            raise TypeError(f"{plan.op.id} needs the path parameter {name!r}")
+        param = plan.by_wire.get(("path", name))
+        return (path_value(name, values[name], param.style, param.explode) if param
+                else path_value(name, values[name]))
+    return _PLACEHOLDER.sub(value, plan.url)
 
 
 def _encode(body: Any) -> bytes | None:

@@ -1,17 +1,14 @@
 """The immutable table of operations, built once from a validated document.
 
 Everything per-call code needs is resolved here, ahead of time: parameter
-locations and Python names, body fields, result type, pool, the retry policy
-object, the merged timeout, idempotency, future/sequence/pagination semantics
-and the SDK name. Parameter names and order follow the rules codegen uses for
-the ``.pyi`` stub (``codegen/stubs.py``: mirrored, because the runtime imports
-nothing from codegen); a test proves the two agree.
+locations, wire names, styles and Python names, body fields, result type, pool,
+the retry policy object, the merged timeout, idempotency, security,
+future/sequence/pagination semantics and the SDK name. Codegen's ``.pyi`` stub
+is written from this same table, so stub and runtime cannot disagree.
 """
 
 from __future__ import annotations
 
-import keyword
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -38,38 +35,36 @@ from .document import (
     parse_telemetry,
 )
 from .errors import ErrorMap
+from .naming import class_names, keyword_names, python_name
+from .paramstyle import DEFAULT_STYLE, default_explode
 from .retry import RetryPolicy
+from .security import SecurityScheme
 from .transport import PoolSpec, Timeout, TimeoutOverride
 
+__all__ = ["JSON", "Operation", "OperationTable", "Param", "load_table", "python_name",
+           "success_response"]
+
 JSON = "application/json"
-
-
-RESERVED_NAMES = frozenset({"self", "timeout", "max_retries", "idempotency_key", "extra_headers",
-                            "extra_query", "extra_body", "encode_body"})
-"""Names the low-level methods (and ``Engine.call``) use for their own options."""
-
-
-def python_name(name: str) -> str:
-    """Parameter name for a wire name (``X-Foo-Bar`` -> ``x_foo_bar``); same rule as codegen.
-
-    A keyword, or a name taken by a per-call option (a body field called
-    ``timeout``), gets a trailing underscore.
-    """
-    out = re.sub(r"[^0-9A-Za-z_]", "_", name).lower()
-    if out[:1].isdigit():
-        out = "_" + out
-    return out + "_" if keyword.iskeyword(out) or out in RESERVED_NAMES else out
+WHOLE_BODY = "body"
+"""Keyword of an operation whose body is not an object with properties: the body itself."""
 
 
 @dataclass(frozen=True)
 class Param:
-    """One keyword of an operation's method: where it goes on the wire and under which name."""
+    """One keyword of an operation's method: where it goes on the wire and under which name.
+
+    ``location`` is ``path``, ``query``, ``header``, ``cookie``, ``body`` (one
+    field of an object body) or ``payload`` (the whole body).
+    """
 
     name: str
     wire_name: str
     location: str
     required: bool
     default: Any
+    style: str = "simple"
+    explode: bool = False
+    schema: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -136,6 +131,9 @@ class Operation:
     sdk_group: str
     sdk_method: str
     request_media: tuple[str, ...]
+    security: tuple[tuple[str, ...], ...] = ()
+    """Alternatives (any one will do), each the scheme names that are all sent; () = no auth."""
+    success_status: str = "200"
 
     def params_in(self, location: str) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location == location)
@@ -162,6 +160,11 @@ class OperationTable:
     client_class: str
     groups: tuple[SdkGroup, ...]
     type_names: frozenset[str]
+    security_schemes: Mapping[str, SecurityScheme] = field(default_factory=dict)
+    server_variables: Mapping[str, str] = field(default_factory=dict)
+    """Default value of each ``{variable}`` of the server URL."""
+    class_names: Mapping[str, str] = field(default_factory=dict)
+    """The model class name of each schema (``naming.class_names``, in document order)."""
     _by_sdk: Mapping[tuple[str, str], Operation] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -198,13 +201,15 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
     default_timeout = Timeout(float(defaults["timeout"].get("connect", 5.0)),
                               float(defaults["timeout"].get("read", 60.0)))
     models = frozenset((doc.get("components") or {}).get("schemas") or {})
-    root_auth = bool(doc.get("security"))
+    root_security = _alternatives(doc.get("security"))
     operations = {}
     for path, method, raw in iter_operations(doc):
         policy = policies[raw.get("x-tinkex-retry", defaults["retry"])]
         op = _operation(doc, path, method, raw, policy, raw.get("x-tinkex-pool", defaults["pool"]),
-                        default_timeout, root_auth)
+                        default_timeout, root_security)
         operations[op.id] = op
+    schemes = ((doc.get("components") or {}).get("securitySchemes") or {})
+    server = (doc.get("servers") or [{}])[0]
     sdk = doc["x-tinkex-sdk-groups"]
     return OperationTable(
         document=doc,
@@ -227,15 +232,23 @@ def build_table(doc: Mapping[str, Any]) -> OperationTable:
         groups=tuple(SdkGroup(name, g["class_name"], g.get("description"))
                      for name, g in sdk["groups"].items()),
         type_names=models,
+        security_schemes=MappingProxyType({name: SecurityScheme.from_spec(name, spec)
+                                           for name, spec in schemes.items()}),
+        server_variables=MappingProxyType({
+            name: str(var.get("default", ""))
+            for name, var in (server.get("variables") or {}).items()}),
+        class_names=MappingProxyType(class_names((doc.get("components") or {}).get("schemas") or {})),
     )
 
 
 def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str, Any],
                policy: RetryPolicy, pool: str, default_timeout: Timeout,
-               root_auth: bool) -> Operation:
+               root_security: tuple[tuple[str, ...], ...]) -> Operation:
     content = (raw.get("requestBody") or {}).get("content") or {}
-    body_type = _ref_name((content.get(JSON) or {}).get("schema"))
-    ok = ((raw.get("responses") or {}).get("200") or {}).get("content") or {}
+    body_schema = (content.get(JSON) or {}).get("schema")
+    body_type = _ref_name(body_schema)
+    status, ok_response = success_response(raw)
+    ok = ok_response.get("content") or {}
     result_schema = (ok.get(JSON) or {}).get("schema")
     seq = raw.get("x-tinkex-sequence")
     sequence = (SequenceSpec(seq["field"], seq["scope"], seq.get("start", 0),
@@ -251,39 +264,101 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
                                  for k in ("connect", "read"))) if over else None
     schemas = (doc.get("components") or {}).get("schemas") or {}
     sdk = raw["x-tinkex-sdk"]
+    security = _alternatives(raw["security"]) if "security" in raw else root_security
     return Operation(
         id=raw["operationId"], method=method.upper(), path=path, summary=raw.get("summary"),
         deprecated=bool(raw.get("deprecated", False)),
-        params=_params(raw, schemas.get(body_type or "", {}), sequence),
+        params=_params(raw, body_schema, schemas, sequence),
         body_type=body_type, result_type=_ref_name(result_schema), pool=pool, retry=policy,
         timeout=default_timeout.merged(override), timeout_override=override,
         idempotent=bool(raw.get("x-tinkex-idempotent", method != "get")),
-        auth=bool(raw["security"]) if "security" in raw else root_auth,
+        auth=bool(security) and () not in security, security=security, success_status=status,
         future=future, sequence=sequence, pagination=pagination,
         dispatch=raw.get("x-tinkex-dispatch"), sdk_group=sdk["group"], sdk_method=sdk["method"],
         request_media=tuple(content),
     )
 
 
+def success_response(raw: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The status and response object that a successful call gets: the first 2xx declared.
+
+    Exact codes come before the ``2XX`` range; an operation that declares none
+    succeeds with 200 and no body.
+    """
+    responses = raw.get("responses") or {}
+    codes = sorted((str(c) for c in responses if str(c).startswith("2")),
+                   key=lambda c: (not c.isdigit(), c))
+    if not codes:
+        return "200", {}
+    return codes[0], responses[codes[0]]
+
+
+def object_fields(schema: Any, schemas: Mapping[str, Any]
+                  ) -> tuple[dict[str, Any], set[str]] | None:
+    """The properties and required names of an object schema (through ``$ref`` and ``allOf``).
+
+    None when the schema is not an object with named properties (a union, an
+    array, a free-form map): such a body is passed whole.
+    """
+    seen: set[str] = set()
+
+    def walk(s: Any) -> tuple[dict[str, Any], set[str]] | None:
+        if not isinstance(s, Mapping):
+            return None
+        name = _ref_name(s)
+        if name is not None:
+            if name in seen or name not in schemas:
+                return None
+            seen.add(name)
+            return walk(schemas[name])
+        if any(k in s for k in ("oneOf", "anyOf")):
+            return None
+        props: dict[str, Any] = dict(s.get("properties") or {})
+        required = set(s.get("required") or ())
+        for part in s.get("allOf") or ():
+            sub = walk(part)
+            if sub is None:
+                return None
+            props = {**sub[0], **props}
+            required |= sub[1]
+        return (props, required) if props else None
+
+    return walk(schema)
+
+
 def _ref_name(schema: Any) -> str | None:
-    ref = schema.get("$ref") if isinstance(schema, dict) else None
+    ref = schema.get("$ref") if isinstance(schema, Mapping) else None
     return ref.removeprefix(SCHEMA_PREFIX) if isinstance(ref, str) else None
 
 
-def _params(raw: Mapping[str, Any], body_schema: Mapping[str, Any],
+def _alternatives(security: Any) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(req) for req in security or ())
+
+
+def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any],
             sequence: SequenceSpec | None) -> tuple[Param, ...]:
-    params = []
+    found: list[tuple[str, str, bool, Any, str, bool, Mapping[str, Any]]] = []
     for p in raw.get("parameters") or []:
         schema = p.get("schema") or {}
         required = bool(p.get("required")) and "default" not in schema
-        params.append(Param(python_name(p["name"]), p["name"], p["in"], required,
-                            schema.get("default")))
-    required_fields = set(body_schema.get("required") or ())
-    seq_field = sequence.field if sequence else None
-    for name, prop in (body_schema.get("properties") or {}).items():
-        required = name in required_fields and "default" not in prop and name != seq_field
-        params.append(Param(python_name(name), name, "body", required,
-                            prop.get("default") if isinstance(prop, dict) else None))
+        style = p.get("style") or DEFAULT_STYLE.get(p["in"], "simple")
+        explode = bool(p.get("explode", default_explode(style)))
+        found.append((p["in"], p["name"], required, schema.get("default"), style, explode, schema))
+    fields = object_fields(body_schema, schemas) if body_schema is not None else None
+    if fields is not None:
+        props, required_fields = fields
+        seq_field = sequence.field if sequence else None
+        for name, prop in props.items():
+            prop = prop if isinstance(prop, Mapping) else {}
+            required = name in required_fields and "default" not in prop and name != seq_field
+            found.append(("body", name, required, prop.get("default"), "", False, prop))
+    elif body_schema is not None:
+        body_required = bool((raw.get("requestBody") or {}).get("required", False))
+        found.append(("payload", WHOLE_BODY, body_required, None, "", False, body_schema))
+    names = keyword_names((loc, wire) for loc, wire, *_ in found)
+    params = [Param(name, wire, loc, req, default, style, explode, schema)
+              for name, (loc, wire, req, default, style, explode, schema)
+              in zip(names, found, strict=True)]
     return tuple([p for p in params if p.required] + [p for p in params if not p.required])
 
 

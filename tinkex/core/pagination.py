@@ -27,12 +27,20 @@ def value_at(page: Any, dotted: str) -> Any:
     return value
 
 
+def _keyword(operation: Operation, wire_name: str) -> str:
+    """The method keyword of a query parameter or body field, by its wire name."""
+    for p in operation.params:
+        if p.wire_name == wire_name and p.location in ("query", "body"):
+            return p.name
+    return python_name(wire_name)
+
+
 def iter_items(engine: Engine, operation: Operation, kwargs: Mapping[str, Any]) -> Iterator[Any]:
     """Call ``operation`` page after page (other arguments unchanged) and yield each item."""
     spec = operation.pagination
     if spec is None:
         raise TypeError(f"{operation.id} is not paginated")
-    offset_name, limit_name = python_name(spec.offset), python_name(spec.limit)
+    offset_name, limit_name = _keyword(operation, spec.offset), _keyword(operation, spec.limit)
     declared = {p.name: p.default for p in operation.params}
     args: dict[str, Any] = dict(kwargs)
     offset = int(args.pop(offset_name, None) or declared.get(offset_name) or 0)

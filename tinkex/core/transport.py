@@ -38,6 +38,9 @@ from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
 
+QueryParams = list[tuple[str, str]]
+"""Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
+
 
 @dataclass(frozen=True)
 class Timeout:
@@ -222,7 +225,7 @@ class Transport:
             return pool
 
     def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
-                params: Mapping[str, Any] | None, content: bytes | None,
+                params: Mapping[str, Any] | QueryParams | None, content: bytes | None,
                 timeout: Timeout) -> Response:
         """Send once; raise APIConnectionError / APITimeoutError for any transport failure.
 

@@ -81,6 +81,8 @@ class _Builder:
 
     @staticmethod
     def _scalar(node: yaml.Node) -> Any:
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # most scalars: no constructor call needed
         # Resolve the scalar with the safe constructor (ints, floats, bools, null).
         return yaml.SafeLoader.construct_object(_LOADER, node, deep=True)  # type: ignore[arg-type]
 
@@ -90,6 +92,8 @@ class _Loader(yaml.SafeLoader):
 
 
 _LOADER = _Loader("")
+_STR = "tag:yaml.org,2002:str"
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> Located:
@@ -98,7 +102,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> Located:
     if text is None:
         text = Path(path).read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

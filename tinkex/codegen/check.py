@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 
 from .errors import ManifestError, ManifestProblem
-from .manifest_schema import MANIFEST
+from .manifest_schema import ANNOTATION_KEYWORDS, MANIFEST
 from .yamlsource import Located
 
 _VALIDATOR = jsonschema.Draft202012Validator(MANIFEST)
@@ -59,10 +59,11 @@ def _walk_refs(schema: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[ob
             elif key == "discriminator" and isinstance(value, dict):
                 for tag, target in (value.get("mapping") or {}).items():
                     yield path + (key, "mapping", tag), target
-            elif key in ("properties",) and isinstance(value, dict):
+            elif key in ("properties", "patternProperties", "dependentSchemas") \
+                    and isinstance(value, dict):
                 for name, sub in value.items():
                     yield from _walk_refs(sub, path + (key, name))
-            elif key not in ("default", "examples", "enum", "const"):
+            elif key not in ANNOTATION_KEYWORDS and not key.startswith("x-"):
                 yield from _walk_refs(value, path + (key,))
     elif isinstance(schema, list):
         for i, item in enumerate(schema):
@@ -85,20 +86,18 @@ def check_references(src: Located) -> list[ManifestProblem]:
             known = ", ".join(sorted(map(str, table))) or "none defined"
             out.append(src.problem(path, f"unknown {kind} {name!r} (known: {known})"))
 
-    # types: references, discriminators, required properties
+    # types: references (a required name outside properties, a discriminator on an
+    # allOf parent or an anyOf are legal JSON Schema / OpenAPI, so they are not refused)
     for tname, schema in types.items():
         for path, ref in _walk_refs(schema, ("types", tname)):
             need("type", types, ref, path)
-        if isinstance(schema, dict):
-            props = schema.get("properties") or {}
-            for i, req in enumerate(schema.get("required") or []):
-                if props and req not in props:
-                    out.append(src.problem(("types", tname, "required", i),
-                                           f"required property {req!r} is not in properties"))
-            disc = schema.get("discriminator")
-            if isinstance(disc, dict) and not schema.get("oneOf"):
-                out.append(src.problem(("types", tname, "discriminator"),
-                                       "a discriminator needs oneOf variants"))
+    auth = m.get("auth") or {}
+    schemes = auth.get("schemes")
+    if schemes is None and not auth.get("header") and auth.get("security"):
+        out.append(src.problem(("auth", "security"), "security needs auth.schemes"))
+    for j, requirement in enumerate(auth.get("security") or []):
+        for name in requirement if isinstance(requirement, dict) else ():
+            need("security scheme", schemes or {}, name, ("auth", "security", j, name))
 
     # defaults and root references
     defaults = m.get("defaults") or {}
@@ -158,12 +157,27 @@ def check_references(src: Located) -> list[ManifestProblem]:
         need("dispatch limit", limits, op.get("dispatch"), base + ("dispatch",))
         need("type", types, op.get("body"), base + ("body",))
         need("type", types, op.get("result"), base + ("result",))
+        media = op.get("media") or {}
+        for media_key in ("schemas", "response_schemas"):
+            for mtype, tref in (media.get(media_key) or {}).items():
+                need("type", types, tref, base + ("media", media_key, mtype))
+        for code, resp in (op.get("responses") or {}).items():
+            if isinstance(resp, dict):
+                need("type", types, resp.get("type"), base + ("responses", code, "type"))
+        if str(op.get("result_status") or "200") in (op.get("responses") or {}):
+            out.append(src.problem(base + ("responses", str(op.get("result_status") or "200")),
+                                   "the success status is described by result, not responses"))
+        for j, requirement in enumerate(op.get("security") or []):
+            for scheme_name in requirement if isinstance(requirement, dict) else ():
+                need("security scheme", schemes or ({"apiKey": 1} if auth.get("header") else {}),
+                     scheme_name, base + ("security", j, scheme_name))
         future = op.get("future") or {}
         need("type", types, future.get("result"), base + ("future", "result"))
         if future and not futures:
             out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
-        if op.get("method") == "GET" and op.get("body"):
-            out.append(src.problem(base + ("body",), "a GET operation cannot have a body"))
+        if op.get("method") in ("GET", "HEAD") and op.get("body"):
+            out.append(src.problem(base + ("body",),
+                                   f"a {op.get('method')} operation cannot have a body"))
         placeholders = _PLACEHOLDER.findall(op_path)
         params = [p for p in op.get("params") or [] if isinstance(p, dict)]
         names_in: dict[tuple[Any, Any], int] = {}

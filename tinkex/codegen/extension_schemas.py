@@ -29,7 +29,8 @@ _STATUS = {
     ]
 }
 _STATUS_LIST = {"type": "array", "items": _STATUS, "uniqueItems": True}
-_MEDIA = {"type": "string", "pattern": r"^[a-z]+/[A-Za-z0-9.+-]+$"}
+MEDIA_PATTERN = r"^[a-z*]+/[A-Za-z0-9.+*-]+$"
+_MEDIA = {"type": "string", "pattern": MEDIA_PATTERN}
 _DOTTED = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"}
 
 
@@ -94,7 +95,7 @@ AUTH = _obj(
         "secret_headers": {"type": "array", "items": _HEADER, "uniqueItems": True},
         "token_exchange": TOKEN_EXCHANGE,
     },
-    ["header"],
+    [],
 )
 
 IDEMPOTENCY = _obj(
@@ -249,7 +250,8 @@ SDK_GROUPS = _obj(
             "propertyNames": _LOWER_IDENT,
             "minProperties": 1,
             "additionalProperties": _obj(
-                {"class_name": _CLASS_NAME, "description": {"type": "string"}}, ["class_name"]
+                {"class_name": _CLASS_NAME, "description": {"type": "string"},
+                 "tag": {"type": "string"}}, ["class_name"]
             ),
         },
     },
@@ -276,7 +278,9 @@ OP_PAGINATION = _obj(
     ["offset", "limit", "items"],
 )
 OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
-OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True}})
+OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True},
+                 "response": {"type": "array", "items": _MEDIA, "minItems": 1,
+                              "uniqueItems": True}})
 
 ROOT_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-manifest-version": {"const": 1},

@@ -9,11 +9,12 @@ from typing import Any
 
 from .check import check_manifest
 from .compile import compile_manifest
-from .errors import ManifestError, ManifestProblem
-from .models import generate_models
+from .errors import ManifestError
+from .located import locate_problem
+from .models import ModelJob
 from .stubs import generate_stub, generated_class_names
 from .validate import extension_schema_bundle, validate_document
-from .yamlsource import load_yaml
+from .yamlsource import Located, load_yaml
 
 
 def dump_json(data: Any) -> str:
@@ -33,23 +34,39 @@ class BuildResult:
 
 def compile_file(manifest_path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load, check, compile and validate; raise ManifestError with located problems."""
+    src, doc = _compile(manifest_path)
+    _validate(src, doc)
+    return src.data, doc
+
+
+def _compile(manifest_path: str | Path) -> tuple[Located, dict[str, Any]]:
     src = load_yaml(manifest_path)
     check_manifest(src)
-    doc = compile_manifest(src.data)
+    return src, compile_manifest(src.data)
+
+
+def _validate(src: Located, doc: dict[str, Any]) -> None:
     problems = validate_document(doc)
     if problems:
         # The manifest passed its own checks, so this is a compiler bug or a schema gap:
-        # still report it against the manifest so the user sees where to look.
-        raise ManifestError([ManifestProblem(str(manifest_path), 1, "<compiled>", p)
-                             for p in problems])
-    return src.data, doc
+        # report it at the manifest construct it came from, so the user sees where to look.
+        raise ManifestError([locate_problem(src, doc, p) for p in problems])
 
 
 def build(manifest_path: str | Path, *, models_module: str, runtime_module: str,
           base_classes: dict[str, str] | None = None, source_name: str | None = None) -> BuildResult:
-    manifest, doc = compile_file(manifest_path)
+    src, doc = _compile(manifest_path)
+    manifest = src.data
     source = source_name or Path(manifest_path).name
-    models_py = generate_models(doc, source, base_classes=base_classes)
+    # The model generator runs in a subprocess: validate meanwhile (each takes seconds on
+    # a large document, and they need not wait for each other).
+    job = ModelJob(doc, source, base_classes=base_classes)
+    try:
+        _validate(src, doc)
+    except BaseException:
+        job.cancel()
+        raise
+    models_py = job.result()
     return BuildResult(
         manifest=manifest,
         document=doc,

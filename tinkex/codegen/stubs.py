@@ -3,8 +3,8 @@
 The runtime builds one class per SDK group and one keyword-only method per
 operation from the compiled document (the way botocore builds clients from its
 service models); this stub gives those methods static types. Parameter names and
-annotations come from the runtime's own rules (``tinkex.core.operations.python_name``,
-``tinkex.core.api.Annotations``); a test (and ``mypy.stubtest``) proves the two agree.
+annotations come from the runtime's own operation table (``tinkex.core.operations``) and
+annotation rules (``tinkex.core.api.Annotations``); a test (and ``mypy.stubtest``) proves the two agree.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinkex.core.api import CALL_OPTIONS, Annotations
-from tinkex.core.operations import python_name
+from tinkex.core.operations import Operation, OperationTable, build_table
 
-from .compile import SCHEMA_PREFIX
 from .validate import HTTP_METHODS
 
 
@@ -34,53 +33,35 @@ class Models(Annotations):
     (pure unions the model generator collapses) are spelled out inline.
     """
 
-    def __init__(self, names: set[str], schemas: dict[str, Any]):
-        super().__init__(schemas, frozenset(names))
+    def __init__(self, names: set[str], schemas: dict[str, Any],
+                 schema_classes: dict[str, str] | None = None):
+        super().__init__(schemas, frozenset(names), schema_classes)
 
 
-def py_type(schema: Any, models: Models) -> str:
-    """A Python annotation for a compiled JSON Schema."""
-    return models.of(schema)
+def _table(doc: dict[str, Any]) -> OperationTable:
+    return build_table(doc)
 
 
-def signature_of(doc: dict[str, Any], op: dict[str, Any], models: Models) -> list[Param]:
-    """Keyword-only parameters of an operation's method: path, query, header, then body fields."""
-    params: list[Param] = []
-    for p in op.get("parameters") or []:
-        schema = p.get("schema") or {}
-        required = bool(p.get("required")) and "default" not in schema
-        params.append(Param(python_name(p["name"]), py_type(schema, models), required))
-    body = (((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {})
-    ref = (body.get("schema") or {}).get("$ref", "")
-    schema = doc["components"]["schemas"].get(ref.removeprefix(SCHEMA_PREFIX), {})
-    seq_field = (op.get("x-tinkex-sequence") or {}).get("field")
-    required_fields = set(schema.get("required") or [])
-    for name, prop in (schema.get("properties") or {}).items():
-        required = name in required_fields and "default" not in prop and name != seq_field
-        params.append(Param(python_name(name), py_type(prop, models), required))
-    # required first (in order), then optional, like any hand-written signature
-    return [p for p in params if p.required] + [p for p in params if not p.required]
+def _op(table: OperationTable, raw: dict[str, Any]) -> Operation:
+    return table[raw["operationId"]]
 
 
-def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
-    future = op.get("x-tinkex-future")
-    if future:
-        return f"APIFuture[{future['result']}]"
-    ok = (op.get("responses") or {}).get("200") or {}
-    schema = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
-    return py_type(schema, models) if schema else "None"
+def signature_of(doc: dict[str, Any], op: dict[str, Any], models: Models,
+                 table: OperationTable | None = None) -> list[Param]:
+    """Keyword-only parameters of an operation's method, as the runtime builds them."""
+    operation = _op(table or _table(doc), op)
+    annotations = models.of_params(operation)
+    return [Param(p.name, annotations[p.name], p.required) for p in operation.params]
 
 
-def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models) -> str:
-    pag = op["x-tinkex-pagination"]
-    ok = (op.get("responses") or {}).get("200") or {}
-    ref = (((ok.get("content") or {}).get("application/json") or {}).get("schema") or {}).get("$ref", "")
-    schema: Any = doc["components"]["schemas"].get(ref.removeprefix(SCHEMA_PREFIX), {})
-    for part in pag["items"].split("."):
-        schema = (schema.get("properties") or {}).get(part, {})
-        if "$ref" in schema:
-            schema = doc["components"]["schemas"].get(schema["$ref"].removeprefix(SCHEMA_PREFIX), {})
-    return py_type(schema.get("items"), models) if isinstance(schema, dict) else "Any"
+def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models,
+                table: OperationTable | None = None) -> str:
+    return models.of_result(op, _op(table or _table(doc), op))
+
+
+def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models,
+                   table: OperationTable | None = None) -> str:
+    return models.of_page_item(_op(table or _table(doc), op))
 
 
 def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -95,8 +76,8 @@ def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _method(doc: dict[str, Any], op: dict[str, Any], models: Models, name: str,
-            returns: str, summary: str | None) -> list[str]:
-    params = signature_of(doc, op, models)
+            returns: str, summary: str | None, table: OperationTable) -> list[str]:
+    params = signature_of(doc, op, models, table)
     args = ["self", "*"]
     for p in params:
         args.append(f"{p.name}: {p.annotation}" + ("" if p.required else " = ..."))
@@ -129,7 +110,10 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
     ``class_names`` are the classes the models module really defines (default: one per schema).
     """
     schemas = doc["components"]["schemas"]
-    models = Models(class_names if class_names is not None else set(schemas), schemas)
+    table = _table(doc)
+    mapping = dict(table.class_names)
+    models = Models(class_names if class_names is not None else set(mapping.values()), schemas,
+                    mapping)
     groups_meta = doc["x-tinkex-sdk-groups"]
     by_group = operations_by_group(doc)
     body: list[str] = []
@@ -142,13 +126,15 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
             body.append("")
         body.append("    def __init__(self, engine: Engine) -> None: ...")
         for op in ops:
-            ret = return_type(doc, op, models)
-            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"))
+            ret = return_type(doc, op, models, table)
+            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"),
+                            table)
             if "x-tinkex-pagination" in op:
-                item = page_item_type(doc, op, models)
+                item = page_item_type(doc, op, models, table)
                 body += _method(doc, op, models, "iter_" + op["x-tinkex-sdk"]["method"],
                                 f"Iterator[{item}]",
-                                f"Iterate over every item of every page of {op['operationId']}.")
+                                f"Iterate over every item of every page of {op['operationId']}.",
+                                table)
         used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models.class_names
     client = groups_meta["client_class"]
     body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
@@ -157,7 +143,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
         cls = groups_meta["groups"][group]["class_name"]
         body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
     imports = [
-        f"# Generated by `python -m codegen`: typed surface of {runtime_module}; do not edit by hand.",
+        f"# Generated by tinkex-codegen: typed surface of {runtime_module}; do not edit by hand.",
         "",
         "from collections.abc import Iterator, Mapping",
         "from typing import Any, Literal",
