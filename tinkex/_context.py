@@ -32,12 +32,16 @@ from tinkex.core.engine import Engine
 from tinkex.core.errors import ConfigError, NotFoundError, SDKError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
+from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
 from tinkex.core.transport import Timeout
 from tinkex.types import ClientConfigResponse, WhoamiResponse, _generated
 
 T = TypeVar("T")
+OFFLOAD_THREADS = 8
+"""Threads for blocking calls made in the background (``*_async`` submits, ``*_future`` twins,
+REST calls): enough to keep the sample pool's connections busy, few enough to stay cheap."""
 _PROCESS_UUID = str(uuid.uuid4())
 _PROCESS_PID = os.getpid()
 
@@ -94,6 +98,14 @@ def _session_body(tags: list[str], user_metadata: dict[str, str], project_id: st
         body["project_id"] = project_id
     if display_name:
         body["display_name"] = display_name
+    return body
+
+
+def _finish_body(detail: Mapping[str, str | None], session_id: str | None,
+                 status: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": {"type": status}}
+    if detail["detail"] is not None:
+        body["detail"] = detail["detail"]
     return body
 
 
@@ -177,6 +189,7 @@ class ClientContext:
         self.owner = ThreadOwner(self.engine)
         self.poller: FuturePoller = self.owner.own(futures.install(
             self.engine, decoders=wire.result_decoders(self.wire_format)))
+        self.offloader = self.owner.own(Offloader("offload", OFFLOAD_THREADS))
         self.sequencer = sequencing.install(self.engine)
         self.dispatcher = limits.install(self.engine)
         self.credentials = credentials.install(self.engine, _jwt_enabled(weakref.ref(self)))
@@ -197,12 +210,14 @@ class ClientContext:
         # client nobody references any more can then be garbage-collected, and its
         # ThreadOwner's finalizer stops the threads (pending futures keep it alive, below).
         self.session: SessionManager | None = None
+        finish_detail: dict[str, str | None] = {"detail": None}
+        self._finish_detail = finish_detail
         if with_session:
             self.session = self.owner.own(SessionManager(
                 self.engine, create_body=_session_body(self._tags, self.user_metadata,
                                                        self.project_id, self.display_name),
                 heartbeat_body=lambda sid: {"session_id": sid, "type": "session_heartbeat"},
-                finish_body=lambda sid, status: {"reason": {"type": status}}))
+                finish_body=functools.partial(_finish_body, finish_detail)))
             if session_id is not None:
                 self.session.adopt(session_id)
         self.telemetry = self.owner.own(TelemetryReporter(
@@ -287,9 +302,10 @@ class ClientContext:
 
     # ---- background work ----------------------------------------------------------------
 
-    def in_background(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
-        """Run a blocking call on the client's threads; an APIFuture of its result."""
-        return self.poller.run_in_background(fn, *args)
+    def in_background(self, fn: Callable[..., T], *args: Any, lane: Lane | None = None,
+                      **kwargs: Any) -> APIFuture[T]:
+        """Run a blocking call on the client's threads (in ``lane``'s order); an APIFuture of it."""
+        return self.offloader.submit(fn, *args, lane=lane, **kwargs)
 
     # ---- telemetry ----------------------------------------------------------------------
 
@@ -310,10 +326,11 @@ class ClientContext:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def close(self, status: str | None = "success") -> None:
+    def close(self, status: str | None = "success", detail: str | None = None) -> None:
         """Finish the session (when one was created), flush telemetry, stop every thread."""
         if self.owner.closed:
             return
+        self._finish_detail["detail"] = detail
         if self.session is not None:
             self.session.close(status if self.session.created else None)
         self.owner.close()

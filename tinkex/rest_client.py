@@ -7,25 +7,35 @@ Like the official SDK, every method returns an :class:`~tinkex.APIFuture`
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 from tinkex._context import ClientContext
+from tinkex._sessionless import SessionlessClient
+from tinkex._twins import awaiting
+from tinkex.admin_client import AdminClient, AuditEvents
 from tinkex.core.errors import APIResponseValidationError, APIStatusError
 from tinkex.core.futures import APIFuture
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
 from tinkex.types import (
+    AuditLogResponse,
+    BillingUsageResponse,
     Checkpoint,
     CheckpointArchiveUrlResponse,
     CheckpointsListResponse,
+    CurrentCheckpointStorageUsageResponse,
+    ExternalWeightsUrlsResponse,
     GetSamplerResponse,
     GetServerCapabilitiesResponse,
     GetSessionResponse,
     ListSessionsResponse,
+    SessionSearchRequest,
+    SessionSearchResponse,
     TrainingRun,
     TrainingRunsResponse,
     WeightsInfoResponse,
@@ -33,6 +43,9 @@ from tinkex.types import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("tinkex.rest")
+TRACE_EXPORT_POLL_SECONDS = 5.0
+"""How often a pending trace export is asked about (the manifest's export_session_trace)."""
 
 
 ARCHIVE_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -71,7 +84,7 @@ def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
     return kind, name
 
 
-class RestClient:
+class RestClient(SessionlessClient):
     """REST resources of the Tinker API.
 
     Made by :meth:`ServiceClient.create_rest_client` (sharing its connection),
@@ -81,13 +94,8 @@ class RestClient:
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  _context: ClientContext | None = None) -> None:
-        self._owns_context = _context is None
-        self._ctx = _context or ClientContext(base_url=base_url, api_key=api_key,
-                                              with_session=False)
+        super().__init__(base_url, api_key, _context=_context)
         self._rest = self._ctx.api.rest
-
-    def _run(self, fn: Callable[..., T], **kwargs: Any) -> APIFuture[T]:
-        return self._ctx.in_background(lambda: fn(**kwargs))
 
     # ---- training runs ------------------------------------------------------------------
 
@@ -186,6 +194,31 @@ class RestClient:
         """Expire a checkpoint ``ttl_seconds`` from now (None: keep it forever)."""
         return self._by_path(self._rest.set_checkpoint_ttl, tinker_path, ttl_seconds=ttl_seconds)
 
+    def get_external_weights_urls(self, tinker_path: str
+                                  ) -> APIFuture[ExternalWeightsUrlsResponse]:
+        """Signed download URLs of the files of an ``external_weights`` checkpoint."""
+        return self._by_path(self._rest.get_external_weights_urls, tinker_path)
+
+    def copy_weights(self, path: str, destination_project_id: str | None = None, *,
+                     ttl_seconds: int | None = None, weights_access_token: str | None = None
+                     ) -> APIFuture[str]:
+        """Copy a checkpoint into a new, untrainable training run; the copy's ``tinker://`` path.
+
+        The copy lands in ``destination_project_id`` (by default the client's
+        project: ``TINKER_PROJECT_ID``) and shares storage with the source; it
+        expires after ``ttl_seconds`` (the source's expiry is not inherited).
+        ``weights_access_token`` opens another account's weights.
+        """
+        TinkerPath.parse(path)
+        destination_project_id = destination_project_id or self._ctx.project_id
+        if destination_project_id is None:
+            raise ValueError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
+        copied = self._run(self._rest.copy_weights, source_path=path,
+                           destination_project_id=destination_project_id,
+                           ttl_seconds=ttl_seconds,
+                           x_tinker_weights_access_token=weights_access_token)
+        return copied.map(lambda response: str(response.tinker_path))
+
     def get_weights_info_by_tinker_path(self, tinker_path: str
                                         ) -> APIFuture[WeightsInfoResponse]:
         """Base model and LoRA settings of the weights at a ``tinker://`` path."""
@@ -210,6 +243,52 @@ class RestClient:
         """All your session ids, fetching pages as needed."""
         return self._rest.iter_list_sessions(limit=page_size)  # type: ignore[no-any-return]
 
+    def assign_session_project(self, session_id: str, project_id: str) -> APIFuture[None]:
+        """Move a session, with its training runs and samplers, into a project."""
+        return self._run(self._rest.assign_session_project, session_id=session_id,
+                         project_id=project_id)
+
+    def search_sessions(self, request: SessionSearchRequest) -> APIFuture[SessionSearchResponse]:
+        """One page of the sessions matching ``request``, newest first (``next_cursor`` continues)."""
+        fields = request.model_dump(exclude_unset=True)
+        return self._run(self._rest.search_sessions,
+                         **{name: getattr(request, name) for name in fields})
+
+    def export_session_trace(self, session_id: str) -> APIFuture[str]:
+        """Export a session's requests as a Perfetto trace; a signed download URL of it.
+
+        The server builds the trace (or reuses an up-to-date one); this waits
+        for it, asking every few seconds without holding a thread meanwhile.
+        The URL expires after about an hour.
+        """
+        future: APIFuture[str] = APIFuture()
+        first = [True]
+
+        def ask() -> float | None:
+            if future.done():
+                return None
+            try:
+                state = self._rest.export_session_trace(session_id=session_id)
+            except Exception as exc:
+                future._settle(exc=exc)
+                return None
+            status = getattr(state.status, "value", state.status)
+            if status == "ready" and state.url:
+                future._settle(str(state.url))
+                return None
+            if status == "failed":
+                future._settle(exc=RuntimeError(
+                    f"the trace export of session {session_id} failed: {state.error}"))
+                return None
+            if first[0]:
+                log.info("building the trace export of session %s (this may take a while)",
+                         session_id)
+                first[0] = False
+            return TRACE_EXPORT_POLL_SECONDS
+
+        self._ctx.offloader.pool.schedule(ask)
+        return future
+
     def get_sampler(self, sampler_id: str) -> APIFuture[GetSamplerResponse]:
         """The base model (and weights path) behind a sampler."""
         return self._run(self._ctx.api.sampling.get_sampler, sampler_id=sampler_id)
@@ -225,22 +304,54 @@ class RestClient:
         client holds when the server uses JWT auth."""
         return self._ctx.in_background(self._ctx.whoami)
 
-    # ---- lifecycle ----------------------------------------------------------------------
+    # ---- organization (the AdminClient's; kept here as in SDK 0.36 - 0.38) -------------
 
-    def close(self) -> None:
-        """Stop this client's threads (only if it was constructed directly)."""
-        if self._owns_context:
-            self._ctx.close(None)
+    def _admin(self) -> AdminClient:
+        return AdminClient(_context=self._ctx)
 
-    def __enter__(self) -> RestClient:
-        return self
+    def get_audit_log(self, event_type: AuditEvents = "all", day: _dt.date | None = None
+                      ) -> APIFuture[AuditLogResponse]:
+        """See :meth:`AdminClient.get_audit_log`."""
+        return self._admin().get_audit_log(event_type, day)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def get_billing_usage(self, starting_on: _dt.datetime | str,
+                          ending_before: _dt.datetime | str) -> APIFuture[BillingUsageResponse]:
+        """See :meth:`AdminClient.get_billing_usage`."""
+        return self._admin().get_billing_usage(starting_on, ending_before)
 
-    def __repr__(self) -> str:
-        return f"<RestClient {self._ctx.config.base_url}>"
+    def get_current_checkpoint_storage_usage(self, project_id: str | None = None
+                                             ) -> APIFuture[CurrentCheckpointStorageUsageResponse]:
+        """See :meth:`AdminClient.get_current_checkpoint_storage_usage`."""
+        return self._admin().get_current_checkpoint_storage_usage(project_id)
+
+    # ---- for coroutines (the methods only schedule work, so the twins await directly) ----
+
+    get_training_run_async = awaiting(get_training_run, offload=False)
+    get_training_run_by_tinker_path_async = awaiting(get_training_run_by_tinker_path, offload=False)
+    list_training_runs_async = awaiting(list_training_runs, offload=False)
+    list_checkpoints_async = awaiting(list_checkpoints, offload=False)
+    list_user_checkpoints_async = awaiting(list_user_checkpoints, offload=False)
+    get_checkpoint_archive_url_async = awaiting(get_checkpoint_archive_url, offload=False)
+    get_checkpoint_archive_url_from_tinker_path_async = awaiting(get_checkpoint_archive_url_from_tinker_path, offload=False)
+    delete_checkpoint_async = awaiting(delete_checkpoint, offload=False)
+    delete_checkpoint_from_tinker_path_async = awaiting(delete_checkpoint_from_tinker_path, offload=False)
+    publish_checkpoint_from_tinker_path_async = awaiting(publish_checkpoint_from_tinker_path, offload=False)
+    unpublish_checkpoint_from_tinker_path_async = awaiting(unpublish_checkpoint_from_tinker_path, offload=False)
+    set_checkpoint_ttl_from_tinker_path_async = awaiting(set_checkpoint_ttl_from_tinker_path, offload=False)
+    get_weights_info_by_tinker_path_async = awaiting(get_weights_info_by_tinker_path, offload=False)
+    get_session_async = awaiting(get_session, offload=False)
+    list_sessions_async = awaiting(list_sessions, offload=False)
+    get_sampler_async = awaiting(get_sampler, offload=False)
+    get_server_capabilities_async = awaiting(get_server_capabilities, offload=False)
+    get_external_weights_urls_async = awaiting(get_external_weights_urls, offload=False)
+    copy_weights_async = awaiting(copy_weights, offload=False)
+    assign_session_project_async = awaiting(assign_session_project, offload=False)
+    export_session_trace_async = awaiting(export_session_trace, offload=False)
+    get_audit_log_async = awaiting(get_audit_log, offload=False)
+    get_billing_usage_async = awaiting(get_billing_usage, offload=False)
+    get_current_checkpoint_storage_usage_async = awaiting(
+        get_current_checkpoint_storage_usage, offload=False)
+    whoami_async = awaiting(whoami, offload=False)
 
 
 __all__ = ["RestClient"]

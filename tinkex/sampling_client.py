@@ -9,6 +9,8 @@ with a fresh ``seq_id``, until ``RetryConfig.progress_timeout`` runs out.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import random
@@ -16,10 +18,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinkex import _worker_context as worker_context
 from tinkex._context import ClientContext, relay_queue_state
+from tinkex._resolved import ResolvedClient
+from tinkex._twins import Offloads, awaiting
 from tinkex._worker_context import JoinTicket
 from tinkex.core.errors import (
     APIConnectionError,
@@ -31,13 +35,23 @@ from tinkex.core.errors import (
 from tinkex.core.futures import APIFuture
 from tinkex.core.streaming import Stream
 from tinkex.tokenizers import get_tokenizer
-from tinkex.types import ModelInput, SampleResponse, SampleStreamEvent, SamplingParams
+from tinkex.types import (
+    ModelInput,
+    SampleResponse,
+    SampleStreamEvent,
+    SamplingParams,
+    TensorData,
+)
+
+if TYPE_CHECKING:
+    from tinkex.core.telemetry import TelemetryReporter
 
 log = logging.getLogger("tinkex.sampling")
 
 LARGE_PROMPT_BYTES = 128 * 1024
 BYTES_PER_TOKEN = 10
 _RETRY_STATUSES = {408, 409, 429}
+HANDLE_PREFIX = "tinkex-sampler:"
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,44 @@ def with_sequence_ids(response: SampleResponse, submitted: Any) -> SampleRespons
     return response
 
 
+def _check_request(include_prompt_logprobs: bool, target_prompt_logprobs: TensorData | None,
+                   prompt_alt_tokens_k: int, prompt_logprobs_last_n: int | None) -> None:
+    """Refuse here, naming the argument, what the server would refuse later."""
+    if target_prompt_logprobs is not None:
+        dtype = getattr(target_prompt_logprobs.dtype, "value", target_prompt_logprobs.dtype)
+        if dtype != "int64":
+            raise ValueError(f"target_prompt_logprobs must be an int64 tensor of token ids, "
+                             f"not {dtype}")
+        shape = target_prompt_logprobs.shape
+        if shape is None or len(shape) != 2:
+            raise ValueError(f"target_prompt_logprobs must be 2-D, [len(prompt) - 1, K], "
+                             f"not of shape {shape}")
+    if prompt_alt_tokens_k < 0:
+        raise ValueError(f"prompt_alt_tokens_k must be 0 or more, not {prompt_alt_tokens_k}")
+    if prompt_logprobs_last_n is not None:
+        if prompt_logprobs_last_n < 1:
+            raise ValueError(f"prompt_logprobs_last_n must be 1 or more, "
+                             f"not {prompt_logprobs_last_n}")
+        if not include_prompt_logprobs:
+            raise ValueError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
+
+
+def _check_honoured(response: SampleResponse, prompt_alt_tokens_k: int,
+                    prompt_logprobs_last_n: int | None) -> SampleResponse:
+    """Fail loudly when a server that predates an option silently ignored it."""
+    if prompt_alt_tokens_k > 0 and response.prompt_alt_tokens is None:
+        raise RuntimeError(f"prompt_alt_tokens_k={prompt_alt_tokens_k} was requested but the "
+                           "server returned no prompt_alt_tokens (it may predate them)")
+    logprobs = response.prompt_logprobs
+    if prompt_logprobs_last_n is not None and logprobs is not None:
+        skipped = logprobs[:max(0, len(logprobs) - prompt_logprobs_last_n)]
+        if any(value is not None and value == value for value in skipped):  # NaN = not scored
+            raise RuntimeError(f"prompt_logprobs_last_n={prompt_logprobs_last_n} was requested "
+                               "but the server scored earlier prompt tokens too (it may "
+                               "predate the option)")
+    return response
+
+
 # Guards binding a client to a context (first use, fork, close); replaced in a forked
 # child, where a parent's thread may have held it.
 _binding = threading.Lock()
@@ -89,7 +141,7 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
-class SamplingClient:
+class SamplingClient(Offloads, ResolvedClient):
     """Samples from one sampling session; create it with a Service or Training client.
 
     Picklable, for process pools and Ray: a copy unpickled in another process
@@ -99,20 +151,25 @@ class SamplingClient:
     its samples in a block of that process's own. Until then it starts no thread
     and opens no connection. :meth:`close` on a copy, or the worker's exit,
     closes those connections; the session stays its creator's to finish.
+    ``sample_async``, ``compute_logprobs_async`` and ``get_base_model_async``
+    are the twins for coroutines (or ``await sampler.sample(...)``).
     """
 
     def __init__(self, context: ClientContext, sampling_session_id: str, *,
-                 base_model: str | None = None, retry_config: RetryConfig | None = None) -> None:
-        self._setup(JoinTicket.of(context), sampling_session_id, base_model, retry_config)
+                 base_model: str | None = None, retry_config: RetryConfig | None = None,
+                 record_stability_info: bool = False) -> None:
+        self._setup(JoinTicket.of(context), sampling_session_id, base_model, retry_config,
+                    record_stability_info)
         self._bound: ClientContext | None = context
         self._joined = False  # True when _bound is this process's shared context
 
     def _setup(self, ticket: JoinTicket, sampling_session_id: str, base_model: str | None,
-               retry_config: RetryConfig | None) -> None:
+               retry_config: RetryConfig | None, record_stability_info: bool = False) -> None:
         self._ticket = ticket
         self.sampling_session_id = sampling_session_id
         self._base_model = base_model
         self.retry_config = retry_config or RetryConfig()
+        self.record_stability_info = record_stability_info
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -140,24 +197,56 @@ class SamplingClient:
     # ---- sampling -----------------------------------------------------------------------
 
     def sample(self, prompt: ModelInput, num_samples: int, sampling_params: SamplingParams,
-               include_prompt_logprobs: bool = False, topk_prompt_logprobs: int = 0
+               include_prompt_logprobs: bool = False, topk_prompt_logprobs: int = 0,
+               topk_sample_logprobs: int = 0, target_prompt_logprobs: TensorData | None = None,
+               prompt_alt_tokens_k: int = 0, prompt_logprobs_last_n: int | None = None
                ) -> APIFuture[SampleResponse]:
         """Generate ``num_samples`` continuations of ``prompt``.
 
         Blocks only while the request is submitted (and, under backpressure,
         while the server asks us to wait); the result arrives in the future.
+
+        Besides the samples: ``include_prompt_logprobs`` scores each prompt
+        token (``prompt_logprobs_last_n``: only the last N),
+        ``topk_prompt_logprobs`` / ``topk_sample_logprobs`` add the k likeliest
+        tokens at each prompt / sampled position, ``target_prompt_logprobs`` (an
+        int64 ``[len(prompt) - 1, K]`` tensor of token ids, -1 for none) scores
+        chosen tokens at each prompt position, and ``prompt_alt_tokens_k`` draws
+        k alternative tokens per prompt position.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
         if isinstance(sampling_params, dict):
             sampling_params = SamplingParams.model_validate(sampling_params)
         self._ctx  # noqa: B018 -- a copy joins its session here, so that a failure raises here
-        request = {"prompt": prompt, "num_samples": num_samples,
-                   "sampling_params": sampling_params, "prompt_logprobs": include_prompt_logprobs,
-                   "topk_prompt_logprobs": topk_prompt_logprobs}
+        _check_request(include_prompt_logprobs, target_prompt_logprobs, prompt_alt_tokens_k,
+                       prompt_logprobs_last_n)
+        request: dict[str, Any] = {
+            "prompt": prompt, "num_samples": num_samples, "sampling_params": sampling_params,
+            "prompt_logprobs": include_prompt_logprobs,
+            "topk_prompt_logprobs": topk_prompt_logprobs}
+        # Options left at their defaults stay off the wire, as a 0.24-era client sends it.
+        if topk_sample_logprobs:
+            request["topk_sample_logprobs"] = topk_sample_logprobs
+        if target_prompt_logprobs is not None:
+            request["target_prompt_logprobs"] = target_prompt_logprobs
+        if prompt_alt_tokens_k:
+            request["prompt_alt_tokens_k"] = prompt_alt_tokens_k
+        if prompt_logprobs_last_n is not None:
+            request["prompt_logprobs_last_n"] = prompt_logprobs_last_n
+        if self.record_stability_info:
+            request["record_stability_info"] = True
         outer: APIFuture[SampleResponse] = APIFuture()
+        outer.add_queue_state_observer(self.on_queue_state_change)
         self._attempt(outer, request, time.monotonic(), 0)
-        return outer
+        if not (prompt_alt_tokens_k or prompt_logprobs_last_n is not None):
+            return outer
+        checked = outer.map(lambda r: _check_honoured(r, prompt_alt_tokens_k,
+                                                      prompt_logprobs_last_n))
+        relay_queue_state(outer, checked)
+        return checked
+
+    sample_async = awaiting(sample)
 
     def _next_seq_id(self) -> int:
         with self._ctx.sequencer.reserve("asample", self.sampling_session_id, 1) as block:
@@ -236,13 +325,20 @@ class SamplingClient:
             sampling_params=sampling_params)
         return stream
 
-    def compute_logprobs(self, prompt: ModelInput) -> APIFuture[list[float | None]]:
-        """Log-probability of each prompt token given the ones before it (None for the first)."""
+    def compute_logprobs(self, prompt: ModelInput, prompt_logprobs_last_n: int | None = None
+                         ) -> APIFuture[list[float | None]]:
+        """Log-probability of each prompt token given the ones before it (None for the first).
+
+        ``prompt_logprobs_last_n`` scores only the last N tokens (the others are None).
+        """
         response = self.sample(prompt, 1, SamplingParams(max_tokens=1),
-                               include_prompt_logprobs=True)
+                               include_prompt_logprobs=True,
+                               prompt_logprobs_last_n=prompt_logprobs_last_n)
         logprobs = response.map(lambda r: list(r.prompt_logprobs or []))
         relay_queue_state(response, logprobs)
         return logprobs
+
+    compute_logprobs_async = awaiting(compute_logprobs)
 
     # ---- information --------------------------------------------------------------------
 
@@ -254,19 +350,67 @@ class SamplingClient:
                 self._base_model = sampler.base_model
             return self._base_model
 
+    get_base_model_async = awaiting(get_base_model)
+
     def get_tokenizer(self) -> Any:
         """The base model's tokenizer (a byte tokenizer for the emulator's models)."""
         return get_tokenizer(None, self.get_base_model())
 
-    # ---- pickling -----------------------------------------------------------------------
+    def get_telemetry(self) -> TelemetryReporter | None:
+        """The reporter that sends this client's telemetry events."""
+        return self._ctx.telemetry
+
+    def on_queue_state_change(self, queue_state: str, queue_state_reason: str | None) -> None:
+        """Called when the server reports a new queue state for one of this client's samples.
+
+        Logs it; override in a subclass to react (e.g. to ``paused_rate_limit``).
+        """
+        log.info("sampling queue %s%s", queue_state,
+                 f" ({queue_state_reason})" if queue_state_reason else "")
+
+    # ---- handles and pickling -----------------------------------------------------------
+
+    def get_sampler_handle(self) -> str:
+        """A string that :meth:`from_sampler_handle` turns back into a client of this sampler.
+
+        It names the server, the session and the sampler, never the API key: the
+        process that uses it brings its own credentials.
+        """
+        state = {"base_url": self._ticket.base_url, "session_id": self._ticket.session_id,
+                 "wire_format": self._ticket.wire_format,
+                 "sampling_session_id": self.sampling_session_id,
+                 "base_model": self._base_model}
+        return HANDLE_PREFIX + base64.urlsafe_b64encode(
+            json.dumps(state, sort_keys=True).encode()).decode()
+
+    @classmethod
+    def from_sampler_handle(cls, handle: str, *, api_key: str | None = None) -> SamplingClient:
+        """A client of the sampler that :meth:`get_sampler_handle` described (close it when done)."""
+        if not isinstance(handle, str) or not handle.startswith(HANDLE_PREFIX):
+            raise ValueError("not a sampler handle (they come from get_sampler_handle)")
+        try:
+            state = json.loads(base64.urlsafe_b64decode(handle[len(HANDLE_PREFIX):]))
+        except ValueError as exc:
+            raise ValueError(f"a damaged sampler handle: {exc}") from None
+        try:
+            ticket = JoinTicket(base_url=state["base_url"], session_id=state["session_id"],
+                                wire_format=state.get("wire_format", "auto"), api_key=api_key)
+            sampler_id, base_model = state["sampling_session_id"], state.get("base_model")
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a damaged sampler handle: {exc}") from None
+        client = cls.__new__(cls)
+        client.__setstate__({"ticket": ticket, "sampling_session_id": sampler_id,
+                             "base_model": base_model, "retry_config": RetryConfig()})
+        return client
 
     def __getstate__(self) -> dict[str, Any]:
         return {"ticket": self._ticket, "sampling_session_id": self.sampling_session_id,
-                "base_model": self._base_model, "retry_config": self.retry_config}
+                "base_model": self._base_model, "retry_config": self.retry_config,
+                "record_stability_info": self.record_stability_info}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._setup(state["ticket"], state["sampling_session_id"], state["base_model"],
-                    state["retry_config"])
+                    state["retry_config"], state.get("record_stability_info", False))
         self._bound, self._joined = None, True  # joins on first use, in whatever process
 
     # ---- lifecycle ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .output import FORMATS, emit, note, to_json
 
 if TYPE_CHECKING:
     from tinkex.rest_client import RestClient
-    from tinkex.service_client import ServiceClient
+    from tinkex.service_client import FinishStatus, ServiceClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class CliState:
     base_url: str | None = None
     api_key: str | None = None
     max_retries: int = DEFAULT_MAX_RETRIES
-    status: str = "success"
+    status: FinishStatus = "success"
     """How the server session (if one was made) is finished: success/errored/interrupted."""
     _service: ServiceClient | None = field(default=None, repr=False)
     _url: str | None = field(default=None, repr=False)

@@ -1,7 +1,12 @@
 """``APIFuture``: the eventual result of a request, and ``CombinedFuture`` of several.
 
 Subclasses of ``concurrent.futures.Future``, so ``wait`` and ``as_completed``
-work; the poller (:mod:`tinkex.core.futures`) settles them.
+work; the poller (:mod:`tinkex.core.futures`) settles them. They are awaitable
+too (``await future``, :meth:`APIFuture.result_async`): the awaiting coroutine
+is woken by the thread that settles the future, through the loop's
+``call_soon_threadsafe``, so no thread waits on its behalf. asyncio is imported
+only when a future is awaited, never by importing this module: programs that
+do not use asyncio never load it.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -23,7 +28,9 @@ class APIFuture(concurrent.futures.Future[T]):
     """The eventual result of a request; works with ``concurrent.futures.wait``/``as_completed``.
 
     ``result(timeout)`` raises the builtin ``TimeoutError`` and keeps polling;
-    ``cancel()`` stops polling this future. ``request_id`` is the server's handle
+    ``cancel()`` stops polling this future. In a coroutine, ``await future`` (or
+    ``await future.result_async(timeout)``) waits without blocking the event
+    loop; cancelling the awaiting task cancels the future. ``request_id`` is the server's handle
     (None for futures not backed by one request); ``submit_response`` the parsed
     answer to the submit that created it (fields besides the handle, such as ids
     of the parts of the eventual result, live there).
@@ -68,6 +75,56 @@ class APIFuture(concurrent.futures.Future[T]):
             return wait(timeout)
         except concurrent.futures.TimeoutError:  # a distinct class before Python 3.11
             raise TimeoutError(f"no result within {timeout} s") from None
+
+    # ---- asyncio -------------------------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.result_async().__await__()
+
+    async def result_async(self, timeout: float | None = None) -> T:
+        """Await the result without blocking the event loop.
+
+        Like :meth:`result`, a ``timeout`` raises the builtin ``TimeoutError``
+        and the future keeps going (await it again later). Cancelling the task
+        that awaits cancels the future: nobody is left to read its result.
+        """
+        if not self.done():
+            await self._until_done(timeout)
+        return self.result()
+
+    async def _until_done(self, timeout: float | None) -> None:
+        import asyncio  # only programs that await a future pay for asyncio
+
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object) -> None:  # runs on the thread that settles this future
+            try:
+                loop.call_soon_threadsafe(_release, waiter)
+            except RuntimeError:  # the loop was closed while we waited: nobody to wake
+                pass
+
+        if self._on_wait is not None:
+            self._on_wait()
+        self.add_done_callback(wake)
+        try:
+            if timeout is None:
+                await waiter
+            else:
+                await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:  # a distinct class before Python 3.11
+            raise TimeoutError(f"no result within {timeout} s") from None
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    async def coroutine(self) -> T:
+        """This future as a coroutine, for APIs that want one (``asyncio.create_task``)."""
+        return await self.result_async()
+
+    def future(self) -> concurrent.futures.Future[T]:
+        """This future as a ``concurrent.futures.Future`` (it is one: returns itself)."""
+        return self
 
     def running(self) -> bool:
         """True while the result is still being fetched."""
@@ -120,6 +177,11 @@ class APIFuture(concurrent.futures.Future[T]):
                 self.set_exception(exc)
         except concurrent.futures.InvalidStateError:
             pass
+
+
+def _release(waiter: Any) -> None:
+    if not waiter.done():  # a waiter whose await timed out or was cancelled is done already
+        waiter.set_result(None)
 
 
 def notify_observers(observers: Sequence[QueueStateObserver], state: str, reason: str | None) -> None:

@@ -195,6 +195,10 @@ class RequestErrorCategory(str, enum.Enum):
     USER = "user"
     SERVER = "server"
     UNKNOWN = "unknown"
+    # The official SDK's spellings (aliases of the members above).
+    User = "user"
+    Server = "server"
+    Unknown = "unknown"
 
     @classmethod
     def parse(cls, value: object) -> RequestErrorCategory:

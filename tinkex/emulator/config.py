@@ -82,6 +82,7 @@ class EmulatorConfig:
     log_level: str = "warning"
     proto_fwdbwd: bool = False
     proto_compress_fwdbwd: bool = False
+    sample_seed: int | None = None
     jwt_auth: bool = True
     jwt_ttl: float = 3600.0
     retrieve_futures: bool = False
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--alias", type=_alias, action="append", default=[], metavar="NAME=BASE",
                    help="serve BASE (e.g. tinkex/tiny-lm) under another model name; repeatable")
+    p.add_argument("--sample-seed", type=int, default=None, metavar="N",
+                   help="unseeded samples draw from a seed derived from N and the request, "
+                        "so reruns of a script sample the same tokens")
     p.add_argument("--poll-hold", type=_seconds, default=20.0,
                    help="how long retrieve_future waits for a result before answering 408")
     p.add_argument("--future-retention", type=_seconds, default=3600.0,
@@ -242,6 +246,7 @@ def parse_config(argv: Sequence[str] | None = None,
     return EmulatorConfig(
         data_dir=ns.data_dir, host=ns.host, port=ns.port, aliases=dict(ns.alias),
         poll_hold=ns.poll_hold, future_retention=ns.future_retention,
+        sample_seed=ns.sample_seed,
         gap_timeout=ns.gap_timeout, workers=ns.workers, archive_url_ttl=ns.archive_url_ttl,
         console_link_ttl=ns.console_link_ttl,
         log_level=ns.log_level, proto_fwdbwd=ns.proto_fwdbwd,

@@ -34,6 +34,7 @@ from .history import History
 from .ledger import Ledger
 from .model import PRESETS
 from .runtime import Models
+from .sample_seeds import SampleSeeds
 from .signing import JwtSigner
 from .state import Checkpoint, Run, Session, Store
 from .tokenizer_files import hub_cache, install_in_hub_cache, write_tokenizer_dir
@@ -71,6 +72,7 @@ class Services:
         self.executor = Executor(self.futures, config.workers, config.gap_timeout,
                                  thread_prefix)
         self.faults = Faults(config.faults)
+        self.sample_seeds = SampleSeeds(config.sample_seed)
         self.models = Models(self.store, self.files, self.catalog)
         self.history = History(config.data_dir / "history.sqlite3")
         self.ledger = Ledger(self.store)

@@ -14,7 +14,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from tinkex import types as T
 
@@ -170,11 +170,26 @@ def forward_backward_request_to_proto(
         for key, tensor in datum.loss_fn_inputs.items():
             tensor_to_proto(tensor, f"datum {i} loss_fn_inputs[{key!r}]",
                             out=out.loss_fn_inputs[key])
-        if spans is not None and spans[i] is not None:
-            datum_spans = cast(DatumSpans, spans[i])
+        datum_spans = spans[i] if spans is not None else _datum_spans(datum)
+        if datum_spans is not None:
             _spans_to_proto(datum_spans.model_input, out.model_input_spans)
             _spans_to_proto(datum_spans.loss_fn_inputs, out.loss_fn_input_spans)
     return message
+
+
+def _datum_spans(datum: T.Datum) -> DatumSpans | None:
+    """The provenance a datum carries (``Datum.with_provenance``), in the codec's form."""
+    model_input = getattr(datum, "model_input_spans", None)
+    loss_inputs = getattr(datum, "loss_fn_input_spans", None)
+    if not model_input and not loss_inputs:
+        return None
+
+    def convert(items: Any) -> tuple[ProvenanceSpan, ...]:
+        return tuple(ProvenanceSpan("prompt" if isinstance(s, T.PromptProvenanceSpan)
+                                    else "sampled", s.sequence_id, s.offset, s.length)
+                     for s in items or ())
+
+    return DatumSpans(convert(model_input), convert(loss_inputs))
 
 
 def forward_backward_request_from_proto(message: pb.ForwardBackwardRequest) -> ForwardBackwardCall:

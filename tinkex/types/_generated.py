@@ -13,6 +13,14 @@ from tinkex.types._mixins import (
     SavedWeightsMixin,
     TensorDataMixin,
 )
+from tinkex.types._views import (
+    DmelChunkMixin,
+    ExpectedTokensChunkMixin,
+    OptimStepRequestMixin,
+    SampledSequenceMixin,
+    SampleResponseMixin,
+    TokensChunkMixin,
+)
 
 
 class AccessScope(str, Enum):
@@ -673,7 +681,7 @@ class DimuonParams(BaseModel):
     beta1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
 
 
-class DmelChunk(BaseModel):
+class DmelChunk(DmelChunkMixin):
     """
     Audio DMel tokens (SDK >= 0.23.0): a serialized TensorContainer whose first dimension is the token length (header: optional 0xFE constant marker, one dtype byte, varint ndim, ndim varint dimensions).
     """
@@ -682,7 +690,7 @@ class DmelChunk(BaseModel):
     type: Literal["dmel"] = "dmel"
 
 
-class EncodedTextChunk(BaseModel):
+class EncodedTextChunk(TokensChunkMixin):
     """
     A run of token ids. Its length is the number of tokens.
     """
@@ -911,7 +919,7 @@ class HealthResponse(BaseModel):
     status: Literal["ok"]
 
 
-class ImageAssetPointerChunk(BaseModel):
+class ImageAssetPointerChunk(ExpectedTokensChunkMixin):
     """
     An image referenced by path or URL. Valid in JSON requests; it has no protobuf form, so a protobuf forward_backward cannot carry it.
     """
@@ -928,7 +936,7 @@ class ImageAssetPointerChunk(BaseModel):
     type: Literal["image_asset_pointer"] = "image_asset_pointer"
 
 
-class ImageChunk(BaseModel):
+class ImageChunk(ExpectedTokensChunkMixin):
     """
     An inline image (SDK >= 0.3.0). SDK 0.3.0 - 0.5.x sent integer `height`, `width` and `tokens` instead of `expected_tokens`.
     """
@@ -1070,7 +1078,7 @@ class ModelInput(ModelInputMixin):
     ]
 
 
-class OptimStepRequest(BaseModel):
+class OptimStepRequest(OptimStepRequestMixin):
     """
     Applies the accumulated gradients. Exactly one of adam_params (all SDKs) or optimizer_params (SDK >= 0.30.0, non-Adam optimizers) is sent. SDK 0.3 - 0.16 may send adam_params with only the fields the caller set; a server fills in the AdamParams defaults.
     """
@@ -1201,7 +1209,7 @@ class SampleRequest(BaseModel):
     type: Literal["sample"] = "sample"
 
 
-class SampleResponse(BaseModel):
+class SampleResponse(SampleResponseMixin):
     """
     Result of asample. JSON form (SDK <= 0.24.1); from 0.18.1 negotiable as protobuf, from 0.25.0 protobuf only (which adds per-sequence top-k logprobs, target_prompt_logprobs and prompt_alt_tokens).
     """
@@ -1273,7 +1281,7 @@ class SampleStreamRequest(BaseModel):
     sampling_params: SamplingParams
 
 
-class SampledSequence(BaseModel):
+class SampledSequence(SampledSequenceMixin):
     stop_reason: StopReason
     tokens: list[int]
     logprobs: list[float] | None = None

@@ -24,6 +24,8 @@ from tinkex import console
 from tinkex.console import ConsoleBase
 from tinkex.paths import TinkerPath
 
+from ._views import ProvenanceMixin
+
 if TYPE_CHECKING:
     from ._generated import ModelInput, TensorData
 
@@ -220,6 +222,28 @@ class TensorDataMixin(BaseModel):
             tensor = tensor.float()
         return cls.from_numpy(tensor.detach().cpu().numpy())
 
+    @classmethod
+    def from_torch_sparse(cls, tensor: Any, pad_value: int = 0) -> TensorData:
+        """From a torch tensor, as sparse CSR when that is smaller (2-D tensors only).
+
+        Entries equal to ``pad_value`` are left out; :meth:`to_numpy` puts them back.
+        """
+        if isinstance(pad_value, bool) or not isinstance(pad_value, (int, np.integer)):
+            raise TypeError(f"pad_value must be an integer, not {pad_value!r}")
+        if str(getattr(tensor, "dtype", "")) == "torch.bfloat16":
+            tensor = tensor.float()
+        dense = np.asarray(tensor.detach().cpu().numpy())
+        if dense.ndim != 2:
+            return cls.from_numpy(dense)
+        rows, cols = np.nonzero(dense != pad_value)
+        if (dense.shape[0] + 1) + 2 * len(rows) >= dense.size:
+            return cls.from_numpy(dense)
+        crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
+        dtype = _wire_dtype(dense)
+        values = dense[rows, cols].astype(_NUMPY_DTYPES[dtype])
+        return cls._backed_by(values, dtype, list(dense.shape), [int(c) for c in crow],
+                              [int(c) for c in cols])
+
     # ---- the backing array ------------------------------------------------------------
 
     def _backing(self) -> np.ndarray | None:
@@ -350,7 +374,7 @@ def _coerce_tensor(key: str, value: Any) -> Any:
     return gen.TensorData.from_numpy(arr)
 
 
-class DatumMixin(BaseModel):
+class DatumMixin(ProvenanceMixin):
     """A Datum accepts plain lists or arrays for its loss inputs and model input."""
 
     @model_validator(mode="before")

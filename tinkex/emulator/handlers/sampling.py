@@ -231,11 +231,15 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
     def work() -> T.SampleResponse:
         config, weights = s.models.sampler_weights(sampler)
         prompt = convert.tokens_of(body.prompt, max_len)
+        seed = params.seed
+        if seed is None:
+            seed = s.sample_seeds.seed_for(list(prompt), [body.num_samples,
+                                                           params.model_dump(mode="json")])
         result = sample(
             config, weights, prompt,
             max_tokens=max_len if params.max_tokens is None else params.max_tokens,
             temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
-            seed=params.seed, stop=stop, num_samples=body.num_samples,
+            seed=seed, stop=stop, num_samples=body.num_samples,
             prompt_logprobs=bool(body.prompt_logprobs),
             topk_prompt_logprobs=body.topk_prompt_logprobs,
             topk_sample_logprobs=body.topk_sample_logprobs,
