@@ -156,7 +156,10 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
             call = Call(owner=identity.owner if identity else "", identity=identity,
                         params=parse_params(op, request), body=await parse_body(op, request),
                         request=request)
-            result = HANDLERS[op.operation_id](services, call)
+            resent = (services.resent(call.owner, getattr(call.body, "model_id", None),
+                                      getattr(call.body, op.sequence_field, None))
+                      if op.sequence_field is not None else None)
+            result = resent or HANDLERS[op.operation_id](services, call)
             if inspect.isawaitable(result):
                 result = await result
             return to_response(result)

@@ -27,6 +27,8 @@ class FaultConfig:
     rate_5xx: float = 0.0
     rate_429: float = 0.0
     drop_rate: float = 0.0
+    lose_rate: float = 0.0
+    """Share of API requests that run, then lose their answer (the connection drops)."""
     latency: float = 0.0
     hold: float = 0.0
     pause_state: str | None = None
@@ -197,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="share of asample requests refused with 429 (backpressure)")
     faults.add_argument("--fault-drop-rate", type=_rate, default=0.0,
                         help="share of API requests whose connection is closed without an answer")
+    faults.add_argument("--fault-lose-rate", type=_rate, default=0.0,
+                        help="share of API requests that run, then lose their answer "
+                             "(the connection is closed instead of answering)")
     faults.add_argument("--fault-latency", type=_seconds, default=0.0,
                         help="seconds added before every API request")
     faults.add_argument("--fault-hold", type=_seconds, default=0.0,
@@ -257,6 +262,7 @@ def parse_config(argv: Sequence[str] | None = None,
         hf_cache=ns.hf_cache,
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
+                           lose_rate=ns.fault_lose_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,
                            pause_state=state, pause_seconds=seconds,
                            refuse_jwt_every=max(0, ns.fault_refuse_jwt_every),

@@ -7,7 +7,9 @@ so readiness checks and test fixtures stay reliable.
 
 Dropped connections are made below Starlette: :class:`DropConnections` aborts the
 socket of the current request before any byte of an answer is written, which is
-what a client sees when a proxy or the server dies mid-request.
+what a client sees when a proxy or the server dies mid-request. A *lost answer*
+is the same abort after the handler has run: the request took effect, and the
+client must learn its result by resending it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class Faults:
     def should_drop(self) -> bool:
         return self._roll(self.config.drop_rate)
 
+    def should_lose(self) -> bool:
+        return self._roll(self.config.lose_rate)
+
     async def before_operation(self, operation_id: str) -> None:
         """Added latency, then maybe a 5xx or (asample only) a 429, before the handler runs."""
         if self.config.latency > 0:
@@ -101,15 +106,36 @@ class DropConnections:
         self.faults = faults
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and applies_to(scope["path"]) and self.faults.should_drop():
-            cycle = getattr(send, "__self__", None)
-            transport = getattr(cycle, "transport", None)
-            if transport is not None:
-                transport.abort()
-                # Let the server see the lost connection, or it would answer 500 itself.
-                for _ in range(10):
-                    if getattr(cycle, "disconnected", True):
-                        break
-                    await asyncio.sleep(0)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not applies_to(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.faults.should_drop() and await _abort(send):
+            return
+        if not self.faults.should_lose():
+            await self.app(scope, receive, send)
+            return
+        lost = False
+
+        async def send_nothing(message: dict[str, Any]) -> None:
+            nonlocal lost
+            if not lost and message["type"] == "http.response.start":
+                lost = await _abort(send)
+            if not lost:
+                await send(message)
+
+        await self.app(scope, receive, send_nothing)
+
+
+async def _abort(send: Any) -> bool:
+    """Abort the connection of ``send`` (a uvicorn transport); False when it has none."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    # Let the server see the lost connection, or it would answer 500 itself.
+    for _ in range(10):
+        if getattr(cycle, "disconnected", True):
+            break
+        await asyncio.sleep(0)
+    return True

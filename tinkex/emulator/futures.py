@@ -74,9 +74,10 @@ class FutureStore:
                 self._by_key[key] = record
             return record, True
 
-    def known_key(self, key: Hashable) -> bool:
+    def by_key(self, key: Hashable) -> FutureRecord | None:
+        """The record created under ``key``, if it is still kept."""
         with self._lock:
-            return key in self._by_key
+            return self._by_key.get(key)
 
     def get(self, request_id: str, owner: str) -> FutureRecord:
         """The caller's record; 410 once it has expired, 404 if it never existed.

@@ -200,6 +200,20 @@ class Services:
             self.executor.submit(record, self._timed(record, work))
         return record
 
+    def resent(self, owner: str, model_id: Any, seq_id: Any) -> T.UntypedAPIFuture | None:
+        """The first future of a request resent under the same ``(model_id, seq_id)``.
+
+        Checked before a handler runs: a resend whose first answer was lost must
+        get that answer, not a conflict with the first request's own effects
+        (the sampler or checkpoint it created).
+        """
+        if not isinstance(model_id, str) or not isinstance(seq_id, int):
+            return None
+        record = self.futures.by_key(("model", model_id, seq_id))
+        if record is None or record.owner != owner:
+            return None
+        return self.future(record, model_id=model_id)
+
     def submit_training(self, owner: str, run: Run, seq_id: int | None, request_type: str,
                         work: Callable[[], Any], key: Hashable | None = None) -> FutureRecord:
         """Run ``work`` in the model's lane, in seq_id order, at most once per seq_id.
