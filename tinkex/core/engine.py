@@ -387,6 +387,9 @@ class Engine:
     def _status_error(self, op: Operation, response: Response,
                       report: RetryReport) -> APIStatusError:
         rule = self.table.errors.rule_for(response.status)
+        # What the error keeps is what anyone holding it may print or pickle: a server
+        # that echoes the credential back must not hand it to them.
+        response = response.redacted(self.config.redactor)
         try:
             body: Any = response.json()
         except ValueError:
@@ -492,10 +495,12 @@ class Engine:
             except (pydantic.ValidationError, ValueError) as exc:
                 message = self.config.redactor.text(
                     f"{op.id}: an event is not a valid {spec.event_type}: {_short(str(exc))}")
+                redactor = self.config.redactor
                 raise APIResponseValidationError(
                     message, response=Response(response.status, response.headers, data,
-                                               response.elapsed, response.method, response.url),
-                    body=data.decode(errors="replace"),
+                                               response.elapsed, response.method,
+                                               response.url).redacted(redactor),
+                    body=redactor.text(data.decode(errors="replace")),
                     request=RequestInfo(op.method, response.url)) from exc
 
         def failed(event: ServerSentEvent) -> StreamError:
@@ -506,7 +511,7 @@ class Engine:
             detail = _detail(body)
             return StreamError(self.config.redactor.text(
                 f"{op.id}: the server reported an error mid-stream: {detail}"),
-                RequestInfo(op.method, response.url), body)
+                RequestInfo(op.method, response.url), self.config.redactor.value(body))
 
         if isinstance(response, StreamedResponse):
             chunks: Iterator[bytes] = response.iter_bytes()
@@ -657,6 +662,7 @@ class Engine:
                 return plan.result_model.model_validate_json(response.content)
             return response.json()
         except (pydantic.ValidationError, ValueError) as exc:
+            response = response.redacted(self.config.redactor)
             try:
                 body: Any = response.json()
             except ValueError:
@@ -666,6 +672,31 @@ class Engine:
             raise APIResponseValidationError(
                 message, response=response, body=body,
                 request=RequestInfo(op.method, response.url)) from exc
+
+    def answer_field(self, operation_id: str, response: Response, name: str) -> Any:
+        """Field ``name`` of a 2xx JSON answer, or APIResponseValidationError naming what is wrong."""
+        op = self.table[operation_id]
+        model = self.model(op.result_type) if op.result_type else None
+        why = None
+        try:
+            body = response.json()
+            if model is not None:
+                model.model_validate(body)
+        except pydantic.ValidationError as exc:
+            why = f"the answer is not a valid {op.result_type}: {_short(str(exc))}"
+        except ValueError as exc:
+            why = f"the answer is not JSON ({_short(str(exc))})"
+        else:
+            if not isinstance(body, dict):
+                why = f"the answer is a JSON {type(body).__name__}, not an object"
+            elif name not in body or body[name] is None:
+                why = f"the answer has no {name!r}"
+        if why is None:
+            return body[name]
+        safe = response.redacted(self.config.redactor)
+        raise APIResponseValidationError(
+            self.config.redactor.text(f"{operation_id}: {why}"), response=safe, body=safe.text,
+            request=RequestInfo(op.method, response.url))
 
     # ---- lifecycle ---------------------------------------------------------------------
 

@@ -273,6 +273,7 @@ class FuturePoller:
 
     def _status_error(self, response: Response, cls: type[APIStatusError],
                       what: str) -> APIStatusError:
+        response = response.redacted(self.engine.config.redactor)
         body = _json_or_none(response)
         message = f"{self.spec.retrieve}: HTTP {response.status}: the future {what}"
         return cls(self.engine.config.redactor.text(message), response=response,
@@ -281,7 +282,8 @@ class FuturePoller:
 
     def _invalid(self, response: Response, why: str) -> APIResponseValidationError:
         message = self.engine.config.redactor.text(f"{self.spec.retrieve}: {why}")
-        return APIResponseValidationError(message, response=response,
+        return APIResponseValidationError(message,
+                                          response=response.redacted(self.engine.config.redactor),
                                           request=RequestInfo(response.method, response.url))
 
     # ---- byte budget and completion -----------------------------------------------------
