@@ -608,6 +608,7 @@ class Engine:
             elif where == "path":
                 path[param.wire_name] = value
             elif where == "query":
+                _check_range(plan.op, param, value)
                 query += query_pairs(param.wire_name, value, param.style, param.explode)
             elif where == "header":
                 headers[param.wire_name] = header_value(value, param.explode)
@@ -779,6 +780,18 @@ def _encode(body: Any) -> bytes | Upload | None:
     if isinstance(body, pydantic.BaseModel):
         return body.model_dump_json(by_alias=True, exclude_none=True).encode()
     return pydantic_core.to_json(body)
+
+
+def _check_range(op: Operation, param: Param, value: Any) -> None:
+    """A number outside its parameter's declared range is the caller's mistake: say which."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = param.schema.get("minimum"), param.schema.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = " and ".join(f"{word} {bound}" for word, bound in
+                              (("at least", low), ("at most", high)) if bound is not None)
+        raise ValueError(f"{op.sdk_group}.{op.sdk_method}(): {param.name} must be {bounds} "
+                         f"(got {value!r})")
 
 
 def _detail(body: Any) -> str:

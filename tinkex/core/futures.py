@@ -81,6 +81,8 @@ class FuturePoller:
     returned as the decoder makes them.
     """
 
+    JOINED_AT_EXIT = False  # a poll in flight is for a result nobody will read
+
     def __init__(self, engine: Engine, spec: FutureSpec, *,
                  decoders: Mapping[str, Decoder] | None = None,
                  random: Callable[[], float] = random.random) -> None:

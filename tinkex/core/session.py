@@ -38,6 +38,8 @@ class SessionManager:
     with the client's :class:`~tinkex.core.lifecycle.ThreadOwner` (exit and fork).
     """
 
+    JOINED_AT_EXIT = False  # a heartbeat has nothing to finish
+
     def __init__(self, engine: Engine, spec: SessionSpec | None = None, *,
                  create_body: Body | Callable[[], Body] | None = None,
                  heartbeat_body: Callable[[str | None], Body] | None = None,

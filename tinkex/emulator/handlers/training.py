@@ -135,6 +135,8 @@ def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
 
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
+    if not fb_input.data:  # protobuf bodies bypass the JSON schema's minItems
+        raise ApiError(400, "data: is empty; a pass needs at least one datum")
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
     custom = (loss_for(s, run, fb_input.loss_fn_config)
