@@ -278,6 +278,9 @@ class FuturePoller:
         response = response.redacted(self.engine.config.redactor)
         body = _json_or_none(response)
         message = f"{self.spec.retrieve}: HTTP {response.status}: the future {what}"
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if isinstance(detail, str) and detail:
+            message = f"{message}: {detail}"
         return cls(self.engine.config.redactor.text(message), response=response,
                    body=body if body is not None else response.text,
                    request=RequestInfo(response.method, response.url))

@@ -58,6 +58,8 @@ class FutureStore:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._last_sweep = 0.0
         self._closed = False
+        #: Why a request id of a previous run of the server is gone (lost in a restart).
+        self.lost: dict[str, str] = {}
         #: Called (on the finishing thread, outside the lock) with each record that finishes.
         self.listeners: list[Callable[[FutureRecord], None]] = []
 
@@ -88,6 +90,8 @@ class FutureStore:
         self._sweep()
         with self._lock:
             record = self._records.get(request_id)
+            if record is None and request_id in self.lost:
+                raise ApiError(410, self.lost[request_id])
             if record is None and (request_id in self._expired
                                    or _REQUEST_ID.fullmatch(request_id)):
                 raise ApiError(410, f"future {request_id!r} has expired")

@@ -87,6 +87,20 @@ class Services:
         self.console = ConsoleAccess(secret, config.console_link_ttl)
         self.auth = Authenticator(JwtSigner(secret), self.ledger.is_revoked,
                                   config.faults.refuse_jwt_every)
+        self._note_lost_requests()
+        self.futures.listeners.append(
+            lambda r: self.ledger.failed_unrun(r.request_id) if r.state == "failed" else None)
+
+    def _note_lost_requests(self) -> None:
+        """Requests accepted before a crash or stop that never ran: their polls say so
+        (410), and later requests of their models fail at once instead of waiting."""
+        for request_id, target, seq_id in self.ledger.lost_in_restart():
+            where = f" (model {target!r}, seq_id {seq_id})" if seq_id is not None else ""
+            self.futures.lost[request_id] = (
+                f"future {request_id!r} was lost: the server restarted before the request "
+                f"ran{where}; submit it again")
+            if seq_id is not None and target is not None:
+                self.executor.lost.setdefault(target, set()).add(seq_id)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
@@ -226,7 +240,7 @@ class Services:
         record, created = self.futures.create(owner, request_type, key)
         if created:
             self.ledger.submitted(record.request_id, owner, run.session_id, request_type,
-                                  run.run_id)
+                                  run.run_id, seq_id)
             self.faults.pause(record)
             work = self._timed(record, work)
 
