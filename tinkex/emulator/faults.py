@@ -18,6 +18,7 @@ import asyncio
 import random
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from .config import FaultConfig
@@ -43,6 +44,8 @@ class Faults:
         self._lock = threading.Lock()
         self._steps: dict[str, int] = {}
         self._corrupted: set[str] = set()
+        #: How many faults of each kind were injected ("5xx", "429", "drop", "lose").
+        self.injected: Counter[str] = Counter()
 
     def note_optimizer_step(self, run_id: str) -> None:
         """Count a finished optimizer step; the run is corrupted once it reaches the limit."""
@@ -58,27 +61,30 @@ class Faults:
         """Whether the run was marked corrupted (its training requests then fail)."""
         return run_id in self._corrupted
 
-    def _roll(self, rate: float) -> bool:
+    def _roll(self, rate: float, kind: str) -> bool:
         if rate <= 0:
             return False
         with self._lock:
-            return self._rng.random() < rate
+            hit = self._rng.random() < rate
+            if hit:
+                self.injected[kind] += 1
+            return hit
 
     def should_drop(self) -> bool:
-        return self._roll(self.config.drop_rate)
+        return self._roll(self.config.drop_rate, "drop")
 
     def should_lose(self) -> bool:
-        return self._roll(self.config.lose_rate)
+        return self._roll(self.config.lose_rate, "lose")
 
     async def before_operation(self, operation_id: str) -> None:
         """Added latency, then maybe a 5xx or (asample only) a 429, before the handler runs."""
         if self.config.latency > 0:
             await asyncio.sleep(self.config.latency)
-        if self._roll(self.config.rate_5xx):
+        if self._roll(self.config.rate_5xx, "5xx"):
             with self._lock:
                 status = self._rng.choice(_ERROR_STATUSES)
             raise ApiError(status, f"injected server error ({operation_id})")
-        if operation_id == "asample" and self._roll(self.config.rate_429):
+        if operation_id == "asample" and self._roll(self.config.rate_429, "429"):
             raise ApiError(429, "sampling backpressure (injected): retry later",
                            {"Retry-After": "1"})
 
