@@ -121,3 +121,50 @@ def test_the_cli_prints_no_secret() -> None:
     assert "Error:" in result.stderr and "invalid API key" in result.stderr
     for canary in CANARIES:
         assert canary not in result.stdout + result.stderr
+
+
+def test_a_minted_jwt_is_redacted_too(tmp_path: Any) -> None:
+    """A server that hands out a JWT and then echoes it: the token is a secret as well."""
+    from tinkex.emulator import Emulator, EmulatorConfig
+
+    with Emulator(EmulatorConfig(data_dir=tmp_path, poll_hold=1.0)) as emulator:
+        upstream = emulator.base_url
+        seen: list[str] = []
+
+        def answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            if path == "/api/v1/get_server_capabilities":  # echo whatever credential came
+                seen.append(headers.get("x-api-key", ""))
+                return 400, {"Content-Type": "application/json"}, json.dumps(
+                    {"detail": f"bad credential {headers.get('x-api-key')}"}).encode()
+            return _forward(upstream, path, headers, body)
+
+        with StubServer(answer) as server:
+            client = tinkex.ServiceClient(base_url=server.url, api_key=API_KEY, max_retries=0)
+            try:
+                client.create_rest_client().whoami().result(timeout=60)  # mints a JWT
+                with pytest.raises(tinkex.BadRequestError) as info:
+                    client.get_server_capabilities()
+            finally:
+                client.close()
+    assert seen and seen[0].count(".") == 2, seen  # the echoed credential was a JWT
+    texts = [*_reachable(info.value), pickle.dumps(info.value).decode("latin-1")]
+    for text in texts:
+        assert seen[0] not in text and API_KEY not in text, text[:300]
+
+
+def _forward(upstream: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(upstream)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        sent = {k: v for k, v in headers.items() if k not in ("host", "connection")}
+        conn.request("POST" if body else "GET", path, body=body or None, headers=sent)
+        response = conn.getresponse()
+        content = response.read()
+        kept = {k: v for k, v in response.getheaders()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")}
+        return response.status, kept, content
+    finally:
+        conn.close()
