@@ -104,6 +104,7 @@ def test_short_fault_soak(tmp_path: Path) -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(1800)  # each 429 waits out its Retry-After (1 s): about 10 minutes
 def test_fault_soak_with_200_faults_of_each_kind(tmp_path: Path) -> None:
     _soak(tmp_path, steps=320, rate=0.1, rate_429=0.45, sample_every=1, save_every=40,
           least=200)
