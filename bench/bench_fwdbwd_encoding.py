@@ -83,7 +83,7 @@ def tinkex_case(sink: str, data: list[Any], encoding: str) -> Callable[[], int]:
     from tinkex.core import sequencing
     from tinkex.core.config import ClientConfig
     from tinkex.core.engine import Engine
-    from tinkex.core.operations import load_table
+    from tinkex.core.model.operations import load_table
     from tinkex.types import _generated
 
     table = load_table(load_document())

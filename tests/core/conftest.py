@@ -17,7 +17,7 @@ import pytest
 from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.model.operations import OperationTable
 from tinkex.core.ratelimit import RateLimiterRegistry
 
 from .loopback import LoopbackServer, serving, thread_guard

@@ -30,7 +30,7 @@ from typing import Any
 from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.model.operations import OperationTable
 
 KEY = "kn-CANARY-0123456789"
 

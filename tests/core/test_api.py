@@ -24,7 +24,7 @@ import responses
 from tinkex.core.api import api_classes, build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.model.operations import OperationTable
 
 from .conftest import BASE, CANARY
 

@@ -16,7 +16,7 @@ from . import futures, limits, sequencing
 from .config import ClientConfig
 from .engine import Engine
 from .lifecycle import ThreadOwner
-from .operations import OperationTable
+from .model.operations import OperationTable
 
 
 class Connection:

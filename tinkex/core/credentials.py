@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .document import TokenExchangeSpec
 from .errors import APIError, ConfigError
+from .model.document import TokenExchangeSpec
 from .redact import Secret
 
 if TYPE_CHECKING:

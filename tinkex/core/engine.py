@@ -37,7 +37,6 @@ import pydantic
 import pydantic_core
 
 from .config import ClientConfig
-from .document import Source
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -49,7 +48,8 @@ from .errors import (
     StreamError,
 )
 from .metrics import Metrics
-from .operations import (
+from .model.document import Source
+from .model.operations import (
     JSON,
     RAW_CONTENT,
     BodyEncoding,

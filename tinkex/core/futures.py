@@ -29,7 +29,6 @@ import pydantic
 from tinkex.core.apifuture import APIFuture as APIFuture
 from tinkex.core.apifuture import CombinedFuture as CombinedFuture
 from tinkex.core.apifuture import QueueStateObserver, notify_observers
-from tinkex.core.document import FutureSpec
 from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -41,7 +40,8 @@ from tinkex.core.errors import (
 )
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, TaskPool
 from tinkex.core.limits import ByteBudget
-from tinkex.core.operations import Operation
+from tinkex.core.model.document import FutureSpec
+from tinkex.core.model.operations import Operation
 from tinkex.core.transport import Response
 
 if TYPE_CHECKING:

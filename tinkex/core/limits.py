@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from tinkex.core.document import DispatchLimitSpec
-from tinkex.core.operations import Operation
+from tinkex.core.model.document import DispatchLimitSpec
+from tinkex.core.model.operations import Operation
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine

@@ -22,7 +22,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tinkex.core.operations import Operation, OperationTable, SequenceSpec
+from tinkex.core.model.operations import Operation, OperationTable, SequenceSpec
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine

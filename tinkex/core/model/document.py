@@ -18,13 +18,13 @@ from typing import Any
 
 import jsonschema
 
-from .errors import STATUS_ERRORS, DocumentError
-from .retry import Backoff, StatusSet
+from ..errors import STATUS_ERRORS, DocumentError
+from ..retry import Backoff, StatusSet
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 SCHEMA_PREFIX = "#/components/schemas/"
 SCHEMAS_FILE = "extensions.schema.json"
-PACKAGED_SCHEMAS = Path(__file__).resolve().parent.parent / "_spec" / SCHEMAS_FILE
+PACKAGED_SCHEMAS = Path(__file__).resolve().parents[2] / "_spec" / SCHEMAS_FILE
 """Where ``make regen`` puts the extension schemas inside the package."""
 
 Document = dict[str, Any]
