@@ -85,7 +85,7 @@ def relay_queue_state(source: APIFuture[Any], target: APIFuture[Any]) -> None:
     the future the caller holds would otherwise never hear them.
     """
     def relay(state: str, reason: str | None) -> None:
-        target._note_queue_state(state, reason)
+        target.note_queue_state(state, reason)
 
     source.add_queue_state_observer(relay)
 
@@ -130,15 +130,10 @@ def _keep_alive_while_pending(context: ClientContext) -> None:
 
     def resolve_and_hold(operation: Any, submitted: Any, submit_started_at: float) -> Any:
         future: APIFuture[Any] = resolve(operation, submitted, submit_started_at)
-        future._client = owner()  # type: ignore[attr-defined]
-        future.add_done_callback(_release_client)
+        future.hold(owner())
         return future
 
     context.engine.future_resolver = resolve_and_hold
-
-
-def _release_client(future: Any) -> None:
-    future._client = None
 
 
 def _jwt_enabled(context: weakref.ref[ClientContext]) -> Callable[[], bool]:

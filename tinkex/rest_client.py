@@ -270,14 +270,14 @@ class RestClient(SessionlessClient):
             try:
                 state = self._rest.export_session_trace(session_id=session_id)
             except Exception as exc:
-                future._settle(exc=exc)
+                future.settle(exc=exc)
                 return None
             status = getattr(state.status, "value", state.status)
             if status == "ready" and state.url:
-                future._settle(str(state.url))
+                future.settle(str(state.url))
                 return None
             if status == "failed":
-                future._settle(exc=RuntimeError(
+                future.settle(exc=RuntimeError(
                     f"the trace export of session {session_id} failed: {state.error}"))
                 return None
             if first[0]:
