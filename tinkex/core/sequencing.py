@@ -192,8 +192,6 @@ class Sequencer:
             counter.reset_after_fork()
 
 
-def install(engine: Engine) -> Sequencer:
-    """Attach a :class:`Sequencer` to ``engine``."""
-    sequencer = Sequencer(engine.table)
-    engine.sequencer = sequencer
-    return sequencer
+def sequencer_for(engine: Engine) -> Sequencer:
+    """The engine's ``sequencer`` hook (:class:`~tinkex.core.engine.EngineHooks`)."""
+    return Sequencer(engine.table)
