@@ -27,11 +27,13 @@ from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import credentials, futures, limits, sequencing
+from tinkex.core.api import api_classes
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine, EngineHooks
 from tinkex.core.errors import ConfigError, NotFoundError, SDKError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
+from tinkex.core.model.operations import OperationTable
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
@@ -180,10 +182,11 @@ class ClientContext:
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto", circuit_breaker: bool | None = None,
-                 tracing: bool | None = None) -> None:
+                 tracing: bool | None = None, table: OperationTable | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
-        table = load_operation_table()
+        packaged = load_operation_table()
+        table = table or packaged
         configure_logging(env, table.api.env.get("log_level"))
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,
@@ -205,7 +208,8 @@ class ClientContext:
         token_auth = self.engine.token_auth
         self.credentials = (None if token_auth is None
                             else _made(token_auth, credentials.TokenCredentials))
-        self.api: Any = TinkerAPI(self.engine)
+        self.api: Any = (TinkerAPI(self.engine) if table is packaged  # another document: its own API
+                         else api_classes(table, models=_generated)[table.client_class](self.engine))
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None
         self.user_metadata = dict(user_metadata or {})

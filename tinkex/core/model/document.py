@@ -175,6 +175,9 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
             need("type", types, ref, f"{where}.{ref_where}")
         sdk = op["x-tinkex-sdk"]
         need("SDK group", groups, sdk["group"], f"{where}.x-tinkex-sdk.group")
+        if "client" in sdk and (future is not None or stream is not None):
+            problems.append(f"{where}.x-tinkex-sdk.client: a pass-through method cannot front "
+                            "a future or streaming operation")
         key = (sdk["group"], sdk["method"])
         if key in seen_methods:
             problems.append(f"{where}.x-tinkex-sdk: {key[0]}.{key[1]} is already "

@@ -164,6 +164,8 @@ class Operation:
     body_encoding: BodyEncoding | None
     sdk_group: str
     sdk_method: str
+    sdk_client: str | None
+    """The domain client class with a generated pass-through method for it, if any."""
     request_media: tuple[str, ...]
     security: tuple[tuple[str, ...], ...] = ()
     """Alternatives (any one will do), each the scheme names that are all sent; () = no auth."""
@@ -335,7 +337,7 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
         rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)), stream=stream,
         body_encoding=encoding,
-        sdk_group=sdk["group"], sdk_method=sdk["method"],
+        sdk_group=sdk["group"], sdk_method=sdk["method"], sdk_client=sdk.get("client"),
         request_media=tuple(content), result_schema=result_schema,
     )
 

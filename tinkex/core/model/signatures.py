@@ -16,8 +16,8 @@ from .document import SCHEMA_PREFIX
 from .naming import CALL_OPTIONS
 from .operations import RAW_CONTENT, Operation, OperationTable
 
-__all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "ApiClass", "Method", "Param", "Property",
-           "View", "api_shape"]
+__all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "ApiClass", "Method", "Param",
+           "PassThroughMethod", "Property", "View", "api_shape", "pass_through_methods"]
 
 REQUIRED: Any = object()
 """The default of a parameter that has none (the caller must pass it)."""
@@ -31,8 +31,11 @@ class Annotations:
     """
 
     def __init__(self, schemas: Mapping[str, Any], class_names: frozenset[str],
-                 schema_classes: Mapping[str, str] | None = None) -> None:
+                 schema_classes: Mapping[str, str] | None = None, *,
+                 enums_as_literals: bool = False) -> None:
         self.schemas = schemas
+        self.enums_as_literals = enums_as_literals
+        """Spell an enum schema as its ``Literal[...]`` values, not its class."""
         self.class_names = class_names
         """Classes the models module really defines."""
         self.schema_classes = schema_classes or {name: name for name in schemas}
@@ -59,9 +62,10 @@ class Annotations:
 
     def _of_ref(self, name: str) -> str:
         cls = self.schema_classes.get(name, name)
-        if cls in self.class_names:
-            return str(cls)
         target = self.schemas.get(name)
+        inline = self.enums_as_literals and isinstance(target, Mapping) and "enum" in target
+        if cls in self.class_names and not inline:
+            return str(cls)
         if target is None or name in self._expanding:  # a cycle without a class: give up
             return "Any"
         self._expanding.add(name)
@@ -264,3 +268,47 @@ def api_shape(table: OperationTable, class_names: frozenset[str] | None = None
     props += tuple(Property(g.name, g.class_name, member=True) for g in table.groups)
     out.append(ApiClass(client, f"{one_line(table.api.title)}: the low-level API.", props, ()))
     return tuple(out)
+
+
+# ---- pass-through methods of domain clients (``x-tinkex-sdk.client``) ----------------------
+
+
+@dataclass(frozen=True)
+class PassThroughMethod:
+    """A domain client's method that only calls one operation: positional parameters in the
+    operation's order, enums as their literal values, an optional one without a default
+    is None (not sent); ``returns`` is what the call answers (the client wraps it)."""
+
+    client: str
+    name: str
+    params: tuple[Param, ...]
+    returns: str
+    doc: str | None
+    operation: Operation
+
+
+def pass_through_methods(table: OperationTable, class_names: frozenset[str] | None = None
+                         ) -> dict[str, tuple[PassThroughMethod, ...]]:
+    """The pass-through methods of each domain client class, by class, sorted by name."""
+    schemas = (table.document.get("components") or {}).get("schemas") or {}
+    names = class_names if class_names is not None else frozenset(table.class_names.values())
+    types = Annotations(schemas, names, table.class_names, enums_as_literals=True)
+    out: dict[str, list[PassThroughMethod]] = {}
+    for op in sorted(table, key=lambda o: o.sdk_method):
+        if op.sdk_client is None:
+            continue
+        annotations = types.of_params(op)
+        params = []
+        for p in op.params:
+            annotation = annotations[p.name]
+            if p.required:
+                params.append(Param(p.name, annotation))
+            elif p.default is None:
+                optional = annotation if "None" in annotation.split(" | ") else f"{annotation} | None"
+                params.append(Param(p.name, optional, None))
+            else:
+                params.append(Param(p.name, annotation, p.default))
+        out.setdefault(op.sdk_client, []).append(PassThroughMethod(
+            op.sdk_client, op.sdk_method, tuple(params), types.of_result(op),
+            one_line(op.summary), op))
+    return {client: tuple(methods) for client, methods in sorted(out.items())}
