@@ -8,7 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tinkex.core.operations import OperationTable
+    from tinkex.core.model.operations import OperationTable
 
 
 @functools.cache
@@ -21,6 +21,6 @@ def load_document() -> dict[str, Any]:
 @functools.cache
 def load_operation_table() -> OperationTable:
     """The document's operation table, validated and built once per process (it is immutable)."""
-    from tinkex.core.operations import load_table
+    from tinkex.core.model.operations import load_table
 
     return load_table(load_document())

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .operations import OperationTable
+from .model.operations import OperationTable
 from .redact import Redactor, Secret
 from .security import SecurityScheme
 from .transport import Timeout
