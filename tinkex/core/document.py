@@ -16,8 +16,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
-
 from .errors import STATUS_ERRORS, DocumentError
 from .retry import Backoff, StatusSet
 
@@ -31,27 +29,35 @@ Document = dict[str, Any]
 Source = Mapping[str, Any] | str | Path
 
 
-def load_document(source: Source, *, extension_schemas: Source | None = None) -> Document:
+def load_document(source: Source, *, extension_schemas: Source | None = None,
+                  check_schemas: bool = True) -> Document:
     """The document from a mapping or a JSON file, validated; raise DocumentError otherwise.
 
     The extension schemas come from ``extension_schemas``, else from
     ``extensions.schema.json`` beside a document file, else from the package.
+    ``check_schemas=False`` skips the JSON Schema checks (cross references are
+    still checked), for a document that codegen validated when it wrote it.
     """
     if isinstance(source, Mapping):
         doc, name, sibling = dict(source), "the API document", None
     else:
         path = Path(source)
         doc, name, sibling = _read_json(path, path.name), str(path), path.parent / SCHEMAS_FILE
-    if extension_schemas is None:
-        extension_schemas = sibling if sibling is not None and sibling.exists() else PACKAGED_SCHEMAS
-    bundle = (dict(extension_schemas) if isinstance(extension_schemas, Mapping)
-              else _read_json(Path(extension_schemas), "extension schemas"))
-    problems = validate_extensions(doc, bundle)
+    problems = _schema_problems(doc, extension_schemas, sibling) if check_schemas else []
     if not problems:  # cross references only make sense in a well-formed document
         problems = check_references(doc)
     if problems:
         raise DocumentError(problems, name)
     return doc
+
+
+def _schema_problems(doc: Document, extension_schemas: Source | None,
+                     sibling: Path | None) -> list[str]:
+    if extension_schemas is None:
+        extension_schemas = sibling if sibling is not None and sibling.exists() else PACKAGED_SCHEMAS
+    bundle = (dict(extension_schemas) if isinstance(extension_schemas, Mapping)
+              else _read_json(Path(extension_schemas), "extension schemas"))
+    return validate_extensions(doc, bundle)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -73,6 +79,8 @@ def iter_operations(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str
 
 
 def _check(where: str, schema: Mapping[str, Any], value: Any) -> list[str]:
+    import jsonschema  # costs more to import than requests; only unchecked documents need it
+
     problems = []
     for error in jsonschema.Draft202012Validator(schema).iter_errors(value):
         sub = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)

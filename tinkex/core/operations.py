@@ -209,9 +209,14 @@ class OperationTable:
         object.__setattr__(self, "_by_sdk", MappingProxyType(by_sdk))
 
     @classmethod
-    def load(cls, source: Source, *, extension_schemas: Source | None = None) -> OperationTable:
-        """Load, validate and index a document (a mapping or a JSON file)."""
-        return build_table(load_document(source, extension_schemas=extension_schemas))
+    def load(cls, source: Source, *, extension_schemas: Source | None = None,
+             check_schemas: bool = True) -> OperationTable:
+        """Load, validate and index a document (a mapping or a JSON file).
+
+        ``check_schemas=False``: see :func:`~tinkex.core.document.load_document`.
+        """
+        return build_table(load_document(source, extension_schemas=extension_schemas,
+                                         check_schemas=check_schemas))
 
     def __getitem__(self, operation_id: str) -> Operation:
         return self.operations[operation_id]
@@ -440,10 +445,11 @@ def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any]
     return tuple([p for p in params if p.required] + [p for p in params if not p.required])
 
 
-def load_table(source: Source | OperationTable, *,
-               extension_schemas: Source | None = None) -> OperationTable:
+def load_table(source: Source | OperationTable, *, extension_schemas: Source | None = None,
+               check_schemas: bool = True) -> OperationTable:
     """An OperationTable from a table (returned as is), a mapping or a JSON file path."""
     if isinstance(source, OperationTable):
         return source
-    return OperationTable.load(source, extension_schemas=extension_schemas)
+    return OperationTable.load(source, extension_schemas=extension_schemas,
+                               check_schemas=check_schemas)
 

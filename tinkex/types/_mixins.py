@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import (
     BaseModel,
     PrivateAttr,
@@ -21,13 +20,18 @@ from pydantic import (
 )
 
 from tinkex import console
+from tinkex._lazy import LazyModule, is_ndarray, is_numpy_integer
 from tinkex.console import ConsoleBase
 from tinkex.paths import TinkerPath
 
 from ._views import ProvenanceMixin
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ._generated import ModelInput, TensorData
+else:
+    np = LazyModule("numpy")
 
 # Loss-input key -> wire dtype, for inputs given as plain lists or arrays.
 LOSS_INPUT_DTYPES: dict[str, str] = {
@@ -79,7 +83,7 @@ class ModelInputMixin(BaseModel):
     def from_ints(cls, tokens: Sequence[int] | np.ndarray) -> ModelInput:
         """A model input of one text chunk holding ``tokens``."""
         gen = _generated()
-        ints = [int(t) for t in (tokens.tolist() if isinstance(tokens, np.ndarray) else tokens)]
+        ints = [int(t) for t in (tokens.tolist() if is_ndarray(tokens) else tokens)]
         return gen.ModelInput(chunks=[gen.EncodedTextChunk(tokens=ints)])
 
     @classmethod
@@ -128,7 +132,8 @@ class ModelInputMixin(BaseModel):
         return gen.ModelInput(chunks=chunks)
 
 
-_NUMPY_DTYPES = {"int64": np.int64, "float32": np.float32}
+_NUMPY_DTYPES = {"int64": "int64", "float32": "float32"}
+"""Wire dtype -> numpy dtype (numpy takes the names)."""
 
 
 def _wire_dtype(array: np.ndarray) -> str:
@@ -158,7 +163,7 @@ class TensorDataMixin(BaseModel):
     array.
     """
 
-    _array: np.ndarray | None = PrivateAttr(default=None)
+    _array: Any = PrivateAttr(default=None)  # np.ndarray | None (numpy is imported on use)
 
     @classmethod
     def from_numpy(cls, array: np.ndarray) -> TensorData:
@@ -228,7 +233,7 @@ class TensorDataMixin(BaseModel):
 
         Entries equal to ``pad_value`` are left out; :meth:`to_numpy` puts them back.
         """
-        if isinstance(pad_value, bool) or not isinstance(pad_value, (int, np.integer)):
+        if isinstance(pad_value, bool) or not (isinstance(pad_value, int) or is_numpy_integer(pad_value)):
             raise TypeError(f"pad_value must be an integer, not {pad_value!r}")
         if str(getattr(tensor, "dtype", "")) == "torch.bfloat16":
             tensor = tensor.float()
@@ -387,7 +392,7 @@ class DatumMixin(ProvenanceMixin):
         if isinstance(inputs, Mapping):
             data["loss_fn_inputs"] = {k: _coerce_tensor(k, v) for k, v in inputs.items()}
         model_input = data.get("model_input")
-        if isinstance(model_input, (list, tuple, np.ndarray)):
+        if isinstance(model_input, (list, tuple)) or is_ndarray(model_input):
             data["model_input"] = _generated().ModelInput.from_ints(model_input)
         return data
 

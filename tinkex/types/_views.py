@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
 from pydantic import BaseModel, Field, field_validator
+
+from tinkex._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")
 
 MASK_LOGPROB = -99999.0
 """The logprob of an empty top-k slot in :class:`TopkLogprobs` (its token id is 0)."""
