@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from tinkex import chunking
 from tinkex import types as T
+from tinkex._lazy import LazyModule
 from tinkex.core.engine import BodyEncoder, EncodedBody
 from tinkex.core.futures import Decoder
-from tinkex._lazy import LazyModule
 
 if TYPE_CHECKING:
     from tinkex.proto import codec

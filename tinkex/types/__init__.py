@@ -16,9 +16,9 @@ from ._compat import *  # noqa: F403
 from ._dataclasses import install as _dataclasses
 from ._generated import *  # noqa: F403
 from ._mixins import LOSS_INPUT_DTYPES as LOSS_INPUT_DTYPES
-from .identity import WhoamiResponse as WhoamiResponse
 from ._modules import install as _modules
 from ._views import TopkLogprobs as TopkLogprobs
+from .identity import WhoamiResponse as WhoamiResponse
 
 # The category of a failed request, with the official spellings (User, Server, Unknown) too.
 RequestErrorCategory = _errors.RequestErrorCategory  # type: ignore[assignment, misc]
