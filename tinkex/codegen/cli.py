@@ -49,6 +49,7 @@ def _project_outputs(root: Path) -> dict[Path, str]:
     result: BuildResult = build(root / cfg["manifest"], models_module=cfg["models_module"],
                                 runtime_module=cfg["runtime_module"],
                                 base_classes=cfg.get("base_classes"),
+                                base_class=cfg.get("base_class"),
                                 source_name=cfg["manifest"])
     outputs: dict[Path, str] = {}
     for path in _as_list(cfg["openapi"]):

@@ -24,6 +24,7 @@ from tinkex._lazy import LazyModule, is_ndarray, is_numpy_integer
 from tinkex.console import ConsoleBase
 from tinkex.paths import TinkerPath
 
+from ._base import WireModel
 from ._views import ProvenanceMixin
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def infer_chunk_type(chunk: Any) -> Any:
     return chunk
 
 
-class ModelInputMixin(BaseModel):
+class ModelInputMixin(WireModel):
     """Constructors and views of a model input (an ordered list of chunks)."""
 
     @model_validator(mode="before")
@@ -145,7 +146,7 @@ def _wire_dtype(array: np.ndarray) -> str:
     raise TypeError(f"cannot send a numpy array of dtype {array.dtype} (numbers only)")
 
 
-class TensorDataMixin(BaseModel):
+class TensorDataMixin(WireModel):
     """Conversions between the wire tensor (flat list + dtype + shape) and numpy.
 
     A tensor's values live in one of two places. Built from a list (or parsed
@@ -397,7 +398,7 @@ class DatumMixin(ProvenanceMixin):
         return data
 
 
-class SavedWeightsMixin(BaseModel):
+class SavedWeightsMixin(WireModel):
     """Console links of a saved checkpoint (``save_state``, ``save_weights_for_sampler``).
 
     The training client that saved it sets where its console lives; a result built
