@@ -276,6 +276,7 @@ class SamplingClient(Offloads, ResolvedClient):
 
         inner.add_done_callback(done)
         outer._on_cancel = lambda: None if inner.cancel() else None
+        outer._on_block = inner._on_block  # a caller waiting on the sample polls for it
 
     def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
         """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""
