@@ -4,14 +4,15 @@ Run by ``bench/bench_all.py`` (``make bench``) under tinkex's venv or an officia
 SDK's cached conformance venv; prints one JSON object. Nothing here imports
 tinkex unless the client is tinkex, so the official venvs need only ``tinker``.
 
-    python bench/bench_clients.py --client {tinkex,official,raw} --case CASE --url URL [--n N]
+    python bench/bench_clients.py --client {tinkex,official,raw} --url URL CASE@N ...
 
-Cases: ``small`` (sequential ``get_server_capabilities``), ``seq`` (sample then
-``result()``, one at a time), ``inflight`` / ``inflight_async`` (``--n`` samples
-submitted at once, then every result; async with ``asyncio.gather``),
-``latency`` (the server holds each retrieve; seconds from its answer being
-written to ``result()`` returning, per sample). Values are per-call seconds
-(median of blocks) or samples per second.
+Cases (``N`` is the number of calls): ``small`` (sequential
+``get_server_capabilities``), ``seq`` (sample then ``result()``, one at a
+time), ``inflight`` / ``inflight_async`` (N samples submitted at once, then
+every result; async with ``asyncio.gather``), ``latency`` (the server holds
+each retrieve; seconds from its answer being written to ``result()``
+returning, per sample). Values are seconds per call (median of blocks), samples
+per second, or seconds.
 """
 
 from __future__ import annotations
@@ -159,41 +160,49 @@ def latency(client: Any, url: str, n: int, hold: float = 0.005) -> float:
     return statistics.median(gaps)
 
 
+def run_case(client: Any, url: str, case: str, n: int) -> float:
+    if case == "small":
+        return per_call(client.small, n)
+    if case == "seq":
+        return per_call(client.sample, n)
+    if case == "inflight":
+        client.inflight(min(n, 64))  # warm up connections and threads
+        return throughput(lambda: client.inflight(n), n)
+    if case == "inflight_async":
+        import asyncio
+
+        async def gather(count: int) -> None:
+            await asyncio.gather(*(client.sample_async() for _ in range(count)))
+
+        asyncio.run(gather(min(n, 64)))
+        return throughput(lambda: asyncio.run(gather(n)), n)
+    if case == "latency":
+        return latency(client, url, n)
+    raise SystemExit(f"unknown case {case!r}")
+
+
 def main() -> None:
+    global MODEL
     parser = argparse.ArgumentParser()
     parser.add_argument("--client", choices=("tinkex", "official", "raw"), required=True)
-    parser.add_argument("--case", required=True)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("cases", nargs="+", help="CASE@N")
     args = parser.parse_args()
+    MODEL = args.model
     if args.client == "raw":
         client: Any = RawClient(args.url)
     else:
         tinker = __import__("tinkex" if args.client == "tinkex" else "tinker")
         client = SDKClient(tinker, args.url)
+    results = {}
     try:
-        if args.case == "small":
-            value = per_call(client.small, args.n)
-        elif args.case == "seq":
-            value = per_call(client.sample, args.n)
-        elif args.case == "inflight":
-            client.inflight(min(args.n, 64))  # warm up connections and threads
-            value = throughput(lambda: client.inflight(args.n), args.n)
-        elif args.case == "inflight_async":
-            import asyncio
-
-            async def gather(n: int) -> None:
-                await asyncio.gather(*(client.sample_async() for _ in range(n)))
-
-            asyncio.run(gather(min(args.n, 64)))
-            value = throughput(lambda: asyncio.run(gather(args.n)), args.n)
-        elif args.case == "latency":
-            value = latency(client, args.url, args.n)
-        else:
-            raise SystemExit(f"unknown case {args.case!r}")
+        for spec in args.cases:
+            case, _, n = spec.partition("@")
+            results[spec] = run_case(client, args.url, case, int(n or 200))
     finally:
         client.close()
-    print(json.dumps({"value": value}))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
