@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class LazyModule(types.ModuleType):
@@ -28,7 +31,7 @@ class LazyModule(types.ModuleType):
         return getattr(target, attr)
 
 
-def is_ndarray(value: Any) -> bool:
+def is_ndarray(value: Any) -> TypeGuard[np.ndarray]:
     """Whether ``value`` is a numpy array, without importing numpy (no array exists without it)."""
     numpy = sys.modules.get("numpy")
     return numpy is not None and isinstance(value, numpy.ndarray)
