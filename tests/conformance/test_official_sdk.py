@@ -36,7 +36,10 @@ INSTALL_TIMEOUT = 900
 
 
 def _imports(python: Path, version: str) -> bool:
-    check = f"import sys, tinker; sys.exit(tinker.__version__ != {version!r})"
+    # The distribution's version: some early releases (0.2.2) report a placeholder
+    # ``tinker.__version__``.
+    check = ("import sys, importlib.metadata as m, tinker; "
+             f"sys.exit(m.version('tinker') != {version!r})")
     return python.exists() and subprocess.run(
         [str(python), "-c", check], capture_output=True, timeout=120).returncode == 0
 
