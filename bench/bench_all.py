@@ -298,6 +298,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer scale points and rounds")
+    parser.add_argument("--only", choices=("import", "probe", "fwdbwd", "emulator"),
+                        action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
     PYCACHE.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -311,10 +313,11 @@ def main() -> int:
     try:
         steps = [
             ("import", lambda: import_rows(pythons, 5 if not args.quick else 3)),
-            ("probe server", lambda: probe_rows(pythons, probe.url, args.rounds, args.quick)),
-            ("forward_backward sink", lambda: fwdbwd_rows(pythons, args.rounds, args.quick)),
-            ("emulator", lambda: emulator_rows(pythons, max(1, args.rounds - 1))),
+            ("probe", lambda: probe_rows(pythons, probe.url, args.rounds, args.quick)),
+            ("fwdbwd", lambda: fwdbwd_rows(pythons, args.rounds, args.quick)),
+            ("emulator", lambda: emulator_rows(pythons, args.rounds)),
         ]
+        steps = [(name, step) for name, step in steps if not args.only or name in args.only]
         rows: list[Row] = []
         for name, step in steps:
             print(f"== {name}", flush=True)

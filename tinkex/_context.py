@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from tinkex import console, wire
-from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import credentials, futures, limits, sequencing
@@ -193,6 +192,9 @@ class ClientContext:
         self.sequencer = sequencing.install(self.engine)
         self.dispatcher = limits.install(self.engine)
         self.credentials = credentials.install(self.engine, _jwt_enabled(weakref.ref(self)))
+        # The API classes are built from the document on first use, not by ``import tinkex``.
+        from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
+
         self.api: Any = TinkerAPI(self.engine)
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None
