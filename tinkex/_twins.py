@@ -23,6 +23,7 @@ methods that number their requests when they run (a training model's
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
@@ -95,7 +96,7 @@ def awaiting(fn: Callable[..., Any], *, offload: bool = True,
     """
     async def twin(self: Offloads, *args: Any, **kwargs: Any) -> Any:
         call = functools.partial(fn, self, *args, **kwargs)
-        value = await self._offload(call, ordered) if offload else call()
+        value = await flattened(self._offload(call, ordered)) if offload else call()
         if isinstance(value, APIFuture):
             value = await value
         return value
@@ -106,6 +107,57 @@ def awaiting(fn: Callable[..., Any], *, offload: bool = True,
     _name(twin, fn, annotation,
           "for coroutines: awaits the result, without blocking the event loop")
     return twin
+
+
+def flattened(submitted: APIFuture[Any]) -> APIFuture[Any]:
+    """A future of ``submitted``'s value, or, when that value is a future, of *its* result.
+
+    The coroutine awaiting it then wakes once, when the result is in, instead of
+    once for the submit and again for the result. Cancelling it cancels the
+    call (if it has not started) and the request's future.
+    """
+    final: APIFuture[Any] = APIFuture()
+    final._on_wait = submitted._on_wait
+    inner: list[APIFuture[Any]] = []
+
+    def cancel() -> None:
+        submitted.cancel()
+        for future in inner:
+            future.cancel()
+
+    def settle_from(future: concurrent.futures.Future[Any]) -> bool:
+        """Settle ``final`` from a failed or cancelled ``future``; False if it succeeded."""
+        if future.cancelled():
+            final.cancel()
+            return True
+        exc = future.exception()
+        if exc is not None:
+            final._settle(exc=exc)
+            return True
+        return False
+
+    def result_done(future: concurrent.futures.Future[Any]) -> None:
+        if not settle_from(future):
+            final._settle(future.result())
+
+    def submit_done(future: concurrent.futures.Future[Any]) -> None:
+        if settle_from(future):
+            return
+        value = future.result()
+        if not isinstance(value, APIFuture):
+            final._settle(value)
+            return
+        inner.append(value)
+        final.request_id = value.request_id
+        final._on_wait = value._on_wait
+        if final.cancelled():  # cancelled while the submit was running
+            value.cancel()
+            return
+        value.add_done_callback(result_done)
+
+    final._on_cancel = cancel
+    submitted.add_done_callback(submit_done)
+    return final
 
 
 def submitting(fn: Callable[Concatenate[C, P], APIFuture[T]], *, ordered: bool = True
