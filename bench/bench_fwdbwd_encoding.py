@@ -82,15 +82,16 @@ def tinkex_case(sink: str, data: list[Any], encoding: str) -> Callable[[], int]:
     from tinkex._version import __version__
     from tinkex.core import sequencing
     from tinkex.core.config import ClientConfig
-    from tinkex.core.engine import Engine
-    from tinkex.core.operations import load_table
+    from tinkex.core.engine import Engine, EngineHooks
+    from tinkex.core.model.operations import load_table
     from tinkex.types import _generated
 
     table = load_table(load_document())
     config = ClientConfig.resolve(table, api_key="tml-bench", base_url=sink,
                                   sdk_version=__version__, environ={})
-    engine = Engine(table, config, models_module=_generated)
-    sequencing.install(engine)  # the body is numbered, as in a TrainingClient
+    # the body is numbered, as in a TrainingClient
+    engine = Engine(table, config, models_module=_generated,
+                    hooks=EngineHooks(sequencer=sequencing.sequencer_for))
     datums = [types.Datum(model_input=types.ModelInput.from_ints(x),
                           loss_fn_inputs={"target_tokens": y, "weights": w}) for x, y, w in data]
     encode = None

@@ -26,11 +26,13 @@ from tinkex import console, wire
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import credentials, futures, limits, sequencing
+from tinkex.core.api import api_classes
 from tinkex.core.config import ClientConfig
-from tinkex.core.engine import Engine
+from tinkex.core.engine import Engine, EngineHooks
 from tinkex.core.errors import ConfigError, NotFoundError, SDKError
 from tinkex.core.futures import APIFuture, FuturePoller
 from tinkex.core.lifecycle import ThreadOwner
+from tinkex.core.model.operations import OperationTable
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
@@ -84,7 +86,7 @@ def relay_queue_state(source: APIFuture[Any], target: APIFuture[Any]) -> None:
     the future the caller holds would otherwise never hear them.
     """
     def relay(state: str, reason: str | None) -> None:
-        target._note_queue_state(state, reason)
+        target.note_queue_state(state, reason)
 
     source.add_queue_state_observer(relay)
 
@@ -115,29 +117,33 @@ def _telemetry_payload(session: SessionManager | None, sessionless_id: str,
             "session_id": session_id or sessionless_id, "process_uuid": process_uuid()}
 
 
-def _keep_alive_while_pending(context: ClientContext) -> None:
-    """Make every future of ``context`` hold the context until it resolves.
+H = TypeVar("H")
+
+
+def _made(hook: object, kind: type[H]) -> H:
+    """A hook the engine made from this module's factory, as its concrete class."""
+    if not isinstance(hook, kind):
+        raise TypeError(f"expected the engine's hook to be a {kind.__name__}, not {hook!r}")
+    return hook
+
+
+class _HoldingPoller:
+    """The engine's future resolver: the poller's, and each future holds the context.
 
     Otherwise ``ServiceClient().create_sampling_client(...).sample(...)`` could
     lose its client (and its poller threads) to the garbage collector while the
     caller still waits for the result. The engine keeps only a weak reference, so
     an idle, forgotten client is still collected.
     """
-    resolve = context.engine.future_resolver
-    assert resolve is not None
-    owner = weakref.ref(context)
 
-    def resolve_and_hold(operation: Any, submitted: Any, submit_started_at: float) -> Any:
-        future: APIFuture[Any] = resolve(operation, submitted, submit_started_at)
-        future._client = owner()  # type: ignore[attr-defined]
-        future.add_done_callback(_release_client)
+    def __init__(self, poller: FuturePoller, owner: weakref.ref[ClientContext]) -> None:
+        self.poller = poller
+        self._owner = owner
+
+    def resolve(self, operation: Any, submitted: Any, submit_started_at: float) -> APIFuture[Any]:
+        future = self.poller.resolve(operation, submitted, submit_started_at)
+        future.hold(self._owner())
         return future
-
-    context.engine.future_resolver = resolve_and_hold
-
-
-def _release_client(future: Any) -> None:
-    future._client = None
 
 
 def _jwt_enabled(context: weakref.ref[ClientContext]) -> Callable[[], bool]:
@@ -175,27 +181,37 @@ class ClientContext:
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto", circuit_breaker: bool | None = None,
-                 tracing: bool | None = None) -> None:
+                 tracing: bool | None = None, table: OperationTable | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
-        table = load_operation_table()
+        packaged = load_operation_table()
+        table = table or packaged
         configure_logging(env, table.api.env.get("log_level"))
         self.config = ClientConfig.resolve(
             table, api_key=api_key, base_url=base_url, default_headers=default_headers,
             timeout=timeout, max_retries=max_retries, sdk_version=__version__, environ=env,
             circuit_breaker=circuit_breaker, tracing=tracing)
-        self.engine = Engine(table, self.config, models_module=_generated)
+        me = weakref.ref(self)
+        decoders = wire.result_decoders(self.wire_format)
+        self.engine = Engine(table, self.config, models_module=_generated, hooks=EngineHooks(
+            future_resolver=lambda engine: _HoldingPoller(
+                futures.poller_for(engine, decoders=decoders), me),
+            sequencer=sequencing.sequencer_for, dispatcher=limits.dispatcher_for,
+            token_auth=lambda engine: credentials.credentials_for(engine, _jwt_enabled(me))))
         self.owner = ThreadOwner(self.engine)
-        self.poller: FuturePoller = self.owner.own(futures.install(
-            self.engine, decoders=wire.result_decoders(self.wire_format)))
+        self.poller: FuturePoller = self.owner.own(
+            _made(self.engine.future_resolver, _HoldingPoller).poller)
         self.offloader = self.owner.own(Offloader("offload", OFFLOAD_THREADS))
-        self.sequencer = sequencing.install(self.engine)
-        self.dispatcher = limits.install(self.engine)
-        self.credentials = credentials.install(self.engine, _jwt_enabled(weakref.ref(self)))
+        self.sequencer = _made(self.engine.sequencer, sequencing.Sequencer)
+        self.dispatcher = _made(self.engine.dispatcher, limits.Dispatcher)
+        token_auth = self.engine.token_auth
+        self.credentials = (None if token_auth is None
+                            else _made(token_auth, credentials.TokenCredentials))
         # The API classes are built from the document on first use, not by ``import tinkex``.
         from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
 
-        self.api: Any = TinkerAPI(self.engine)
+        self.api: Any = (TinkerAPI(self.engine) if table is packaged  # another document: its own API
+                         else api_classes(table, models=_generated)[table.client_class](self.engine))
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None
         self.user_metadata = dict(user_metadata or {})
@@ -225,7 +241,6 @@ class ClientContext:
         self.telemetry = self.owner.own(TelemetryReporter(
             self.engine, functools.partial(_telemetry_payload, self.session, self._sessionless_id),
             environ=env))
-        _keep_alive_while_pending(self)
         self.log_event("SESSION_START", severity="INFO")
 
     # ---- session and counters -----------------------------------------------------------

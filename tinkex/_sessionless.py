@@ -8,13 +8,11 @@ returns an :class:`~tinkex.APIFuture`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tinkex._context import ClientContext
-from tinkex._twins import Offloads
-from tinkex.core.futures import APIFuture
+from tinkex._passthrough import PassThrough
 
 if TYPE_CHECKING:
     from tinkex.core.telemetry import TelemetryReporter
@@ -23,7 +21,7 @@ T = TypeVar("T")
 S = TypeVar("S", bound="SessionlessClient")
 
 
-class SessionlessClient(Offloads):
+class SessionlessClient(PassThrough):
     _ctx: ClientContext
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
@@ -31,9 +29,6 @@ class SessionlessClient(Offloads):
         self._owns_context = _context is None
         self._ctx = _context or ClientContext(base_url=base_url, api_key=api_key,
                                               with_session=False)
-
-    def _run(self, fn: Callable[..., T], **kwargs: Any) -> APIFuture[T]:
-        return self._ctx.in_background(fn, **kwargs)
 
     def get_telemetry(self) -> TelemetryReporter | None:
         """The reporter that sends this client's telemetry events."""

@@ -117,7 +117,7 @@ def flattened(submitted: APIFuture[Any]) -> APIFuture[Any]:
     call (if it has not started) and the request's future.
     """
     final: APIFuture[Any] = APIFuture()
-    final._on_wait = submitted._on_wait
+    final.waits_on(submitted)
     inner: list[APIFuture[Any]] = []
 
     def cancel() -> None:
@@ -132,30 +132,30 @@ def flattened(submitted: APIFuture[Any]) -> APIFuture[Any]:
             return True
         exc = future.exception()
         if exc is not None:
-            final._settle(exc=exc)
+            final.settle(exc=exc)
             return True
         return False
 
     def result_done(future: concurrent.futures.Future[Any]) -> None:
         if not settle_from(future):
-            final._settle(future.result())
+            final.settle(future.result())
 
     def submit_done(future: concurrent.futures.Future[Any]) -> None:
         if settle_from(future):
             return
         value = future.result()
         if not isinstance(value, APIFuture):
-            final._settle(value)
+            final.settle(value)
             return
         inner.append(value)
         final.request_id = value.request_id
-        final._on_wait = value._on_wait
+        final.waits_on(value)
         if final.cancelled():  # cancelled while the submit was running
             value.cancel()
             return
         value.add_done_callback(result_done)
 
-    final._on_cancel = cancel
+    final.when_cancelled(cancel)
     submitted.add_done_callback(submit_done)
     return final
 

@@ -9,7 +9,7 @@ combined in chunk order; metrics are reduced by the suffix after their colon.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .types import Datum, ForwardBackwardOutput
@@ -22,6 +22,11 @@ MAX_CHUNK_BYTES = 5_000_000
 BYTES_PER_TOKEN = 10
 BYTES_PER_ELEMENT = 10
 _U64 = 1 << 64
+
+
+def as_datums(data: Sequence[Datum | Mapping[str, Any]]) -> list[Datum]:
+    """Datums from Datum objects or plain mappings (lists and arrays are converted)."""
+    return [d if isinstance(d, Datum) else Datum.model_validate(d) for d in data]
 
 
 def estimate_datum_bytes(datum: Datum) -> int:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinkex._context import relay_queue_state
+from tinkex.chunking import as_datums
 from tinkex.core.futures import APIFuture
 from tinkex.types import Datum, ForwardBackwardOutput, TensorData
 from tinkex.types._mixins import value_count
@@ -89,8 +90,6 @@ def evaluate(loss_fn: Callable[..., Any], data: list[Datum], logprobs: list[np.n
 def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mapping[str, Any]],
                             loss_fn: Callable[..., Any], *, backend: str = "auto"
                             ) -> APIFuture[ForwardBackwardOutput]:
-    from tinkex.training_client import as_datums
-
     which = _backend(backend)
     datums = as_datums(data)
     zeros = [_with_weights(d, np.zeros(value_count(_targets(d)))) for d in datums]
@@ -116,7 +115,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
                                        "cross_entropy", None, block, numbers[n:])
         except BaseException as exc:
             block.release_unclaimed()
-            result._settle(exc=exc)
+            result.settle(exc=exc)
             return
         block.release_unclaimed()
         relay_queue_state(bwd, result)
@@ -124,7 +123,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
         def finished(done: Any) -> None:
             exc = done.exception()
             if exc is not None:
-                result._settle(exc=exc)
+                result.settle(exc=exc)
                 return
             out: ForwardBackwardOutput = done.result()
             merged = dict(out.metrics)
@@ -132,7 +131,7 @@ def forward_backward_custom(client: TrainingClient, data: Sequence[Datum | Mappi
                 merged["surrogate_loss:sum"] = merged.pop("loss:sum")
             merged.update(metrics)
             merged["loss:sum"] = loss
-            result._settle(out.model_copy(update={"metrics": merged}))
+            result.settle(out.model_copy(update={"metrics": merged}))
 
         bwd.add_done_callback(finished)
 

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tinkex._context import ClientContext
+from tinkex._generated_clients import RestClientOperations
 from tinkex._sessionless import SessionlessClient
 from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
@@ -27,22 +28,17 @@ from tinkex.types import (
     BillingUsageResponse,
     Checkpoint,
     CheckpointArchiveUrlResponse,
-    CheckpointsListResponse,
     CurrentCheckpointStorageUsageResponse,
     ExternalWeightsUrlsResponse,
-    GetSamplerResponse,
-    GetServerCapabilitiesResponse,
-    GetSessionResponse,
-    ListSessionsResponse,
     SessionSearchRequest,
     SessionSearchResponse,
     TrainingRun,
-    TrainingRunsResponse,
     WeightsInfoResponse,
     WhoamiResponse,
 )
 
 T = TypeVar("T")
+AccessScopeName = Literal["owned", "accessible"]
 log = logging.getLogger("tinkex.rest")
 TRACE_EXPORT_POLL_SECONDS = 5.0
 """How often a pending trace export is asked about (the manifest's export_session_trace)."""
@@ -84,8 +80,12 @@ def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
     return kind, name
 
 
-class RestClient(SessionlessClient):
+class RestClient(SessionlessClient, RestClientOperations):
     """REST resources of the Tinker API.
+
+    The methods that only call one operation come from the manifest
+    (:class:`~tinkex._generated_clients.RestClientOperations`); the ones here
+    add behaviour (paths, redirects, polling, pages).
 
     Made by :meth:`ServiceClient.create_rest_client` (sharing its connection),
     or directly with ``RestClient(base_url=..., api_key=...)`` (no session; close
@@ -99,40 +99,20 @@ class RestClient(SessionlessClient):
 
     # ---- training runs ------------------------------------------------------------------
 
-    def get_training_run(self, training_run_id: str, access_scope: str = "owned"
-                         ) -> APIFuture[TrainingRun]:
-        """One training run (``access_scope="accessible"`` includes others' public runs)."""
-        return self._run(self._rest.get_training_run, training_run_id=training_run_id,
-                         access_scope=access_scope)
-
-    def get_training_run_by_tinker_path(self, tinker_path: str, access_scope: str = "owned"
+    def get_training_run_by_tinker_path(self, tinker_path: str,
+                                        access_scope: AccessScopeName = "owned"
                                         ) -> APIFuture[TrainingRun]:
         """The training run a ``tinker://`` checkpoint path belongs to."""
         run_id = TinkerPath.parse(tinker_path).training_run_id
         return self.get_training_run(run_id, access_scope)
 
-    def list_training_runs(self, limit: int = 20, offset: int = 0, access_scope: str = "owned",
-                           project_id: str | None = None) -> APIFuture[TrainingRunsResponse]:
-        """One page of training runs, with a cursor (offset, limit, total_count)."""
-        return self._run(self._rest.list_training_runs, limit=limit, offset=offset,
-                         access_scope=access_scope, project_id=project_id)
-
-    def iter_training_runs(self, page_size: int = 20, access_scope: str = "owned",
+    def iter_training_runs(self, page_size: int = 20, access_scope: AccessScopeName = "owned",
                            project_id: str | None = None) -> Iterator[TrainingRun]:
         """Every training run, fetching pages of ``page_size`` as needed."""
         return self._rest.iter_list_training_runs(  # type: ignore[no-any-return]
             limit=page_size, access_scope=access_scope, project_id=project_id)
 
     # ---- checkpoints --------------------------------------------------------------------
-
-    def list_checkpoints(self, training_run_id: str) -> APIFuture[CheckpointsListResponse]:
-        """The checkpoints of one training run."""
-        return self._run(self._rest.list_checkpoints, training_run_id=training_run_id)
-
-    def list_user_checkpoints(self, limit: int = 100, offset: int = 0
-                              ) -> APIFuture[CheckpointsListResponse]:
-        """One page of all your checkpoints, newest first."""
-        return self._run(self._rest.list_user_checkpoints, limit=limit, offset=offset)
 
     def iter_user_checkpoints(self, page_size: int = 100) -> Iterator[Checkpoint]:
         """All your checkpoints, newest first, fetching pages as needed."""
@@ -227,26 +207,9 @@ class RestClient(SessionlessClient):
 
     # ---- sessions and samplers ----------------------------------------------------------
 
-    def get_session(self, session_id: str, access_scope: str = "owned"
-                    ) -> APIFuture[GetSessionResponse]:
-        """The training runs and samplers of a session."""
-        return self._run(self._rest.get_session, session_id=session_id,
-                         access_scope=access_scope)
-
-    def list_sessions(self, limit: int = 20, offset: int = 0, access_scope: str = "owned"
-                      ) -> APIFuture[ListSessionsResponse]:
-        """One page of your session ids."""
-        return self._run(self._rest.list_sessions, limit=limit, offset=offset,
-                         access_scope=access_scope)
-
     def iter_sessions(self, page_size: int = 20) -> Iterator[str]:
         """All your session ids, fetching pages as needed."""
         return self._rest.iter_list_sessions(limit=page_size)  # type: ignore[no-any-return]
-
-    def assign_session_project(self, session_id: str, project_id: str) -> APIFuture[None]:
-        """Move a session, with its training runs and samplers, into a project."""
-        return self._run(self._rest.assign_session_project, session_id=session_id,
-                         project_id=project_id)
 
     def search_sessions(self, request: SessionSearchRequest) -> APIFuture[SessionSearchResponse]:
         """One page of the sessions matching ``request``, newest first (``next_cursor`` continues)."""
@@ -270,14 +233,14 @@ class RestClient(SessionlessClient):
             try:
                 state = self._rest.export_session_trace(session_id=session_id)
             except Exception as exc:
-                future._settle(exc=exc)
+                future.settle(exc=exc)
                 return None
             status = getattr(state.status, "value", state.status)
             if status == "ready" and state.url:
-                future._settle(str(state.url))
+                future.settle(str(state.url))
                 return None
             if status == "failed":
-                future._settle(exc=RuntimeError(
+                future.settle(exc=RuntimeError(
                     f"the trace export of session {session_id} failed: {state.error}"))
                 return None
             if first[0]:
@@ -288,14 +251,6 @@ class RestClient(SessionlessClient):
 
         self._ctx.offloader.pool.schedule(ask)
         return future
-
-    def get_sampler(self, sampler_id: str) -> APIFuture[GetSamplerResponse]:
-        """The base model (and weights path) behind a sampler."""
-        return self._run(self._ctx.api.sampling.get_sampler, sampler_id=sampler_id)
-
-    def get_server_capabilities(self) -> APIFuture[GetServerCapabilitiesResponse]:
-        """The base models the server offers."""
-        return self._run(self._ctx.api.service.get_server_capabilities)
 
     # ---- identity -----------------------------------------------------------------------
 
@@ -326,11 +281,7 @@ class RestClient(SessionlessClient):
 
     # ---- for coroutines (the methods only schedule work, so the twins await directly) ----
 
-    get_training_run_async = awaiting(get_training_run, offload=False)
     get_training_run_by_tinker_path_async = awaiting(get_training_run_by_tinker_path, offload=False)
-    list_training_runs_async = awaiting(list_training_runs, offload=False)
-    list_checkpoints_async = awaiting(list_checkpoints, offload=False)
-    list_user_checkpoints_async = awaiting(list_user_checkpoints, offload=False)
     get_checkpoint_archive_url_async = awaiting(get_checkpoint_archive_url, offload=False)
     get_checkpoint_archive_url_from_tinker_path_async = awaiting(get_checkpoint_archive_url_from_tinker_path, offload=False)
     delete_checkpoint_async = awaiting(delete_checkpoint, offload=False)
@@ -339,13 +290,8 @@ class RestClient(SessionlessClient):
     unpublish_checkpoint_from_tinker_path_async = awaiting(unpublish_checkpoint_from_tinker_path, offload=False)
     set_checkpoint_ttl_from_tinker_path_async = awaiting(set_checkpoint_ttl_from_tinker_path, offload=False)
     get_weights_info_by_tinker_path_async = awaiting(get_weights_info_by_tinker_path, offload=False)
-    get_session_async = awaiting(get_session, offload=False)
-    list_sessions_async = awaiting(list_sessions, offload=False)
-    get_sampler_async = awaiting(get_sampler, offload=False)
-    get_server_capabilities_async = awaiting(get_server_capabilities, offload=False)
     get_external_weights_urls_async = awaiting(get_external_weights_urls, offload=False)
     copy_weights_async = awaiting(copy_weights, offload=False)
-    assign_session_project_async = awaiting(assign_session_project, offload=False)
     export_session_trace_async = awaiting(export_session_trace, offload=False)
     get_audit_log_async = awaiting(get_audit_log, offload=False)
     get_billing_usage_async = awaiting(get_billing_usage, offload=False)

@@ -34,6 +34,7 @@ from tinkex.core.errors import (
 )
 from tinkex.core.futures import APIFuture
 from tinkex.core.streaming import Stream
+from tinkex.paths import TinkerPath
 from tinkex.tokenizers import get_tokenizer
 from tinkex.types import (
     ModelInput,
@@ -163,6 +164,22 @@ class SamplingClient(Offloads, ResolvedClient):
         self._bound: ClientContext | None = context
         self._joined = False  # True when _bound is this process's shared context
 
+    @classmethod
+    def create(cls, context: ClientContext, *, model_path: str | None = None,
+               base_model: str | None = None, retry_config: RetryConfig | None = None,
+               record_stability_info: bool = False) -> SamplingClient:
+        """Open a sampling session of ``context``'s session on ``model_path`` or ``base_model``."""
+        if (model_path is None) == (base_model is None):
+            raise ValueError("pass exactly one of model_path or base_model")
+        if model_path is not None:
+            TinkerPath.parse(model_path)
+        created = context.api.sampling.create_sampling_session(
+            session_id=context.session_id,
+            sampling_session_seq_id=context.next_number("sampling_session_seq_id"),
+            base_model=base_model, model_path=model_path)
+        return cls(context, created.sampling_session_id, base_model=base_model,
+                   retry_config=retry_config, record_stability_info=record_stability_info)
+
     def _setup(self, ticket: JoinTicket, sampling_session_id: str, base_model: str | None,
                retry_config: RetryConfig | None, record_stability_info: bool = False) -> None:
         self._ticket = ticket
@@ -270,13 +287,13 @@ class SamplingClient(Offloads, ResolvedClient):
                 return
             exc = f.exception()
             if exc is None:
-                outer._settle(with_sequence_ids(f.result(), inner.submit_response))
+                outer.settle(with_sequence_ids(f.result(), inner.submit_response))
             else:
                 self._retry_or_fail(outer, request, started, attempt, exc)
 
         inner.add_done_callback(done)
-        outer._on_cancel = lambda: None if inner.cancel() else None
-        outer._on_block = inner._on_block  # a caller waiting on the sample polls for it
+        outer.when_cancelled(lambda: None if inner.cancel() else None)
+        outer.waits_on(inner)  # a caller blocked on the sample polls for it
 
     def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
         """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""
@@ -296,7 +313,7 @@ class SamplingClient(Offloads, ResolvedClient):
         cfg = self.retry_config
         elapsed = time.monotonic() - started
         if not (cfg.enable_retry_logic and _retryable(exc)) or elapsed >= cfg.progress_timeout:
-            outer._settle(exc=exc)
+            outer.settle(exc=exc)
             return
         delay = min(cfg.retry_delay_base * 2 ** attempt, cfg.retry_delay_max)
         delay *= 1 + cfg.jitter_factor * (2 * random.random() - 1)

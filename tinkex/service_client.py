@@ -14,14 +14,15 @@ from tinkex.core.futures import APIFuture
 from tinkex.core.metrics import MetricsSnapshot
 from tinkex.core.telemetry import TelemetryReporter
 from tinkex.loss_handle import LossHandle, PerDatumLossFn, make_handle
+from tinkex.paths import TinkerPath
+from tinkex.rest_client import RestClient
+from tinkex.sampling_client import RetryConfig, SamplingClient
+from tinkex.training_client import TrainingClient
 from tinkex.types import GetServerCapabilitiesResponse, LoraConfig, OptimizerConfig
 from tinkex.wire import WireFormat
 
 if TYPE_CHECKING:
     from tinkex._api import TinkerAPI
-    from tinkex.rest_client import RestClient
-    from tinkex.sampling_client import RetryConfig, SamplingClient
-    from tinkex.training_client import TrainingClient
 
 
 FinishStatus = Literal["success", "errored", "interrupted"]
@@ -147,8 +148,6 @@ class ServiceClient(Offloads):
         ``optimizer`` chooses the optimizer the model is trained with
         (``OptimizerConfig(type="adamw")`` by default, or ``type="dimuon"``).
         """
-        from tinkex.training_client import TrainingClient
-
         if not (train_mlp or train_attn or train_unembed):
             raise ValueError("at least one of train_mlp, train_attn, train_unembed must be True")
         ctx = self._ctx
@@ -195,8 +194,6 @@ class ServiceClient(Offloads):
     def _from_state(self, path: str, base_model: str | None,
                     user_metadata: Mapping[str, str] | None, weights_access_token: str | None,
                     optimizer: OptimizerConfig | None, *, with_optimizer: bool) -> TrainingClient:
-        from tinkex.paths import TinkerPath
-
         TinkerPath.parse(path)
         info = self._ctx.api.rest.get_weights_info(tinker_path=path)
         client = self.create_lora_training_client(
@@ -220,22 +217,9 @@ class ServiceClient(Offloads):
         ``record_stability_info`` asks the server to keep, per sampled sequence,
         what a ``stable_reinforce`` loss needs later (referenced by ``sequence_id``).
         """
-        from tinkex.sampling_client import SamplingClient
-
-        if (model_path is None) == (base_model is None):
-            raise ValueError("pass exactly one of model_path or base_model")
-        if model_path is not None:
-            from tinkex.paths import TinkerPath
-
-            TinkerPath.parse(model_path)
-        ctx = self._ctx
-        created = ctx.api.sampling.create_sampling_session(
-            session_id=ctx.session_id,
-            sampling_session_seq_id=ctx.next_number("sampling_session_seq_id"),
-            base_model=base_model, model_path=model_path)
-        return SamplingClient(ctx, created.sampling_session_id, base_model=base_model,
-                              retry_config=retry_config,
-                              record_stability_info=record_stability_info)
+        return SamplingClient.create(self._ctx, model_path=model_path, base_model=base_model,
+                                     retry_config=retry_config,
+                                     record_stability_info=record_stability_info)
 
     create_sampling_client_future = backgrounded(create_sampling_client)
     create_sampling_client_async = awaiting(create_sampling_client)
@@ -269,8 +253,6 @@ class ServiceClient(Offloads):
 
     def create_rest_client(self) -> RestClient:
         """A client for training runs, checkpoints and sessions (shares this connection)."""
-        from tinkex.rest_client import RestClient
-
         return RestClient(_context=self._ctx)
 
     # ---- lifecycle ----------------------------------------------------------------------

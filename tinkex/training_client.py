@@ -20,6 +20,10 @@ from tinkex._resolved import ResolvedClient
 from tinkex._twins import Offloads, awaiting, backgrounded, submitting
 from tinkex.core.futures import APIFuture, CombinedFuture
 from tinkex.core.sequencing import SequenceBlock
+from tinkex.custom_loss import forward_backward_custom
+from tinkex.loss_handle import LossHandle
+from tinkex.paths import TinkerPath
+from tinkex.sampling_client import RetryConfig, SamplingClient
 from tinkex.tokenizers import get_tokenizer
 from tinkex.types import (
     AdamParams,
@@ -40,8 +44,6 @@ from tinkex.types import (
 if TYPE_CHECKING:
     from tinkex.core.telemetry import TelemetryReporter
 
-if TYPE_CHECKING:
-    from tinkex.sampling_client import RetryConfig, SamplingClient
 
 LossFn = Callable[..., Any]
 LossFnConfig = Mapping[str, "float | str"]
@@ -61,11 +63,6 @@ def _external_weights(saved: Any) -> SaveWeightsExternalResponse:
     if not saved.path:
         raise RuntimeError("the server did not return a path for the exported weights")
     return SaveWeightsExternalResponse(path=saved.path, size_bytes=saved.size_bytes)
-
-
-def as_datums(data: Sequence[Datum | Mapping[str, Any]]) -> list[Datum]:
-    """Datums from Datum objects or plain mappings (lists and arrays are converted)."""
-    return [d if isinstance(d, Datum) else Datum.model_validate(d) for d in data]
 
 
 class TrainingClient(Offloads, ResolvedClient):
@@ -108,7 +105,7 @@ class TrainingClient(Offloads, ResolvedClient):
 
     def _chunked(self, operation: str, data: Sequence[Datum | Mapping[str, Any]], loss_fn: str,
                  loss_fn_config: LossFnConfig | None) -> APIFuture[ForwardBackwardOutput]:
-        chunks = self.split_batch(as_datums(data), operation)
+        chunks = self.split_batch(chunking.as_datums(data), operation)
         with self.reserve_seq_ids(len(chunks)) as block:
             return self.submit_chunks(operation, chunks, loss_fn, loss_fn_config, block,
                                       block.numbers)
@@ -167,14 +164,11 @@ class TrainingClient(Offloads, ResolvedClient):
         gradient through the model. ``loss_type_input`` names what ``loss_fn``
         receives; logprobs are the only kind.
         """
-        from tinkex.custom_loss import forward_backward_custom
-        from tinkex.loss_handle import LossHandle
-
         if loss_type_input not in (None, "logprobs"):
             raise ValueError(f"loss_type_input must be 'logprobs' or None, "
                              f"not {loss_type_input!r}")
         if isinstance(loss_fn, LossHandle):
-            datums = as_datums(data)
+            datums = chunking.as_datums(data)
             loss_fn.check(datums)
             return forward_backward_custom(self, datums, loss_fn.batch_loss(), backend="torch")
         return forward_backward_custom(self, data, loss_fn, backend=backend)
@@ -248,8 +242,6 @@ class TrainingClient(Offloads, ResolvedClient):
 
     def _load(self, path: str, weights_access_token: str | None, *,
               optimizer: bool) -> APIFuture[LoadWeightsResponse]:
-        from tinkex.paths import TinkerPath
-
         TinkerPath.parse(path)
         future: APIFuture[LoadWeightsResponse] = self._ctx.api.training.load_weights(
             model_id=self.model_id, path=path, optimizer=optimizer,
@@ -300,8 +292,6 @@ class TrainingClient(Offloads, ResolvedClient):
         snapshot (SDK 0.38); ``record_stability_info`` is as for
         :meth:`ServiceClient.create_sampling_client`.
         """
-        from tinkex.sampling_client import SamplingClient
-
         if kind not in ("snapshot", "inflight"):
             raise ValueError(f"kind must be 'snapshot' or 'inflight', not {kind!r}")
         ctx = self._ctx
@@ -323,12 +313,8 @@ class TrainingClient(Offloads, ResolvedClient):
     def create_sampling_client(self, model_path: str, retry_config: RetryConfig | None = None,
                                record_stability_info: bool = False) -> SamplingClient:
         """A sampling client for sampler weights saved earlier (a ``tinker://`` path)."""
-        from tinkex.service_client import ServiceClient
-
-        service = ServiceClient.__new__(ServiceClient)
-        service._ctx = self._ctx
-        return service.create_sampling_client(model_path=model_path, retry_config=retry_config,
-                                              record_stability_info=record_stability_info)
+        return SamplingClient.create(self._ctx, model_path=model_path, retry_config=retry_config,
+                                     record_stability_info=record_stability_info)
 
     create_sampling_client_async = awaiting(create_sampling_client)
 

@@ -85,7 +85,7 @@ CASES = [
      "pets.yaml:{line}: rate_limit.statuses: [] should be non-empty"),
     ("rate_limited without a rate_limit section",
      "rate_limit:\n  statuses: [429]\n  default_seconds: 0.5\n  max_seconds: 5\n", "",
-     "rate_limited: false", "pets.yaml:{line}: operations[4].rate_limited: rate_limited needs the "
+     "rate_limited: false", "pets.yaml:{line}: operations[4].rate_limited: needs the "
      "rate_limit section"),
     ("multipart without a body type", "    body: PhotoUpload\n    body_encoding: {type: multipart}",
      "    body_encoding: {type: multipart}", "body_encoding: {type: multipart}",

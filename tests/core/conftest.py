@@ -16,8 +16,8 @@ import pytest
 
 from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
-from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.engine import Engine, EngineHooks
+from tinkex.core.model.operations import OperationTable
 from tinkex.core.ratelimit import RateLimiterRegistry
 
 from .loopback import LoopbackServer, serving, thread_guard
@@ -117,12 +117,12 @@ def make_engine(pet_table: OperationTable, pet_models: ModuleType,
 
     def make(table: OperationTable | None = None, *, random: Callable[[], float] = lambda: 0.0,
              base_url: str = BASE, api_key: str = CANARY, environ: dict[str, str] | None = None,
-             **config: Any) -> Engine:
+             hooks: EngineHooks | None = None, **config: Any) -> Engine:
         table = table or pet_table
         cfg = ClientConfig.resolve(table, api_key=api_key, base_url=base_url,
                                    environ=environ or {}, **config)
         engine = Engine(table, cfg, models_module=pet_models, sleep=clock.sleep, clock=clock,
-                        random=random, rate_limiters=rate_limiters)
+                        random=random, rate_limiters=rate_limiters, hooks=hooks)
         engines.append(engine)
         return engine
 

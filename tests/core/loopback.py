@@ -29,8 +29,8 @@ from typing import Any
 
 from tinkex.codegen.build import build
 from tinkex.core.config import ClientConfig
-from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.engine import Engine, EngineHooks
+from tinkex.core.model.operations import OperationTable
 
 KEY = "kn-CANARY-0123456789"
 
@@ -433,11 +433,11 @@ def kennel() -> tuple[OperationTable, ModuleType]:
     return table, models
 
 
-def kennel_engine(base_url: str, **config: Any) -> Engine:
+def kennel_engine(base_url: str, hooks: EngineHooks | None = None, **config: Any) -> Engine:
     """A real engine for the kennel API at ``base_url``; close it when done."""
     table, models = kennel()
     cfg = ClientConfig.resolve(table, api_key=KEY, base_url=base_url, environ={}, **config)
-    return Engine(table, cfg, models_module=models)
+    return Engine(table, cfg, models_module=models, hooks=hooks)
 
 
 def thread_guard(timeout: float = 5.0) -> Iterator[None]:

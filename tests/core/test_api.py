@@ -23,8 +23,8 @@ import responses
 
 from tinkex.core.api import api_classes, build_api
 from tinkex.core.config import ClientConfig
-from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.engine import Engine, EngineHooks
+from tinkex.core.model.operations import OperationTable
 
 from .conftest import BASE, CANARY
 
@@ -187,16 +187,22 @@ def test_iter_list_without_a_total_stops_on_a_short_or_empty_page(variant, make_
 
 
 def test_a_future_operation_returns_its_handle_or_what_the_resolver_makes(make_engine, pet_models):
+    seen = []
+
+    class Recording:
+        def resolve(self, op, submitted, started):
+            seen.append((op.id, submitted, started))
+            return "F"
+
     engine = make_engine()
     api = build_api(engine.table)(engine)
+    resolving = make_engine(hooks=EngineHooks(future_resolver=lambda engine: Recording()))
     with responses.RequestsMock() as mock:
         mock.post(f"{BASE}/groom", json={"job_id": "j1"})
         handle = api.pets.groom(pet_id=1)
         assert handle == pet_models.JobHandle(job_id="j1")
         assert mock.calls[0].request.body == b'{"pet_id":1,"style":"tidy"}'
-        seen = []
-        engine.future_resolver = lambda op, submitted, started: seen.append((op.id, submitted, started)) or "F"
-        assert api.pets.groom(pet_id=2) == "F"
+        assert build_api(resolving.table)(resolving).pets.groom(pet_id=2) == "F"
     assert seen == [("groom_pet", handle, 1000.0)]
 
 
@@ -250,15 +256,17 @@ def test_sequencer_and_dispatcher_hooks_wrap_the_send(variant, pet_dir):
         doc["components"]["schemas"]["GroomRequest"]["properties"]["seq"] = {"type": "integer"}
         doc["components"]["schemas"]["GroomRequest"]["required"].append("seq")
     table = variant(change)
-    engine = Engine(table, ClientConfig.resolve(table, api_key=CANARY, base_url=BASE, environ={}))
-    engine.sequencer, engine.dispatcher = RecordingSequencer(), RecordingDispatcher()
+    sequencer, dispatcher = RecordingSequencer(), RecordingDispatcher()
+    engine = Engine(table, ClientConfig.resolve(table, api_key=CANARY, base_url=BASE, environ={}),
+                    hooks=EngineHooks(sequencer=lambda e: sequencer,
+                                      dispatcher=lambda e: dispatcher))
     with responses.RequestsMock() as mock:
         mock.post(f"{BASE}/groom", json={"job_id": "j"})
         engine.call("groom_pet", pet_id=3)
         engine.call("groom_pet", pet_id=3)
         bodies = [c.request.body for c in mock.calls]
     assert bodies == [b'{"pet_id":3,"seq":10}', b'{"pet_id":3,"seq":11}']
-    assert engine.sequencer.log == ["turn", "done"] * 2
+    assert sequencer.log == ["turn", "done"] * 2
     # admission is per attempt, inside the turn, charged the bytes actually sent
-    assert engine.dispatcher.log[:3] == [("acquire", "groom_pet", 21), ("status", 200), "release"]
+    assert dispatcher.log[:3] == [("acquire", "groom_pet", 21), ("status", 200), "release"]
     engine.close()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tinkex.core import sequencing
-from tinkex.core.engine import EncodedBody, Engine
+from tinkex.core.engine import EncodedBody, Engine, EngineHooks
 
 from .loopback import LoopbackServer, Reply, Request, kennel_engine
 
@@ -20,8 +20,7 @@ MEDIA = "application/x-kennel"
 
 @pytest.fixture
 def engine(server: LoopbackServer) -> Iterator[Engine]:
-    engine = kennel_engine(server.url)
-    sequencing.install(engine)
+    engine = kennel_engine(server.url, hooks=EngineHooks(sequencer=sequencing.sequencer_for))
     yield engine
     engine.close()
 

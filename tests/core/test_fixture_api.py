@@ -179,11 +179,13 @@ def test_a_future_operation_without_resolver_returns_the_handle(pets, pet_models
 def test_a_future_operation_resolves_through_the_poller(server, make_engine, pet_models):
     """The generic core resolves the petstore's future (not-ready = 202 pending) end to end."""
     from tinkex.core import futures
+    from tinkex.core.engine import EngineHooks
 
     state, url = server
-    engine = make_engine(base_url=url)
+    engine = make_engine(base_url=url, hooks=EngineHooks(future_resolver=futures.poller_for))
     api = build_api(engine.table)(engine)
-    poller = futures.install(engine)
+    poller = engine.future_resolver
+    assert isinstance(poller, futures.FuturePoller)
     try:
         future = api.pets.groom(pet_id=4)
         assert future.result(timeout=10) == pet_models.GroomResult(pet_id=4, minutes=12.5)

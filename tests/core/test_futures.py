@@ -20,6 +20,7 @@ import pytest
 
 from tinkex.core import futures
 from tinkex.core.config import ClientConfig
+from tinkex.core.engine import EngineHooks
 from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -196,12 +197,12 @@ def test_polls_carry_the_spec_fields_and_headers(make_poller):
     assert future.result() == MODELS.WalkReport(**REPORT)
 
 
-def test_install_makes_engine_calls_return_futures():
+def test_the_poller_hook_resolves_futures_for_its_engine():
     engine = ScriptedEngine(t1=[resp(200, REPORT)])
-    poller = futures.install(engine)  # type: ignore[arg-type]
+    poller = futures.poller_for(engine)  # type: ignore[arg-type]
     try:
-        assert engine.future_resolver == poller.resolve  # type: ignore[attr-defined]
-        assert engine.future_resolver(WALK, {"ticket": "t1"}, 0.0).result(5).meters == 42  # type: ignore[attr-defined]
+        assert poller.engine is engine
+        assert poller.resolve(WALK, {"ticket": "t1"}, 0.0).result(5).meters == 42
     finally:
         poller.close()
 
@@ -395,8 +396,9 @@ def test_run_in_background(make_poller):
 @pytest.fixture
 def client(server: LoopbackServer) -> Iterator[FuturePoller]:
     """A real engine for the loopback server, with a poller installed."""
-    engine = kennel_engine(server.url)
-    poller = futures.install(engine)
+    engine = kennel_engine(server.url, hooks=EngineHooks(future_resolver=futures.poller_for))
+    poller = engine.future_resolver
+    assert isinstance(poller, FuturePoller)
     server.route("POST", "/walks", lambda r: Reply(200, {"ticket": str(r.json()["meters"])}))
     yield poller
     server.closing.set()  # release held polls so the poller threads can finish

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tinkex.core import futures, limits, sequencing
+from tinkex.core.engine import EngineHooks
 from tinkex.core.lifecycle import THREAD_PREFIX, TaskPool, ThreadOwner, join_threads, live_owners
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
@@ -54,11 +55,13 @@ class Client:
     """What a domain client assembles: an engine and every background part, one owner."""
 
     def __init__(self, url: str) -> None:
-        self.engine = kennel_engine(url)
+        self.engine = kennel_engine(url, hooks=EngineHooks(
+            future_resolver=futures.poller_for, sequencer=sequencing.sequencer_for,
+            dispatcher=limits.dispatcher_for))
         self.owner = ThreadOwner(self.engine)
-        self.poller = self.owner.own(futures.install(self.engine))
-        sequencing.install(self.engine)
-        limits.install(self.engine)
+        poller = self.engine.future_resolver
+        assert isinstance(poller, futures.FuturePoller)
+        self.poller = self.owner.own(poller)
         self.session = self.owner.own(SessionManager(self.engine))
         self.telemetry = self.owner.own(
             TelemetryReporter(self.engine, lambda events: {"entries": events}, environ={}))

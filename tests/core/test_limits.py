@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tinkex.core import limits
+from tinkex.core.engine import EngineHooks
 from tinkex.core.errors import RateLimitError
 from tinkex.core.limits import ByteBudget, CountingSemaphore, DispatchLimiter
 
@@ -146,9 +147,11 @@ def test_a_waiter_is_admitted_when_a_request_finishes():
 
 def test_engine_reports_backoff_statuses_to_the_dispatcher(server: LoopbackServer):
     server.script("POST", "/walks", [Reply(429, {"detail": "slow down"}), Reply(200, {"ticket": "t"})])
-    engine = kennel_engine(server.url)
     clock = Clock()
-    dispatcher = limits.install(engine, clock)
+    engine = kennel_engine(server.url, hooks=EngineHooks(
+        dispatcher=lambda engine: limits.dispatcher_for(engine, clock)))
+    dispatcher = engine.dispatcher
+    assert isinstance(dispatcher, limits.Dispatcher)
     limiter = dispatcher.limiters["walks"]
     try:
         with pytest.raises(RateLimitError):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tinkex.core.errors import DocumentError, InternalServerError
-from tinkex.core.operations import OperationTable, python_name
+from tinkex.core.model.operations import OperationTable, python_name
 from tinkex.core.retry import Backoff, StatusSet
 from tinkex.core.transport import PoolSpec, Timeout
 

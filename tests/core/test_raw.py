@@ -7,6 +7,7 @@ import responses
 from responses import registries
 
 from tinkex.core.api import build_api
+from tinkex.core.engine import EngineHooks
 from tinkex.core.errors import APIResponseValidationError, NotFoundError
 from tinkex.core.raw import RawResponse
 
@@ -65,8 +66,11 @@ def test_an_error_status_still_raises_and_a_bad_body_fails_on_parse(mock, api):
 
 
 def test_a_future_operation_gives_its_handle_and_is_not_polled(mock, make_engine, pet_models):
-    engine = make_engine()
-    engine.future_resolver = lambda *args: pytest.fail("a raw response must not be polled")
+    class NeverPolled:
+        def resolve(self, *args: object) -> None:
+            pytest.fail("a raw response must not be polled")
+
+    engine = make_engine(hooks=EngineHooks(future_resolver=lambda engine: NeverPolled()))
     mock.post(f"{BASE}/groom", json={"job_id": "j1"})
     raw = build_api(engine.table)(engine).pets.with_raw_response.groom(pet_id=1)
     assert raw.parse() == pet_models.JobHandle(job_id="j1")

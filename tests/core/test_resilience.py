@@ -15,7 +15,7 @@ from responses import registries
 
 from tinkex.core.breaker import CLOSED, HALF_OPEN, OPEN
 from tinkex.core.config import ClientConfig
-from tinkex.core.engine import Engine
+from tinkex.core.engine import Engine, EngineHooks
 from tinkex.core.errors import (
     APIConnectionError,
     APIStatusError,
@@ -72,8 +72,8 @@ def test_layers_run_in_the_documented_order(mock, make_engine, variant, clock):
         clock.now += seconds
 
     clock.sleep = sleep  # type: ignore[method-assign]
-    engine = make_engine(variant(dispatched), circuit_breaker=True)
-    engine.dispatcher = LoggingDispatcher(log)
+    engine = make_engine(variant(dispatched), circuit_breaker=True,
+                         hooks=EngineHooks(dispatcher=lambda engine: LoggingDispatcher(log)))
     engine.resilience.rate_limiter.pause(0.5, clock)
     mock.get(f"{BASE}/pets/1", status=503, headers={"Retry-After": "0.25"})
     mock.get(f"{BASE}/pets/1", json=PET)
@@ -86,8 +86,8 @@ def test_layers_run_in_the_documented_order(mock, make_engine, variant, clock):
 def test_an_open_breaker_fails_inside_admission_and_after_the_rate_limiter(mock, make_engine,
                                                                         variant, clock):
     log: list[str] = []
-    engine = make_engine(variant(dispatched), circuit_breaker=True)
-    engine.dispatcher = LoggingDispatcher(log)
+    engine = make_engine(variant(dispatched), circuit_breaker=True,
+                         hooks=EngineHooks(dispatcher=lambda engine: LoggingDispatcher(log)))
     for _ in range(3):
         mock.get(f"{BASE}/pets/1", status=500)
     with pytest.raises(InternalServerError):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tinkex.core import futures, sequencing
+from tinkex.core.engine import EngineHooks
 from tinkex.core.sequencing import Sequencer
 
 from .loopback import (
@@ -197,9 +198,10 @@ def test_pipelining_next_submit_does_not_wait_for_the_previous_result(server: Lo
 
     server.route("POST", "/walks", walk)
     server.route("POST", "/results", result)
-    engine = kennel_engine(server.url)
-    poller = futures.install(engine)
-    sequencing.install(engine)
+    engine = kennel_engine(server.url, hooks=EngineHooks(
+        future_resolver=futures.poller_for, sequencer=sequencing.sequencer_for))
+    poller = engine.future_resolver
+    assert isinstance(poller, futures.FuturePoller)
     try:
         first = engine.call("start_walk", dog="rex")
         second = engine.call("start_walk", dog="rex")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tinkex.core.naming import class_names, keyword_names
+from tinkex.core.model.naming import class_names, keyword_names
 from tinkex.core.paramstyle import cookie_header, header_value, path_value, query_pairs
 from tinkex.core.security import Credentials, SecurityScheme, apply, resolve
 

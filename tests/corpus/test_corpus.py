@@ -23,7 +23,7 @@ from tinkex.codegen.yamlsource import load_yaml
 from tinkex.core.api import build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
-from tinkex.core.operations import OperationTable
+from tinkex.core.model.operations import OperationTable
 
 DOCUMENTS = [*SMALL, *(pytest.param(n, marks=pytest.mark.corpus) for n in LARGE)]
 KEY = "corpus-key-0123456789"

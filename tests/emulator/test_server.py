@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from emulator_client import StartEmulator
 
 from tinkex.emulator import Emulator, spec
-from tinkex.emulator.handlers import HANDLERS, check_registry
+from tinkex.emulator.handlers import HANDLERS, check_registry, unserved
 from tinkex.emulator.process import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,18 +22,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_every_operation_has_exactly_one_handler() -> None:
     operations = spec.operations()
+    assert unserved(operations) == []  # the operations that would answer 501: none
     assert {op.operation_id for op in operations} == set(HANDLERS)
     check_registry(operations)
 
 
-def test_a_registry_mismatch_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(HANDLERS, "healthz")
-    with pytest.raises(RuntimeError, match="no handler for \\['healthz'\\]"):
-        check_registry(spec.operations())
-    monkeypatch.setitem(HANDLERS, "healthz", lambda s, c: None)
+def test_a_handler_without_an_operation_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(HANDLERS, "frobnicate", lambda s, c: None)
     with pytest.raises(RuntimeError, match="no operation for \\['frobnicate'\\]"):
         check_registry(spec.operations())
+
+
+def test_an_operation_without_a_handler_answers_501_naming_it(
+        monkeypatch: pytest.MonkeyPatch, start_emulator: StartEmulator) -> None:
+    monkeypatch.delitem(HANDLERS, "healthz")
+    assert unserved(spec.operations()) == ["healthz"]
+    emulator = start_emulator()  # starts anyway
+    answer = requests.get(emulator.base_url + "/api/v1/healthz", timeout=10)
+    assert answer.status_code == 501
+    assert "'healthz'" in answer.json()["detail"]
+    served = requests.get(emulator.base_url + "/openapi.json", timeout=10)
+    assert served.status_code == 200
 
 
 def test_the_document_is_served_and_unknown_routes_are_json(shared_emulator: Emulator) -> None:

@@ -8,7 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tinkex.core.operations import OperationTable
+    from tinkex.core.model.operations import OperationTable
 
 
 @functools.cache
@@ -26,6 +26,6 @@ def load_operation_table() -> OperationTable:
     it (and ``make check`` fails if it no longer matches the manifest), so only
     its cross references are checked here: jsonschema stays out of ``import tinkex``.
     """
-    from tinkex.core.operations import load_table
+    from tinkex.core.model.operations import load_table
 
     return load_table(load_document(), check_schemas=False)

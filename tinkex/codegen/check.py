@@ -12,7 +12,11 @@ from typing import Any
 
 import jsonschema
 
+from tinkex.core.model.document import check_references as document_references
+
+from .compile import compile_manifest
 from .errors import ManifestError, ManifestProblem
+from .located import locate_problem
 from .manifest_schema import ANNOTATION_KEYWORDS, MANIFEST
 from .yamlsource import Located
 
@@ -71,15 +75,9 @@ def _walk_refs(schema: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[ob
 
 
 def check_references(src: Located) -> list[ManifestProblem]:
+    """The references of types, parameters, routes and bodies, located in the manifest."""
     m = src.data
     types: dict[str, Any] = m.get("types") or {}
-    pools = m.get("pools") or {}
-    policies = m.get("retry_policies") or {}
-    limits = m.get("dispatch_limits") or {}
-    breakers = m.get("circuit_breakers") or {}
-    groups = (m.get("sdk") or {}).get("groups") or {}
-    ops = [op for op in (m.get("operations") or []) if isinstance(op, dict)]
-    op_ids = {op.get("id") for op in ops}
     out: list[ManifestProblem] = []
 
     def need(kind: str, table: Any, name: Any, path: tuple[object, ...]) -> None:
@@ -100,19 +98,8 @@ def check_references(src: Located) -> list[ManifestProblem]:
         for name in requirement if isinstance(requirement, dict) else ():
             need("security scheme", schemes or {}, name, ("auth", "security", j, name))
 
-    # defaults and root references
-    defaults = m.get("defaults") or {}
-    need("pool", pools, defaults.get("pool"), ("defaults", "pool"))
-    need("retry policy", policies, defaults.get("retry"), ("defaults", "retry"))
-    need("circuit breaker", breakers, defaults.get("circuit_breaker"),
-         ("defaults", "circuit_breaker"))
-    for pname, policy in policies.items():
-        if isinstance(policy, dict) and policy.get("max_attempts", 1) is None \
-                and not policy.get("budget_seconds"):
-            out.append(src.problem(("retry_policies", pname, "max_attempts"),
-                                   "an unbounded policy (max_attempts: null) needs budget_seconds"))
+    # root references (the rest are the compiled document's: see check_manifest)
     errors = m.get("errors") or {}
-    need("type", types, errors.get("schema"), ("errors", "schema"))
     seen_status: dict[Any, int] = {}
     for i, entry in enumerate(errors.get("map") or []):
         status = entry.get("status") if isinstance(entry, dict) else None
@@ -120,34 +107,14 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(("errors", "map", i, "status"),
                                    f"status {status} is mapped twice (also errors.map[{seen_status[status]}])"))
         seen_status.setdefault(status, i)
-    exchange = (m.get("auth") or {}).get("token_exchange") or {}
-    need("operation", op_ids, exchange.get("operation"), ("auth", "token_exchange", "operation"))
-    for i, key_op in enumerate(exchange.get("key_operations") or []):
-        need("operation", op_ids, key_op, ("auth", "token_exchange", "key_operations", i))
-    futures = m.get("futures") or {}
-    need("operation", op_ids, futures.get("retrieve"), ("futures", "retrieve"))
-    session = m.get("session") or {}
-    need("operation", op_ids, session.get("create"), ("session", "create"))
-    need("operation", op_ids, (session.get("heartbeat") or {}).get("operation"),
-         ("session", "heartbeat", "operation"))
-    need("operation", op_ids, (session.get("finish") or {}).get("operation"),
-         ("session", "finish", "operation"))
-    need("operation", op_ids, (m.get("telemetry") or {}).get("operation"),
-         ("telemetry", "operation"))
 
     # operations
-    first_id: dict[Any, int] = {}
     first_route: dict[tuple[Any, str], int] = {}
-    first_method: dict[tuple[Any, Any], int] = {}
     for i, op in enumerate(m.get("operations") or []):
         if not isinstance(op, dict):
             continue
         base = ("operations", i)
         oid = op.get("id")
-        if oid in first_id:
-            out.append(src.problem(base + ("id",), f"duplicate operation id {oid!r} "
-                                   f"(first at operations[{first_id[oid]}])"))
-        first_id.setdefault(oid, i)
         op_path = str(op.get("path") or "")
         # Two templates that differ only in placeholder names are the same route.
         route = (op.get("method"), _PLACEHOLDER.sub("{}", op_path))
@@ -155,13 +122,6 @@ def check_references(src: Located) -> list[ManifestProblem]:
             out.append(src.problem(base + ("path",), f"duplicate route {op.get('method')} {op_path} "
                                    f"(first at operations[{first_route[route]}])"))
         first_route.setdefault(route, i)
-        need("pool", pools, op.get("pool"), base + ("pool",))
-        need("retry policy", policies, op.get("retry"), base + ("retry",))
-        need("dispatch limit", limits, op.get("dispatch"), base + ("dispatch",))
-        need("circuit breaker", breakers, op.get("circuit_breaker"), base + ("circuit_breaker",))
-        if "rate_limited" in op and not m.get("rate_limit"):
-            out.append(src.problem(base + ("rate_limited",),
-                                   "rate_limited needs the rate_limit section"))
         need("type", types, op.get("body"), base + ("body",))
         need("type", types, op.get("result"), base + ("result",))
         media = op.get("media") or {}
@@ -178,16 +138,11 @@ def check_references(src: Located) -> list[ManifestProblem]:
             for scheme_name in requirement if isinstance(requirement, dict) else ():
                 need("security scheme", schemes or ({"apiKey": 1} if auth.get("header") else {}),
                      scheme_name, base + ("security", j, scheme_name))
-        future = op.get("future") or {}
-        need("type", types, future.get("result"), base + ("future", "result"))
         stream = op.get("stream") or {}
-        need("type", types, stream.get("event"), base + ("stream", "event"))
         for clash in ("result", "future", "pagination"):
             if stream and op.get(clash):
                 out.append(src.problem(base + ("stream",),
                                        f"a streaming operation cannot also have {clash}"))
-        if future and not futures:
-            out.append(src.problem(base + ("future",), "a future operation needs the futures section"))
         encoding = (op.get("body_encoding") or {}).get("type")
         if encoding == "multipart" and not op.get("body"):
             out.append(src.problem(base + ("body_encoding",), "a multipart body needs a body type"))
@@ -224,14 +179,6 @@ def check_references(src: Located) -> list[ManifestProblem]:
             if ("path", name) not in names_in:
                 out.append(src.problem(base + ("path",),
                                        f"path placeholder {{{name}}} has no path parameter"))
-        sdk = op.get("sdk") or {}
-        need("SDK group", groups, sdk.get("group"), base + ("sdk", "group"))
-        mkey = (sdk.get("group"), sdk.get("method"))
-        if mkey in first_method:
-            out.append(src.problem(base + ("sdk", "method"),
-                                   f"SDK method {mkey[0]}.{mkey[1]} is defined twice "
-                                   f"(first at operations[{first_method[mkey]}])"))
-        first_method.setdefault(mkey, i)
         body_props = _props(types, op.get("body"))
         seq = op.get("sequence") or {}
         if seq and body_props is not None:
@@ -264,9 +211,18 @@ def _props(types: dict[str, Any], name: Any) -> dict[str, Any] | None:
 
 
 def check_manifest(src: Located) -> None:
-    """Raise ManifestError listing every problem of ``src``; return quietly if it is sound."""
+    """Raise ManifestError listing every problem of ``src``; return quietly if it is sound.
+
+    The structure first, then the references only the manifest can check
+    (types, parameters, routes), then, on the compiled document, the references
+    every document must satisfy (:func:`tinkex.core.model.document.check_references`,
+    the runtime's own rules), each located at the manifest key it came from.
+    """
     problems = check_structure(src)
     if not problems:
         problems = check_references(src)
+    if not problems:
+        doc = compile_manifest(src.data)
+        problems = [locate_problem(src, doc, p) for p in document_references(doc)]
     if problems:
         raise ManifestError(problems)

@@ -23,10 +23,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .build import BuildResult, build
 from .check import check_manifest
+from .clients import generate_clients
 from .errors import ManifestError
 from .openapi_file import OpenAPIFileError, dump_manifest, import_file
 from .package import PackageError, generate_package
 from .protobuf import ProtobufError, generate_protobuf
+from .stubs import generated_class_names
 from .yamlsource import load_yaml
 
 PROG = "tinkex-codegen"
@@ -57,6 +59,10 @@ def _project_outputs(root: Path) -> dict[Path, str]:
     for path in _as_list(cfg["stubs"]):
         outputs[root / path] = result.stub_pyi
     outputs[root / cfg["models"]] = result.models_py
+    if "clients" in cfg:
+        outputs[root / cfg["clients"]] = generate_clients(
+            result.document, cfg["models_module"], cfg["clients_support"],
+            generated_class_names(result.models_py))
     outputs[root / cfg["extension_schemas"]] = result.extensions_json
     if "proto" in cfg:
         proto = generate_protobuf(root / cfg["proto"], cfg["proto_out"], source=cfg["proto"])

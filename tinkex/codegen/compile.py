@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tinkex.core.model.document import SCHEMA_PREFIX
+
 from .extension_schemas import MULTIPART, RAW_MEDIA, STREAM_MEDIA
 from .manifest_schema import ANNOTATION_KEYWORDS
 
-SCHEMA_PREFIX = "#/components/schemas/"
 SECURITY_SCHEME = "apiKey"
 
 # manifest section -> root extension key

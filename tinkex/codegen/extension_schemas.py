@@ -325,7 +325,10 @@ RAW_MEDIA = "application/octet-stream"
 """The default media type of a raw body."""
 STREAM_MEDIA = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
 """The 200 response's media type of a streaming operation, by format."""
-OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT}, ["group", "method"])
+OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT,
+               "client": {**_CLASS_NAME, "description": "A domain client class that exposes "
+                          "this operation as a generated pass-through method of the same name."}},
+              ["group", "method"])
 OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True},
                  "response": {"type": "array", "items": _MEDIA, "minItems": 1,
                               "uniqueItems": True}})

@@ -13,9 +13,10 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from tinkex.core.model.document import SCHEMA_PREFIX
+
 from .manifest_schema import ANNOTATION_KEYWORDS, TYPE_KEYWORDS
 
-SCHEMA_PREFIX = "#/components/schemas/"
 Pointer = tuple[object, ...]
 Warn = Callable[[Pointer, str], None]
 

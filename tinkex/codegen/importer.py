@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinkex.core.operations import success_response
+from tinkex.core.model.document import HTTP_METHODS
+from tinkex.core.model.operations import success_response
 
 from .compile import (
     OPERATION_KEYS,
@@ -30,7 +31,6 @@ from .compile import (
 )
 from .extension_schemas import MULTIPART, STREAM_MEDIA
 from .import_schema import Pointer, SchemaImporter, ref_name
-from .validate import HTTP_METHODS
 
 _NON_IDENT = re.compile(r"[^a-z0-9_]+")
 _JSON_MEDIA = re.compile(r"^application/([\w.+-]*\+)?json(;.*)?$")

@@ -70,7 +70,7 @@ API = '''"""Runtime side of api.pyi ({mark}): the classes tinkex.core builds fro
 from pathlib import Path
 
 from tinkex.core.api import api_classes
-from tinkex.core.operations import OperationTable
+from tinkex.core.model.operations import OperationTable
 
 from . import models
 
@@ -78,7 +78,7 @@ TABLE = OperationTable.load(Path(__file__).with_name("openapi.json"))
 globals().update(api_classes(TABLE, models=models, module=__name__))
 '''
 
-STUB_TABLE = "\nfrom tinkex.core.operations import OperationTable\n\nTABLE: OperationTable\n"
+STUB_TABLE = "\nfrom tinkex.core.model.operations import OperationTable\n\nTABLE: OperationTable\n"
 
 
 class PackageError(Exception):

@@ -3,7 +3,7 @@
 The runtime builds one class per SDK group and one keyword-only method per
 operation from the compiled document (the way botocore builds clients from its
 service models); this stub gives those methods static types. Parameter names and
-annotations come from the runtime's own operation table (``tinkex.core.operations``) and
+annotations come from the runtime's own operation table (``tinkex.core.model.operations``) and
 annotation rules (``tinkex.core.api.Annotations``); a test (and ``mypy.stubtest``) proves the two agree.
 """
 
@@ -13,10 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tinkex.core.api import CALL_OPTIONS, VIEWS, Annotations
-from tinkex.core.operations import Operation, OperationTable, build_table
+from tinkex.core.model.document import HTTP_METHODS
+from tinkex.core.model.naming import CALL_OPTIONS
+from tinkex.core.model.operations import OperationTable, build_table
+from tinkex.core.model.signatures import Annotations, ApiClass, Method, api_shape
 
-from .validate import HTTP_METHODS
+__all__ = ["CALL_OPTIONS", "Models", "Param", "generate_stub", "generated_class_names",
+           "operations_by_group", "signature_of"]
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Param:
 
 
 class Models(Annotations):
-    """Annotation rules of the runtime (``tinkex.core.api``), so stub and runtime agree.
+    """The runtime's annotation rules (``tinkex.core.model.signatures``) for a set of classes.
 
     ``names`` are the classes the models module really defines; other schemas
     (pure unions the model generator collapses) are spelled out inline.
@@ -38,36 +41,12 @@ class Models(Annotations):
         super().__init__(schemas, frozenset(names), schema_classes)
 
 
-def _table(doc: dict[str, Any]) -> OperationTable:
-    return build_table(doc)
-
-
-def _op(table: OperationTable, raw: dict[str, Any]) -> Operation:
-    return table[raw["operationId"]]
-
-
 def signature_of(doc: dict[str, Any], op: dict[str, Any], models: Models,
                  table: OperationTable | None = None) -> list[Param]:
     """Keyword-only parameters of an operation's method, as the runtime builds them."""
-    operation = _op(table or _table(doc), op)
+    operation = (table or build_table(doc))[op["operationId"]]
     annotations = models.of_params(operation)
     return [Param(p.name, annotations[p.name], p.required) for p in operation.params]
-
-
-def body_type(doc: dict[str, Any], op: dict[str, Any], models: Models,
-              table: OperationTable | None = None) -> str:
-    """What the HTTP body parses to (its type, or a Stream of events), as the runtime says."""
-    return models.of_body(op, _op(table or _table(doc), op))
-
-
-def return_type(doc: dict[str, Any], op: dict[str, Any], models: Models,
-                table: OperationTable | None = None) -> str:
-    return models.of_result(op, _op(table or _table(doc), op))
-
-
-def page_item_type(doc: dict[str, Any], op: dict[str, Any], models: Models,
-                   table: OperationTable | None = None) -> str:
-    return models.of_page_item(_op(table or _table(doc), op))
 
 
 def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -81,20 +60,28 @@ def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def _method(doc: dict[str, Any], op: dict[str, Any], models: Models, name: str,
-            returns: str, summary: str | None, table: OperationTable) -> list[str]:
-    params = signature_of(doc, op, models, table)
-    args = ["self", "*"]
-    for p in params:
-        args.append(f"{p.name}: {p.annotation}" + ("" if p.required else " = ..."))
-    for name_, ann in CALL_OPTIONS:
-        args.append(f"{name_}: {ann} = ...")
-    lines = [f"    def {name}(", *[f"        {a}," for a in args], f"    ) -> {returns}:"]
-    if summary:
-        lines.append(f'        """{_doc(summary)}"""')
+def _method(spec: Method) -> list[str]:
+    args = ["self", "*"] + [f"{p.name}: {p.annotation}" + ("" if p.required else " = ...")
+                            for p in spec.params]
+    lines = [f"    def {spec.name}(", *[f"        {a}," for a in args],
+             f"    ) -> {spec.returns}:"]
+    if spec.doc:
+        lines.append(f'        """{_doc(spec.doc)}"""')
         lines.append("        ...")
     else:
         lines[-1] += " ..."
+    return lines
+
+
+def _class(shape: ApiClass) -> list[str]:
+    lines = ["", "", f"class {shape.name}:"]
+    if shape.doc:
+        lines += [f'    """{_doc(shape.doc)}"""', ""]
+    lines.append("    def __init__(self, engine: Engine) -> None: ...")
+    for prop in shape.properties:
+        lines += ["    @property", f"    def {prop.name}(self) -> {prop.returns}: ..."]
+    for spec in shape.methods:
+        lines += _method(spec)
     return lines
 
 
@@ -115,60 +102,12 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
 
     ``class_names`` are the classes the models module really defines (default: one per schema).
     """
-    schemas = doc["components"]["schemas"]
-    table = _table(doc)
-    mapping = dict(table.class_names)
-    models = Models(class_names if class_names is not None else set(mapping.values()), schemas,
-                    mapping)
-    groups_meta = doc["x-tinkex-sdk-groups"]
-    by_group = operations_by_group(doc)
+    table = build_table(doc)
+    names = frozenset(class_names if class_names is not None else table.class_names.values())
     body: list[str] = []
-    used: set[str] = set()
-    for group, ops in by_group.items():
-        meta = groups_meta["groups"][group]
-        for view in VIEWS:
-            view_class = meta["class_name"] + view.suffix
-            body += ["", "", f"class {view_class}:",
-                     f'    """{meta["class_name"]} {view.doc}."""',
-                     "", "    def __init__(self, engine: Engine) -> None: ..."]
-            for op in ops:
-                body += _method(doc, op, models, op["x-tinkex-sdk"]["method"],
-                                f"{view.wrapper}[{body_type(doc, op, models, table)}]",
-                                op.get("summary"), table)
-        body += ["", "", f"class {meta['class_name']}:"]
-        if meta.get("description"):
-            body.append(f'    """{_doc(meta["description"])}"""')
-            body.append("")
-        body.append("    def __init__(self, engine: Engine) -> None: ...")
-        for view in VIEWS:
-            body += ["    @property",
-                     f"    def {view.attribute}(self) -> {meta['class_name'] + view.suffix}: ..."]
-        for op in ops:
-            ret = return_type(doc, op, models, table)
-            body += _method(doc, op, models, op["x-tinkex-sdk"]["method"], ret, op.get("summary"),
-                            table)
-            if "x-tinkex-pagination" in op:
-                item = page_item_type(doc, op, models, table)
-                body += _method(doc, op, models, "iter_" + op["x-tinkex-sdk"]["method"],
-                                f"Iterator[{item}]",
-                                f"Iterate over every item of every page of {op['operationId']}.",
-                                table)
-        used |= set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & models.class_names
-    client = groups_meta["client_class"]
-    for view in VIEWS:
-        view_client = client + view.suffix
-        body += ["", "", f"class {view_client}:", f'    """{client} {view.doc}."""',
-                 "", "    def __init__(self, engine: Engine) -> None: ..."]
-        for group in by_group:
-            cls = groups_meta["groups"][group]["class_name"] + view.suffix
-            body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
-    body += ["", "", f"class {client}:", f'    """{_doc(doc["info"]["title"])}: the low-level API."""',
-             "", "    def __init__(self, engine: Engine) -> None: ..."]
-    for view in VIEWS:
-        body += ["    @property", f"    def {view.attribute}(self) -> {client + view.suffix}: ..."]
-    for group in by_group:
-        cls = groups_meta["groups"][group]["class_name"]
-        body += ["    @property", f"    def {group}(self) -> {cls}: ..."]
+    for shape in api_shape(table, names):
+        body += _class(shape)
+    used = set(re.findall(r"\b[A-Z][A-Za-z0-9_]*\b", "\n".join(body))) & names
     imports = [
         f"# Generated by tinkex-codegen: typed surface of {runtime_module}; do not edit by hand.",
         "",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
 from openapi_spec_validator import OpenAPIV31SpecValidator
+
+from tinkex.core.model import document as model
 
 from .extension_schemas import (
     OPERATION_EXTENSIONS,
@@ -13,8 +14,6 @@ from .extension_schemas import (
     REQUIRED_ROOT,
     ROOT_EXTENSIONS,
 )
-
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
 def extension_schema_bundle() -> dict[str, Any]:
@@ -27,44 +26,13 @@ def extension_schema_bundle() -> dict[str, Any]:
     }
 
 
-def _check_value(where: str, key: str, schema: dict[str, Any], value: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in validator.iter_errors(value):
-        sub = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        problems.append(f"{where}{key}{sub}: {err.message}")
-    return problems
-
-
 def validate_extensions(doc: dict[str, Any], bundle: dict[str, Any] | None = None) -> list[str]:
-    """Every problem with the document's extension keys, as ``location: message`` lines."""
-    bundle = bundle or extension_schema_bundle()
-    root, per_op = bundle["root"], bundle["operation"]
-    problems: list[str] = []
-    for key in bundle["required_root"]:
-        if key not in doc:
-            problems.append(f"<root>: missing required extension {key}")
-    for key, value in doc.items():
-        if key.startswith("x-tinkex-"):
-            if key not in root:
-                problems.append(f"<root>.{key}: unknown extension key")
-            else:
-                problems += _check_value("<root>.", key, root[key], value)
-    for path, item in (doc.get("paths") or {}).items():
-        for method, op in (item or {}).items():
-            if method not in HTTP_METHODS or not isinstance(op, dict):
-                continue
-            where = f"paths.{path}.{method}."
-            for key in bundle["required_operation"]:
-                if key not in op:
-                    problems.append(f"{where}: missing required extension {key}")
-            for key, value in op.items():
-                if key.startswith("x-tinkex-"):
-                    if key not in per_op:
-                        problems.append(f"{where}{key}: unknown extension key")
-                    else:
-                        problems += _check_value(where, key, per_op[key], value)
-    return problems
+    """Every problem with the document's extension keys, as ``location: message`` lines.
+
+    The rules are the runtime's (:mod:`tinkex.core.model.document`), with this
+    compiler's schemas unless ``bundle`` is given.
+    """
+    return model.validate_extensions(doc, bundle or extension_schema_bundle())
 
 
 def validate_openapi(doc: dict[str, Any]) -> list[str]:
@@ -79,4 +47,6 @@ def validate_openapi(doc: dict[str, Any]) -> list[str]:
 
 
 def validate_document(doc: dict[str, Any]) -> list[str]:
-    return validate_openapi(doc) + validate_extensions(doc)
+    """OpenAPI's findings and the extension keys' (then, if those are sound, the references)."""
+    problems = validate_openapi(doc) + validate_extensions(doc)
+    return problems or model.check_references(doc)

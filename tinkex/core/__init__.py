@@ -36,7 +36,7 @@ from .errors import (
     SDKError,
     UnprocessableEntityError,
 )
-from .operations import Operation, OperationTable
+from .model.operations import Operation, OperationTable
 from .retry import RetryPolicy
 from .transport import Timeout
 

@@ -2,235 +2,87 @@
 
 One class per SDK group (``x-tinkex-sdk-groups``), with one keyword-only method
 per operation and an ``iter_<method>`` for paginated ones, and a client class
-with a read-only property per group. Names, parameters, defaults, annotations
-and docstrings follow the rules of the generated ``.pyi`` stub
-(``tinkex/codegen/stubs.py`` writes it from this module's rules and the same operation
-table), so the stub describes exactly what exists at run time; a test runs
-``mypy.stubtest`` to prove it.
+with a read-only property per group. The classes, names, parameters, defaults,
+annotations and docstrings come from :func:`tinkex.core.model.signatures.api_shape`,
+the description ``tinkex/codegen/stubs.py`` writes the ``.pyi`` stub from, so the
+stub describes exactly what exists at run time (a test runs ``mypy.stubtest``).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .document import SCHEMA_PREFIX, Source
 from .engine import Engine
-from .naming import CALL_OPTIONS
-from .operations import (
-    JSON,
-    RAW_CONTENT,
-    Operation,
-    OperationTable,
-    load_table,
-    success_response,
-)
+from .model.document import Source
+from .model.naming import CALL_OPTIONS
+from .model.operations import OperationTable, load_table
+from .model.signatures import VIEWS, Annotations, ApiClass, Method, Property, api_shape
 from .pagination import iter_items
 
-__all__ = ["CALL_OPTIONS", "Annotations", "api_classes", "build_api", "model_class_names"]
+__all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "api_classes", "build_api",
+           "model_class_names"]
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-class Annotations:
-    """Annotation strings for JSON Schemas, naming only the model classes that really exist.
-
-    A schema without a class of its own (the model generator collapses pure
-    unions) is spelled out inline, as the stub does.
-    """
-
-    def __init__(self, schemas: Mapping[str, Any], class_names: frozenset[str],
-                 schema_classes: Mapping[str, str] | None = None) -> None:
-        self.schemas = schemas
-        self.class_names = class_names
-        """Classes the models module really defines."""
-        self.schema_classes = schema_classes or {name: name for name in schemas}
-        """Class name of each schema (``tinkex.core.naming.class_names``)."""
-        self._expanding: set[str] = set()
-
-    def of(self, schema: Any) -> str:
-        if not isinstance(schema, Mapping):
-            return "Any"
-        if "$ref" in schema:
-            name = schema["$ref"].removeprefix(SCHEMA_PREFIX)
-            cls = self.schema_classes.get(name, name)
-            if cls in self.class_names:
-                return str(cls)
-            target = self.schemas.get(name)
-            if target is None or name in self._expanding:  # a cycle without a class: give up
-                return "Any"
-            self._expanding.add(name)
-            try:
-                return self.of(target)
-            finally:
-                self._expanding.discard(name)
-        if "const" in schema:
-            return f"Literal[{schema['const']!r}]"
-        for key in ("oneOf", "anyOf"):
-            if key in schema:
-                return _union([self.of(s) for s in schema[key]])
-        if "allOf" in schema and len(schema["allOf"]) == 1:
-            return self.of(schema["allOf"][0])
-        if "enum" in schema:
-            if all(isinstance(v, (str, int, bool)) or v is None for v in schema["enum"]):
-                return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
-            return "Any"
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            return _union([self.of({**schema, "type": t}) for t in kind])
-        simple = {"string": "str", "integer": "int", "number": "float", "boolean": "bool",
-                  "null": "None"}
-        if kind in simple:
-            return simple[kind]
-        if kind == "array":
-            return f"list[{self.of(schema.get('items'))}]"
-        if kind == "object" or "properties" in schema or "additionalProperties" in schema:
-            extra = schema.get("additionalProperties")
-            if isinstance(extra, dict) and not schema.get("properties"):
-                return f"dict[str, {self.of(extra)}]"
-            return "dict[str, Any]"
-        return "Any"
-
-    def of_params(self, op: Operation) -> dict[str, str]:
-        """Annotation of each keyword of ``op`` (by Python name)."""
-        files = op.body_encoding.file_fields if op.body_encoding else frozenset()
-        out = {p.name: self.of_field(p.schema, p.location == "body" and p.wire_name in files)
-               for p in op.params}
-        if op.body_encoding is not None and op.body_encoding.type == "raw":
-            out[RAW_CONTENT] = "FileContent"
-        return out
-
-    def of_field(self, schema: Any, file: bool) -> str:
-        """A body field's annotation; a multipart file field takes any FileInput."""
-        if not file:
-            return self.of(schema)
-        return "Sequence[FileInput]" if isinstance(schema, dict) and schema.get("type") == "array" \
-            else "FileInput"
-
-    def of_result(self, raw: Mapping[str, Any], op: Operation) -> str:
-        if op.future is not None:
-            return f"APIFuture[{self.of({'$ref': SCHEMA_PREFIX + op.future.result_type})}]"
-        return self.of_body(raw, op)
-
-    def of_body(self, raw: Mapping[str, Any], op: Operation) -> str:
-        """What the HTTP body parses to: its type, or a Stream of events."""
-        if op.stream is not None:
-            return f"Stream[{self.of({'$ref': SCHEMA_PREFIX + op.stream.event_type})}]"
-        schema = _ok_schema(raw)
-        return self.of(schema) if schema else "None"
-
-    def of_page_item(self, op: Operation) -> str:
-        assert op.pagination is not None
-        schema: Any = self.schemas.get(op.result_type or "", {})
-        for part in op.pagination.items.split("."):
-            schema = (schema.get("properties") or {}).get(part, {})
-            if "$ref" in schema:
-                schema = self.schemas.get(schema["$ref"].removeprefix(SCHEMA_PREFIX), {})
-        return self.of(schema.get("items")) if isinstance(schema, dict) else "Any"
-
-
-def _union(parts: list[str]) -> str:
-    seen = list(dict.fromkeys(parts))
-    if "None" in seen:  # None last, the usual spelling
-        seen.remove("None")
-        seen.append("None")
-    return " | ".join(seen)
-
-
-def _ok_schema(raw: Mapping[str, Any]) -> Any:
-    ok = success_response(raw)[1].get("content") or {}
-    return (ok.get(JSON) or {}).get("schema")
-
-
-def _doc(text: str | None) -> str | None:
-    return " ".join(text.split()) if text else None
-
-
-def _method(op: Operation, class_name: str, annotations: Mapping[str, str], returns: str,
-            paginated: bool, engine_method: str = "call") -> Callable[..., Any]:
-    op_id = op.id
-    if paginated:
+def _method(spec: Method, class_name: str) -> Callable[..., Any]:
+    op, engine_method = spec.operation, spec.engine_method
+    if spec.iterate:
         def method(self: Any, **kwargs: Any) -> Any:
             return iter_items(self._engine, op, kwargs)
-        name = f"iter_{op.sdk_method}"
-        doc: str | None = f"Iterate over every item of every page of {op.id}."
     else:
+        op_id = op.id
+
         def method(self: Any, **kwargs: Any) -> Any:
             return getattr(self._engine, engine_method)(op_id, **kwargs)
-        name, doc = op.sdk_method, _doc(op.summary)
-    params = [_SELF]
-    for p in op.params:
-        default = inspect.Parameter.empty if p.required else p.default
-        params.append(inspect.Parameter(p.name, _KW, default=default,
-                                        annotation=annotations[p.name]))
-    params += [inspect.Parameter(option, _KW, default=None, annotation=ann)
-               for option, ann in CALL_OPTIONS]
-    method.__name__ = name
-    method.__qualname__ = f"{class_name}.{name}"
-    method.__doc__ = doc
-    method.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    params = [_SELF] + [
+        inspect.Parameter(p.name, _KW, annotation=p.annotation,
+                          default=inspect.Parameter.empty if p.required else p.default)
+        for p in spec.params]
+    method.__name__ = spec.name
+    method.__qualname__ = f"{class_name}.{spec.name}"
+    method.__doc__ = spec.doc
+    method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        params, return_annotation=spec.returns)
     return method
 
 
-def _group_init(class_name: str) -> Callable[..., None]:
+def _init(class_name: str, members: Mapping[str, type]) -> Callable[..., None]:
     def __init__(self: Any, engine: Engine) -> None:
         self._engine = engine
+        self._members = {name: cls(engine) for name, cls in members.items()}
     __init__.__qualname__ = f"{class_name}.__init__"
     return __init__
 
 
-def _client_init(class_name: str, groups: Mapping[str, type]) -> Callable[..., None]:
-    def __init__(self: Any, engine: Engine) -> None:
-        self._engine = engine
-        self._groups = {name: cls(engine) for name, cls in groups.items()}
-    __init__.__qualname__ = f"{class_name}.__init__"
-    return __init__
-
-
-def _group_property(name: str, owner: str, group_class: str) -> property:
-    def get(self: Any) -> Any:
-        return self._groups[name]
+def _property(spec: Property, owner: str, cls: type) -> property:
+    """A member made in ``__init__``, or (``member=False``) a view made on each access."""
+    name = spec.name
+    if spec.member:
+        def get(self: Any) -> Any:
+            return self._members[name]
+    else:
+        def get(self: Any) -> Any:
+            return cls(self._engine)
     get.__name__ = name
     get.__qualname__ = f"{owner}.{name}"
-    get.__annotations__ = {"return": group_class}
+    get.__annotations__ = {"return": spec.returns}
     return property(get)
 
 
-def _view_property(name: str, owner: str, view: type) -> property:
-    """A read-only property that wraps the owner's engine in ``view`` (made on each access)."""
-    def get(self: Any) -> Any:
-        return view(self._engine)
-    get.__name__ = name
-    get.__qualname__ = f"{owner}.{name}"
-    get.__annotations__ = {"return": view.__name__}
-    return property(get)
-
-
-@dataclass(frozen=True)
-class View:
-    """A second face of every group: the same methods, returning the response itself."""
-
-    attribute: str
-    """``api.<attribute>.<group>`` and ``api.<group>.<attribute>``."""
-    suffix: str
-    """``<Group><suffix>`` is the class of ``api.<group>.<attribute>``."""
-    engine_method: str
-    wrapper: str
-    """The annotation of each method: ``<wrapper>[<what the body parses to>]``."""
-    doc: str
-
-
-VIEWS = (
-    View("with_raw_response", "WithRawResponse", "call_raw", "RawResponse",
-         "returning raw responses"),
-    View("with_streaming_response", "WithStreamingResponse", "call_streamed",
-         "StreamedRawResponse", "returning responses whose body is not read yet"),
-)
-RAW_SUFFIX = VIEWS[0].suffix
+def _build(shape: ApiClass, classes: Mapping[str, type], module: str) -> type:
+    members = {p.name: classes[p.returns] for p in shape.properties if p.member}
+    namespace: dict[str, Any] = {"__slots__": ("_engine", "_members"), "__module__": module,
+                                 "__doc__": shape.doc, "__init__": _init(shape.name, members)}
+    for prop in shape.properties:
+        namespace[prop.name] = _property(prop, shape.name, classes[prop.returns])
+    for spec in shape.methods:
+        namespace[spec.name] = _method(spec, shape.name)
+    return type(shape.name, (), namespace)
 
 
 def model_class_names(models: ModuleType | Mapping[str, Any]) -> frozenset[str]:
@@ -251,60 +103,10 @@ def api_classes(source: OperationTable | Source, *,
     classes' ``__module__``: the module that exposes them (and that the stub describes).
     """
     table = load_table(source)
-    schemas = (table.document.get("components") or {}).get("schemas") or {}
-    names = (model_class_names(models) if models is not None
-             else frozenset(table.class_names.values()))
-    types = Annotations(schemas, names, table.class_names)
+    names = model_class_names(models) if models is not None else None
     classes: dict[str, type] = {}
-    client = table.client_class
-    for group in table.groups:
-        ops = sorted((op for op in table if op.sdk_group == group.name), key=lambda o: o.sdk_method)
-        namespace: dict[str, Any] = {"__slots__": ("_engine",),
-                                     "__init__": _group_init(group.class_name),
-                                     "__doc__": _doc(group.description), "__module__": module}
-        for view in VIEWS:
-            view_name = group.class_name + view.suffix
-            view_ns: dict[str, Any] = {"__slots__": ("_engine",), "__init__": _group_init(view_name),
-                                       "__module__": module,
-                                       "__doc__": f"{group.class_name} {view.doc}."}
-            for op in ops:
-                raw = table.document["paths"][op.path][op.method.lower()]
-                view_ns[op.sdk_method] = _method(
-                    op, view_name, types.of_params(op),
-                    f"{view.wrapper}[{types.of_body(raw, op)}]", paginated=False,
-                    engine_method=view.engine_method)
-            view_class = classes[view_name] = type(view_name, (), view_ns)
-            namespace[view.attribute] = _view_property(view.attribute, group.class_name,
-                                                       view_class)
-        for op in ops:
-            raw = table.document["paths"][op.path][op.method.lower()]
-            params = types.of_params(op)
-            namespace[op.sdk_method] = _method(op, group.class_name, params,
-                                               types.of_result(raw, op), paginated=False)
-            if op.pagination is not None:
-                namespace[f"iter_{op.sdk_method}"] = _method(
-                    op, group.class_name, params, f"Iterator[{types.of_page_item(op)}]",
-                    paginated=True)
-        classes[group.class_name] = type(group.class_name, (), namespace)
-    namespace = {"__slots__": ("_groups", "_engine"),
-                 "__module__": module,
-                 "__doc__": f"{_doc(table.api.title)}: the low-level API."}
-    for view in VIEWS:
-        view_client = client + view.suffix
-        view_groups = {g.name: classes[g.class_name + view.suffix] for g in table.groups}
-        view_ns = {"__slots__": ("_groups", "_engine"),
-                   "__init__": _client_init(view_client, view_groups),
-                   "__module__": module, "__doc__": f"{client} {view.doc}."}
-        for group in table.groups:
-            view_ns[group.name] = _group_property(group.name, view_client,
-                                                  group.class_name + view.suffix)
-        view_class = classes[view_client] = type(view_client, (), view_ns)
-        namespace[view.attribute] = _view_property(view.attribute, client, view_class)
-    groups = {g.name: classes[g.class_name] for g in table.groups}
-    namespace["__init__"] = _client_init(client, groups)
-    for group in table.groups:
-        namespace[group.name] = _group_property(group.name, client, group.class_name)
-    classes[client] = type(client, (), namespace)
+    for shape in api_shape(table, names):
+        classes[shape.name] = _build(shape, classes, module)
     return classes
 
 

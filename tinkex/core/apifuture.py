@@ -173,6 +173,32 @@ class APIFuture(concurrent.futures.Future[T]):
         notify_observers(observers, state, reason)
         return True
 
+    # ---- for the layers that resolve futures (poller, offload threads, domain clients) ------
+
+    def settle(self, value: Any = None, exc: BaseException | None = None) -> None:
+        """Resolve with ``value``, or fail with ``exc``; nothing if it is already done
+        (a future cancelled while its answer was on the way drops that answer)."""
+        self._settle(value, exc)
+
+    def note_queue_state(self, state: str, reason: str | None) -> bool:
+        """Record a queue state reported for this future; True (and observers told) if new."""
+        return self._note_queue_state(state, reason)
+
+    def when_cancelled(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when this future is cancelled (replaces an earlier one)."""
+        self._on_cancel = callback
+
+    def waits_on(self, source: APIFuture[Any]) -> None:
+        """Waiting for this future is waiting for ``source`` (this one is settled from it):
+        a thread about to block here may do ``source``'s pending work itself."""
+        self._on_wait = source._on_wait
+        self._on_block = source._on_block
+
+    def hold(self, owner: object) -> None:
+        """Keep a reference to ``owner`` until this future is done (its client, say)."""
+        self._held = owner
+        self.add_done_callback(_drop_held)
+
     def _settle(self, value: Any = None, exc: BaseException | None = None) -> None:
         # A future may be cancelled while its last poll is in flight; that answer is dropped.
         try:
@@ -182,6 +208,10 @@ class APIFuture(concurrent.futures.Future[T]):
                 self.set_exception(exc)
         except concurrent.futures.InvalidStateError:
             pass
+
+
+def _drop_held(future: Any) -> None:
+    future._held = None
 
 
 def _release(waiter: Any) -> None:

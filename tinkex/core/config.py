@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .errors import ConfigError
-from .operations import OperationTable
+from .model.operations import OperationTable
 from .redact import Redactor, Secret
 from .security import SecurityScheme
 from .transport import Timeout

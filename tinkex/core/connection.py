@@ -14,9 +14,9 @@ from typing import Any
 
 from . import futures, limits, sequencing
 from .config import ClientConfig
-from .engine import Engine
+from .engine import Engine, EngineHooks
 from .lifecycle import ThreadOwner
-from .operations import OperationTable
+from .model.operations import OperationTable
 
 
 class Connection:
@@ -24,12 +24,13 @@ class Connection:
 
     def __init__(self, table: OperationTable, models: ModuleType | None = None,
                  **config: Any) -> None:
-        self.engine = Engine(table, ClientConfig.resolve(table, **config), models_module=models)
+        hooks = EngineHooks(future_resolver=futures.poller_for if table.futures else None,
+                            sequencer=sequencing.sequencer_for, dispatcher=limits.dispatcher_for)
+        self.engine = Engine(table, ClientConfig.resolve(table, **config), models_module=models,
+                             hooks=hooks)
         self.owner = ThreadOwner(self.engine)
-        if table.futures is not None:
-            self.owner.own(futures.install(self.engine))
-        sequencing.install(self.engine)
-        limits.install(self.engine)
+        if isinstance(self.engine.future_resolver, futures.FuturePoller):
+            self.owner.own(self.engine.future_resolver)
 
     @property
     def closed(self) -> bool:

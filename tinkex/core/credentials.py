@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .document import TokenExchangeSpec
 from .errors import APIError, ConfigError
+from .model.document import TokenExchangeSpec
 from .redact import Secret
 
 if TYPE_CHECKING:
@@ -124,11 +124,7 @@ class TokenCredentials:
         return self._token
 
 
-def install(engine: Engine, enabled: Callable[[], bool]) -> TokenCredentials | None:
-    """Attach token credentials to ``engine`` when the document describes an exchange."""
+def credentials_for(engine: Engine, enabled: Callable[[], bool]) -> TokenCredentials | None:
+    """The engine's ``token_auth`` hook, when the document describes a token exchange."""
     spec = engine.table.auth.token_exchange
-    if spec is None:
-        return None
-    credentials = TokenCredentials(engine, spec, enabled)
-    engine.token_auth = credentials
-    return credentials
+    return TokenCredentials(engine, spec, enabled) if spec is not None else None

@@ -8,9 +8,10 @@ keyword arguments in, result model out).
 
 Per-operation work (URL, static headers, timeout, policy, parameter routing,
 models) is planned once in the constructor, so a call does little besides
-building its body and sending it. Components that extend calls plug in through
-three attributes, each None by default: ``future_resolver``, ``sequencer`` and
-``dispatcher`` (see the protocols below). A call whose body must travel in
+building its body and sending it. Components that extend calls are given to
+the constructor as :class:`EngineHooks` (each made from the engine it serves:
+``future_resolver``, ``sequencer``, ``dispatcher``, ``token_auth``; see the
+protocols below) and read-only afterwards. A call whose body must travel in
 another encoding (e.g. a binary format the document lists in the operation's
 request media) passes an ``encode_body`` (:data:`BodyEncoder`). Every request
 is recorded in ``metrics`` (:class:`~tinkex.core.metrics.Metrics`; set it to None
@@ -37,7 +38,6 @@ import pydantic
 import pydantic_core
 
 from .config import ClientConfig
-from .document import Source
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -49,7 +49,8 @@ from .errors import (
     StreamError,
 )
 from .metrics import Metrics
-from .operations import (
+from .model.document import Source
+from .model.operations import (
     JSON,
     RAW_CONTENT,
     BodyEncoding,
@@ -69,7 +70,8 @@ from .tracing import Tracer, tracer_for
 from .transport import QueryParams, Response, StreamedResponse, Timeout, Transport
 from .uploads import Upload, multipart_body, raw_body
 
-__all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "FutureResolver", "Response",
+__all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "EngineHooks", "FutureResolver",
+           "Response",
            "Sequencer", "TokenAuth"]
 
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
@@ -80,7 +82,7 @@ DETAIL_LIMIT = 500
 class FutureResolver(Protocol):
     """Turns the parsed submit response of a future operation into what ``call`` returns."""
 
-    def __call__(self, operation: Operation, submitted: Any, submit_started_at: float) -> Any: ...
+    def resolve(self, operation: Operation, submitted: Any, submit_started_at: float) -> Any: ...
 
 
 class Sequencer(Protocol):
@@ -137,6 +139,21 @@ class Dispatcher(Protocol):
 
 
 @dataclass(frozen=True)
+class EngineHooks:
+    """The components that extend an engine's calls, each made from the engine it serves.
+
+    A factory is called once, at the end of the engine's constructor (a future
+    poller sends its polls through the engine, credentials their exchange); None
+    leaves that part out.
+    """
+
+    future_resolver: Callable[[Engine], FutureResolver] | None = None
+    sequencer: Callable[[Engine], Sequencer] | None = None
+    dispatcher: Callable[[Engine], Dispatcher] | None = None
+    token_auth: Callable[[Engine], TokenAuth | None] | None = None
+
+
+@dataclass(frozen=True)
 class _Plan:
     """What every call of one operation shares, computed once."""
 
@@ -169,13 +186,10 @@ class Engine:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[], float] = default_random,
-                 rate_limiters: RateLimiterRegistry = PROCESS_RATE_LIMITERS) -> None:
+                 rate_limiters: RateLimiterRegistry = PROCESS_RATE_LIMITERS,
+                 hooks: EngineHooks | None = None) -> None:
         self.table = load_table(document)
         self.config = config
-        self.future_resolver: FutureResolver | None = None
-        self.sequencer: Sequencer | None = None
-        self.dispatcher: Dispatcher | None = None
-        self.token_auth: TokenAuth | None = None
         self.metrics: Metrics | None = Metrics()
         """Per-operation counters and latencies of every request (None turns them off)."""
         self.tracer: Tracer | None = tracer_for(self.table.tracing, config.tracing)
@@ -192,6 +206,27 @@ class Engine:
             clock=clock, sleep=sleep)
         self._idempotency = self.table.idempotency
         self._plans = {op.id: self._plan(op) for op in self.table}
+        hooks = hooks or EngineHooks()
+        self._future_resolver = hooks.future_resolver(self) if hooks.future_resolver else None
+        self._sequencer = hooks.sequencer(self) if hooks.sequencer else None
+        self._dispatcher = hooks.dispatcher(self) if hooks.dispatcher else None
+        self._token_auth = hooks.token_auth(self) if hooks.token_auth else None
+
+    @property
+    def future_resolver(self) -> FutureResolver | None:
+        return self._future_resolver
+
+    @property
+    def sequencer(self) -> Sequencer | None:
+        return self._sequencer
+
+    @property
+    def dispatcher(self) -> Dispatcher | None:
+        return self._dispatcher
+
+    @property
+    def token_auth(self) -> TokenAuth | None:
+        return self._token_auth
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -428,7 +463,7 @@ class Engine:
             return self._events(plan, response, report)
         result = self._parse(plan, response)
         if plan.op.future is not None and self.future_resolver is not None:
-            return self.future_resolver(plan.op, result, started)
+            return self.future_resolver.resolve(plan.op, result, started)
         return result
 
     def call_raw(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,

@@ -29,7 +29,6 @@ import pydantic
 from tinkex.core.apifuture import APIFuture as APIFuture
 from tinkex.core.apifuture import CombinedFuture as CombinedFuture
 from tinkex.core.apifuture import QueueStateObserver, notify_observers
-from tinkex.core.document import FutureSpec
 from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -41,7 +40,8 @@ from tinkex.core.errors import (
 )
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, TaskPool, Ticket
 from tinkex.core.limits import ByteBudget
-from tinkex.core.operations import Operation
+from tinkex.core.model.document import FutureSpec
+from tinkex.core.model.operations import Operation
 from tinkex.core.transport import Response
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class _Poll:
 class FuturePoller:
     """Resolves future operations by long-polling the document's retrieve operation.
 
-    One per engine (:func:`install`), registered with the client's
+    One per engine (:func:`poller_for`), registered with the client's
     :class:`~tinkex.core.lifecycle.ThreadOwner`. ``decoders`` maps a non-JSON
     result media type to ``decode(content, result_type_name)``; such results are
     returned as the decoder makes them.
@@ -371,11 +371,10 @@ def _json_or_none(response: Response) -> Any:
         return None
 
 
-def install(engine: Engine, *, decoders: Mapping[str, Decoder] | None = None) -> FuturePoller:
-    """Attach a poller to ``engine`` so that ``engine.call`` returns :class:`APIFuture` objects."""
+def poller_for(engine: Engine, *, decoders: Mapping[str, Decoder] | None = None) -> FuturePoller:
+    """The engine's ``future_resolver`` hook (:class:`~tinkex.core.engine.EngineHooks`):
+    ``engine.call`` then returns :class:`APIFuture` objects."""
     spec = engine.table.futures
     if spec is None:
         raise ValueError("the document declares no futures (x-tinkex-futures)")
-    poller = FuturePoller(engine, spec, decoders=decoders)
-    engine.future_resolver = poller.resolve
-    return poller
+    return FuturePoller(engine, spec, decoders=decoders)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from tinkex.core.document import DispatchLimitSpec
-from tinkex.core.operations import Operation
+from tinkex.core.model.document import DispatchLimitSpec
+from tinkex.core.model.operations import Operation
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine
@@ -215,9 +215,7 @@ class Dispatcher:
             limiter.reset_after_fork()
 
 
-def install(engine: Engine, clock: Clock = time.monotonic) -> Dispatcher:
-    """Build a :class:`Dispatcher` from the engine's dispatch-limit specs and attach it."""
+def dispatcher_for(engine: Engine, clock: Clock = time.monotonic) -> Dispatcher:
+    """The engine's ``dispatcher`` hook: one limiter per dispatch-limit spec."""
     specs = engine.table.dispatch_limits
-    dispatcher = Dispatcher({name: DispatchLimiter(spec, clock) for name, spec in specs.items()})
-    engine.dispatcher = dispatcher
-    return dispatcher
+    return Dispatcher({name: DispatchLimiter(spec, clock) for name, spec in specs.items()})

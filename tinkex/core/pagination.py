@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .operations import Operation, python_name
+from .model.operations import Operation, python_name
 
 if TYPE_CHECKING:
     from .engine import Engine

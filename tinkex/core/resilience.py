@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .breaker import CircuitBreaker
 from .classify import Answer, classify
 from .errors import APIConnectionError
-from .operations import Operation, OperationTable
+from .model.operations import Operation, OperationTable
 from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry, SharedRateLimiter
 from .retry import StatusSet
 

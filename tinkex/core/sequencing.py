@@ -22,7 +22,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tinkex.core.operations import Operation, OperationTable, SequenceSpec
+from tinkex.core.model.operations import Operation, OperationTable, SequenceSpec
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine
@@ -192,8 +192,6 @@ class Sequencer:
             counter.reset_after_fork()
 
 
-def install(engine: Engine) -> Sequencer:
-    """Attach a :class:`Sequencer` to ``engine``."""
-    sequencer = Sequencer(engine.table)
-    engine.sequencer = sequencer
-    return sequencer
+def sequencer_for(engine: Engine) -> Sequencer:
+    """The engine's ``sequencer`` hook (:class:`~tinkex.core.engine.EngineHooks`)."""
+    return Sequencer(engine.table)

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tinkex.core.document import SessionSpec
 from tinkex.core.errors import APIConnectionError, ClientClosedError, SDKError
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, join_threads, start_daemon
+from tinkex.core.model.document import SessionSpec
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine

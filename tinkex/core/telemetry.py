@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from tinkex.core.document import TelemetrySpec
 from tinkex.core.errors import SDKError
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, join_threads, start_daemon
+from tinkex.core.model.document import TelemetrySpec
 from tinkex.core.redact import Redactor, mask
 
 if TYPE_CHECKING:

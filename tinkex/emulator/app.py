@@ -150,6 +150,10 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
             log.info("%s %s (%s) traceparent=%s", request.method, request.url.path,
                      op.operation_id, trace)
         try:
+            if op.operation_id not in HANDLERS:
+                raise ApiError(501, f"the emulator does not implement operation "
+                                    f"{op.operation_id!r} ({request.method} {op.path})",
+                               {"x-should-retry": "false"})  # asking again will not help
             if applies_to(op.path):
                 await services.faults.before_operation(op.operation_id)
             identity = services.auth.identify(request.headers) if op.auth else None

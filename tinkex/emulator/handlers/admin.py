@@ -17,7 +17,7 @@ from tinkex import types as T
 from ..billing import GB, usage_events
 from ..errors import ApiError
 from ..services import Services
-from . import Call, handles
+from .registry import Call, handles
 from .sessions import default_project, session_project
 
 _EVENT_PREFIXES = {"checkpoints": "checkpoint_", "projects": "project_", "teams": "team_",

@@ -6,7 +6,7 @@ from tinkex import types as T
 
 from ..errors import ApiError
 from ..services import Services
-from . import Call, handles
+from .registry import Call, handles
 
 
 @handles("auth_token")

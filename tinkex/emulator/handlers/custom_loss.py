@@ -25,7 +25,7 @@ from ..model import Datum
 from ..model.graph_loss import GraphError, build
 from ..services import Services
 from ..state import Run
-from . import Call, handles
+from .registry import Call, handles
 
 CUSTOM = "custom"
 

@@ -13,7 +13,7 @@ from ..encoding import encode_result
 from ..errors import not_found
 from ..futures import FutureRecord
 from ..services import Services
-from . import Call, handles
+from .registry import Call, handles
 
 PAUSED_HOLD = 1.0
 """Longest hold of a poll while the future's queue is paused."""

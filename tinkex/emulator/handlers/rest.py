@@ -20,8 +20,8 @@ from ..archive import stream_archive
 from ..errors import ApiError, not_found
 from ..services import Services
 from ..state import Checkpoint, Run
-from . import Call, handles
 from .paging import page
+from .registry import Call, handles
 
 MAX_TTL = 10 * 365 * 24 * 3600
 

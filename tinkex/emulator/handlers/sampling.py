@@ -29,7 +29,7 @@ from ..model.stream import StreamedToken, check_params
 from ..model.stream import sample_stream as model_stream
 from ..services import Services
 from ..state import Sampler
-from . import Call, handles
+from .registry import Call, handles
 
 MAX_SAMPLES = 256
 #: Bound on ``(len(prompt) - 1) * k`` for prompt_alt_tokens_k and on the (dense or

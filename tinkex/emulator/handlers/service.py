@@ -8,7 +8,7 @@ from typing import Any
 from tinkex import types as T
 
 from ..services import Services
-from . import Call, handles
+from .registry import Call, handles
 
 log = logging.getLogger("tinkex.emulator")
 

@@ -21,8 +21,8 @@ from ..errors import ApiError
 from ..ledger import RequestRow
 from ..services import Services
 from ..state import Session
-from . import Call, handles
 from .paging import page
+from .registry import Call, handles
 from .rest import wire_time
 
 

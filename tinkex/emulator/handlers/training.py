@@ -21,8 +21,8 @@ from ..errors import ApiError, ServerFailure, UserError
 from ..model import Datum, LoraConfig
 from ..services import Services, check_name
 from ..state import Run
-from . import Call, checks_raw, handles
 from .custom_loss import CUSTOM, loss_for, run_custom
+from .registry import Call, checks_raw, handles
 
 ARCH = "tinkex-byte-transformer"
 _OUTPUT_TYPE = "ArrayRecord"

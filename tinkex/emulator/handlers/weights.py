@@ -26,7 +26,7 @@ from ..errors import ApiError
 from ..model import get_config
 from ..services import Services
 from ..state import Checkpoint
-from . import Call, handles
+from .registry import Call, handles
 from .rest import MAX_TTL, wire_time
 
 ACCESS_TOKEN_HEADER = "x-tinker-weights-access-token"

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .breaker import BreakerSpec
+from ..breaker import BreakerSpec
+from ..errors import ErrorMap
+from ..paramstyle import DEFAULT_STYLE, default_explode
+from ..ratelimit import RateLimitSpec
+from ..retry import RetryPolicy
+from ..security import SecurityScheme
+from ..tracing import TracingSpec
 from .document import (
     SCHEMA_PREFIX,
     ApiSpec,
@@ -35,14 +41,8 @@ from .document import (
     parse_session,
     parse_telemetry,
 )
-from .errors import ErrorMap
 from .naming import class_names, keyword_names, python_name
-from .paramstyle import DEFAULT_STYLE, default_explode
-from .ratelimit import RateLimitSpec
-from .retry import RetryPolicy
-from .security import SecurityScheme
-from .tracing import TracingSpec
-from .transport import PoolSpec, Timeout, TimeoutOverride
+from .pools import PoolSpec, Timeout, TimeoutOverride
 
 __all__ = ["JSON", "Operation", "OperationTable", "Param", "load_table", "python_name",
            "success_response"]
@@ -164,10 +164,14 @@ class Operation:
     body_encoding: BodyEncoding | None
     sdk_group: str
     sdk_method: str
+    sdk_client: str | None
+    """The domain client class with a generated pass-through method for it, if any."""
     request_media: tuple[str, ...]
     security: tuple[tuple[str, ...], ...] = ()
     """Alternatives (any one will do), each the scheme names that are all sent; () = no auth."""
     success_status: str = "200"
+    result_schema: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The JSON schema of the success answer's body (None: no JSON body)."""
 
     def params_in(self, location: str) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location == location)
@@ -213,7 +217,7 @@ class OperationTable:
              check_schemas: bool = True) -> OperationTable:
         """Load, validate and index a document (a mapping or a JSON file).
 
-        ``check_schemas=False``: see :func:`~tinkex.core.document.load_document`.
+        ``check_schemas=False``: see :func:`~tinkex.core.model.document.load_document`.
         """
         return build_table(load_document(source, extension_schemas=extension_schemas,
                                          check_schemas=check_schemas))
@@ -338,8 +342,8 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         dispatch=raw.get("x-tinkex-dispatch"), circuit_breaker=breaker,
         rate_limited=rate_limit and bool(raw.get("x-tinkex-rate-limited", True)), stream=stream,
         body_encoding=encoding,
-        sdk_group=sdk["group"], sdk_method=sdk["method"],
-        request_media=tuple(content),
+        sdk_group=sdk["group"], sdk_method=sdk["method"], sdk_client=sdk.get("client"),
+        request_media=tuple(content), result_schema=result_schema,
     )
 
 

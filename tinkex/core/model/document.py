@@ -16,13 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .errors import STATUS_ERRORS, DocumentError
-from .retry import Backoff, StatusSet
+from ..errors import STATUS_ERRORS, DocumentError
+from ..retry import Backoff, StatusSet
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 SCHEMA_PREFIX = "#/components/schemas/"
 SCHEMAS_FILE = "extensions.schema.json"
-PACKAGED_SCHEMAS = Path(__file__).resolve().parent.parent / "_spec" / SCHEMAS_FILE
+PACKAGED_SCHEMAS = Path(__file__).resolve().parents[2] / "_spec" / SCHEMAS_FILE
 """Where ``make regen`` puts the extension schemas inside the package."""
 
 Document = dict[str, Any]
@@ -140,6 +140,11 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
     for i, rule in enumerate(errors["map"]):
         need("exception class", STATUS_ERRORS, rule["exception"],
              f"<root>.x-tinkex-errors.map[{i}].exception")
+    exchange = doc["x-tinkex-auth"].get("token_exchange") or {}
+    need("operation", op_ids, exchange.get("operation"),
+         "<root>.x-tinkex-auth.token_exchange.operation")
+    for i, key_op in enumerate(exchange.get("key_operations") or []):
+        need("operation", op_ids, key_op, f"<root>.x-tinkex-auth.token_exchange.key_operations[{i}]")
     futures = doc.get("x-tinkex-futures") or {}
     need("operation", op_ids, futures.get("retrieve"), "<root>.x-tinkex-futures.retrieve")
     session = doc.get("x-tinkex-session") or {}
@@ -165,12 +170,12 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
         need("circuit breaker", breakers, op.get("x-tinkex-circuit-breaker"),
              f"{where}.x-tinkex-circuit-breaker")
         if "x-tinkex-rate-limited" in op and "x-tinkex-rate-limit" not in doc:
-            problems.append(f"{where}.x-tinkex-rate-limited: needs the root x-tinkex-rate-limit")
+            problems.append(f"{where}.x-tinkex-rate-limited: needs the x-tinkex-rate-limit section")
         future = op.get("x-tinkex-future")
         if future is not None:
             need("type", types, future["result"], f"{where}.x-tinkex-future.result")
             if not futures:
-                problems.append(f"{where}.x-tinkex-future: needs the root x-tinkex-futures")
+                problems.append(f"{where}.x-tinkex-future: needs the x-tinkex-futures section")
         stream = op.get("x-tinkex-stream")
         if stream is not None:
             need("type", types, stream["event"], f"{where}.x-tinkex-stream.event")
@@ -178,6 +183,9 @@ def check_references(doc: Mapping[str, Any]) -> list[str]:
             need("type", types, ref, f"{where}.{ref_where}")
         sdk = op["x-tinkex-sdk"]
         need("SDK group", groups, sdk["group"], f"{where}.x-tinkex-sdk.group")
+        if "client" in sdk and (future is not None or stream is not None):
+            problems.append(f"{where}.x-tinkex-sdk.client: a pass-through method cannot front "
+                            "a future or streaming operation")
         key = (sdk["group"], sdk["method"])
         if key in seen_methods:
             problems.append(f"{where}.x-tinkex-sdk: {key[0]}.{key[1]} is already "
