@@ -37,7 +37,7 @@ from tinkex.core.model.operations import OperationTable
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
-from tinkex.core.transport import Timeout
+from tinkex.core.transport import HTTPTransport, Timeout
 from tinkex.types import ClientConfigResponse, WhoamiResponse, _generated
 
 T = TypeVar("T")
@@ -182,7 +182,8 @@ class ClientContext:
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto", circuit_breaker: bool | None = None,
-                 tracing: bool | None = None, table: OperationTable | None = None) -> None:
+                 tracing: bool | None = None, table: OperationTable | None = None,
+                 transport: HTTPTransport | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
         packaged = load_operation_table()
@@ -194,11 +195,13 @@ class ClientContext:
             circuit_breaker=circuit_breaker, tracing=tracing)
         me = weakref.ref(self)
         decoders = wire.result_decoders(self.wire_format)
-        self.engine = Engine(table, self.config, models_module=_generated, hooks=EngineHooks(
+        hooks = EngineHooks(
             future_resolver=lambda engine: _HoldingPoller(
                 futures.poller_for(engine, decoders=decoders), me),
             sequencer=sequencing.sequencer_for, dispatcher=limits.dispatcher_for,
-            token_auth=lambda engine: credentials.credentials_for(engine, _jwt_enabled(me))))
+            token_auth=lambda engine: credentials.credentials_for(engine, _jwt_enabled(me)))
+        self.engine = Engine(table, self.config, models_module=_generated, hooks=hooks,
+                             transport=transport)
         self.owner = ThreadOwner(self.engine)
         self.poller: FuturePoller = self.owner.own(
             _made(self.engine.future_resolver, _HoldingPoller).poller)

@@ -30,7 +30,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3.exceptions
@@ -42,6 +42,28 @@ from .uploads import Upload
 
 QueryParams = list[tuple[str, str]]
 """Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
+
+
+class HTTPTransport(Protocol):
+    """The seam under the engine: what sends one request (httpx's ``BaseTransport``).
+
+    :class:`Transport` sends over requests' connection pools;
+    :class:`tinkex.core.asgi.ASGITransport` hands requests to an application in
+    this process. Failures raise APIConnectionError / APITimeoutError, never the
+    underlying library's exceptions.
+    """
+
+    def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+                params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
+                timeout: Timeout) -> Response: ...
+
+    def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+             params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
+             timeout: Timeout) -> Response | StreamedResponse: ...
+
+    def close(self) -> None: ...
+
+    def reset_after_fork(self) -> None: ...
 
 
 class Headers(Mapping[str, str]):
