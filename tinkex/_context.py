@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from tinkex import console, wire
-from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
+from tinkex._api import TinkerAPI
 from tinkex._spec import load_operation_table
 from tinkex._version import __version__
 from tinkex.core import credentials, futures, limits, sequencing
@@ -211,7 +211,7 @@ class ClientContext:
         token_auth = self.engine.token_auth
         self.credentials = (None if token_auth is None
                             else _made(token_auth, credentials.TokenCredentials))
-        self.api: Any = (TinkerAPI(self.engine) if table is packaged  # another document: its own API
+        self.api: TinkerAPI = (TinkerAPI(self.engine) if table is packaged  # else: its own API
                          else api_classes(table, models=_generated)[table.client_class](self.engine))
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None

@@ -109,14 +109,14 @@ class RestClient(SessionlessClient, RestClientOperations):
     def iter_training_runs(self, page_size: int = 20, access_scope: AccessScopeName = "owned",
                            project_id: str | None = None) -> Iterator[TrainingRun]:
         """Every training run, fetching pages of ``page_size`` as needed."""
-        return self._rest.iter_list_training_runs(  # type: ignore[no-any-return]
+        return self._rest.iter_list_training_runs(
             limit=page_size, access_scope=access_scope, project_id=project_id)
 
     # ---- checkpoints --------------------------------------------------------------------
 
     def iter_user_checkpoints(self, page_size: int = 100) -> Iterator[Checkpoint]:
         """All your checkpoints, newest first, fetching pages as needed."""
-        return self._rest.iter_list_user_checkpoints(limit=page_size)  # type: ignore[no-any-return]
+        return self._rest.iter_list_user_checkpoints(limit=page_size)
 
     def _by_id(self, fn: Callable[..., T], training_run_id: str, checkpoint_id: str,
                **kwargs: Any) -> APIFuture[T]:
@@ -209,7 +209,7 @@ class RestClient(SessionlessClient, RestClientOperations):
 
     def iter_sessions(self, page_size: int = 20) -> Iterator[str]:
         """All your session ids, fetching pages as needed."""
-        return self._rest.iter_list_sessions(limit=page_size)  # type: ignore[no-any-return]
+        return self._rest.iter_list_sessions(limit=page_size)
 
     def search_sessions(self, request: SessionSearchRequest) -> APIFuture[SessionSearchResponse]:
         """One page of the sessions matching ``request``, newest first (``next_cursor`` continues)."""

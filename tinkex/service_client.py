@@ -133,7 +133,7 @@ class ServiceClient(Offloads):
 
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""
-        result: GetServerCapabilitiesResponse = self._ctx.api.service.get_server_capabilities()
+        result = self._ctx.api.service.get_server_capabilities()
         return result
 
     get_server_capabilities_async = awaiting(get_server_capabilities)
