@@ -310,6 +310,7 @@ class Engine:
             policy = plan.policy
         response, _ = self._send(plan, policy, path_params, query, headers, body, content_type,
                                  accept, timeout, idempotency_key)
+        assert isinstance(response, Response)  # not streamed
         return response
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
@@ -325,6 +326,7 @@ class Engine:
         plan = self._plan_for(operation_id)
         response, _ = self._send(plan, None, path_params, query, headers, body, content_type,
                                  accept, timeout, idempotency_key)
+        assert isinstance(response, Response)  # not streamed
         return response
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,

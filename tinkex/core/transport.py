@@ -37,7 +37,8 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
-from .model.pools import PoolSpec, Timeout
+from .model.pools import PoolSpec as PoolSpec
+from .model.pools import Timeout as Timeout
 from .uploads import Upload
 
 QueryParams = list[tuple[str, str]]
