@@ -19,7 +19,7 @@ from tinkex._generated_clients import RestClientOperations
 from tinkex._sessionless import SessionlessClient
 from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
-from tinkex.core.errors import APIResponseValidationError, APIStatusError
+from tinkex.core.errors import APIResponseValidationError, APIStatusError, ConfigError
 from tinkex.core.futures import APIFuture
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
@@ -40,8 +40,6 @@ from tinkex.types import (
 T = TypeVar("T")
 AccessScopeName = Literal["owned", "accessible"]
 log = logging.getLogger("tinkex.rest")
-TRACE_EXPORT_POLL_SECONDS = 5.0
-"""How often a pending trace export is asked about (the manifest's export_session_trace)."""
 
 
 ARCHIVE_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -226,6 +224,9 @@ class RestClient(SessionlessClient, RestClientOperations):
         """
         future: APIFuture[str] = APIFuture()
         first = [True]
+        interval = self._ctx.engine.table["export_session_trace"].poll_interval
+        if interval is None:
+            raise ConfigError("the API document gives export_session_trace no poll_interval")
 
         def ask() -> float | None:
             if future.done():
@@ -247,7 +248,7 @@ class RestClient(SessionlessClient, RestClientOperations):
                 log.info("building the trace export of session %s (this may take a while)",
                          session_id)
                 first[0] = False
-            return TRACE_EXPORT_POLL_SECONDS
+            return interval
 
         self._ctx.offloader.pool.schedule(ask)
         return future

@@ -50,6 +50,7 @@ OPERATION_KEYS = {
     "stream": "x-tinkex-stream",
     "body_encoding": "x-tinkex-body-encoding",
     "sdk": "x-tinkex-sdk",
+    "poll_interval": "x-tinkex-poll-interval",
 }
 API_INFO_KEYS = ("title", "version", "description")
 API_EXTENSION_KEYS = ("name", "parity_version", "user_agent", "env")
