@@ -55,8 +55,10 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py --out demo-output
 
+# tinkex beside raw requests and the official SDK (0.24.1, 0.38.0): one table of ratios.
+# The other bench/*.py scripts measure one thing each and run on their own.
 bench: $(STAMP)
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) bench/bench_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

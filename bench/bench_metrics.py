@@ -24,8 +24,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from bench_core_overhead import ROOT, Handler, load_models, measure
-
 from codegen.build import build
+
 from tinkex.core import ClientConfig, Engine, OperationTable
 from tinkex.core.metrics import Metrics
 

@@ -12,76 +12,170 @@ futures); importing tinkex does not import asyncio::
 """
 
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from tinkex import auth, checkpoints, lib, types
 from tinkex._version import __version__
-from tinkex.admin_client import AdminClient
-from tinkex.core.errors import (
-    APIConnectionError,
-    APIError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BillingError,
-    CircuitOpenError,
-    ConfigError,
-    ConflictError,
-    FutureExpiredError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestErrorCategory,
-    RequestFailedError,
-    UnprocessableEntityError,
-)
-from tinkex.core.errors import SDKError as TinkerError
-from tinkex.core.futures import APIFuture
-from tinkex.core.transport import Timeout
-from tinkex.lib.public_interfaces import (
-    BackcompatSamplingClientFuture,
-    BackcompatTrainingClientFuture,
-)
-from tinkex.loss_handle import LossHandle, PerDatumLossFn
-from tinkex.rest_client import RestClient
-from tinkex.sampling_client import RetryConfig, SamplingClient
-from tinkex.service_client import ServiceClient
-from tinkex.training_client import TrainingClient
-from tinkex.types import (
-    AdamOptimizerConfig,
-    AdamParams,
-    Checkpoint,
-    CheckpointType,
-    Datum,
-    DimuonOptimizerConfig,
-    DimuonParams,
-    DmelChunk,
-    EncodedTextChunk,
-    ForwardBackwardOutput,
-    ImageAssetPointerChunk,
-    ImageChunk,
-    LoraConfig,
-    ModelID,
-    ModelInput,
-    ModelInputChunk,
-    OptimParams,
-    OptimStepRequest,
-    OptimStepResponse,
-    ParsedCheckpointTinkerPath,
-    PromptProvenanceSpan,
-    SampledProvenanceSpan,
-    SampledSequence,
-    SampleRequest,
-    SampleResponse,
-    SamplingParams,
-    StopReason,
-    TensorData,
-    TensorDtype,
-    TrainingRun,
-)
+
+# The public names load with their first use (PEP 562): ``import tinkex`` itself
+# imports no client, type or HTTP machinery, so scripts and tools that import it
+# without calling it (CLIs, test collection, worker processes) do not pay for it.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "auth": ("tinkex.auth", None),
+    "checkpoints": ("tinkex.checkpoints", None),
+    "lib": ("tinkex.lib", None),
+    "types": ("tinkex.types", None),
+    "AdminClient": ("tinkex.admin_client", "AdminClient"),
+    "APIConnectionError": ("tinkex.core.errors", "APIConnectionError"),
+    "APIError": ("tinkex.core.errors", "APIError"),
+    "APIResponseValidationError": ("tinkex.core.errors", "APIResponseValidationError"),
+    "APIStatusError": ("tinkex.core.errors", "APIStatusError"),
+    "APITimeoutError": ("tinkex.core.errors", "APITimeoutError"),
+    "AuthenticationError": ("tinkex.core.errors", "AuthenticationError"),
+    "BadRequestError": ("tinkex.core.errors", "BadRequestError"),
+    "BillingError": ("tinkex.core.errors", "BillingError"),
+    "CircuitOpenError": ("tinkex.core.errors", "CircuitOpenError"),
+    "ConfigError": ("tinkex.core.errors", "ConfigError"),
+    "ConflictError": ("tinkex.core.errors", "ConflictError"),
+    "FutureExpiredError": ("tinkex.core.errors", "FutureExpiredError"),
+    "InternalServerError": ("tinkex.core.errors", "InternalServerError"),
+    "NotFoundError": ("tinkex.core.errors", "NotFoundError"),
+    "PermissionDeniedError": ("tinkex.core.errors", "PermissionDeniedError"),
+    "RateLimitError": ("tinkex.core.errors", "RateLimitError"),
+    "RequestErrorCategory": ("tinkex.core.errors", "RequestErrorCategory"),
+    "RequestFailedError": ("tinkex.core.errors", "RequestFailedError"),
+    "UnprocessableEntityError": ("tinkex.core.errors", "UnprocessableEntityError"),
+    "TinkerError": ("tinkex.core.errors", "SDKError"),
+    "APIFuture": ("tinkex.core.futures", "APIFuture"),
+    "Timeout": ("tinkex.core.transport", "Timeout"),
+    "BackcompatSamplingClientFuture": ("tinkex.lib.public_interfaces", "BackcompatSamplingClientFuture"),
+    "BackcompatTrainingClientFuture": ("tinkex.lib.public_interfaces", "BackcompatTrainingClientFuture"),
+    "LossHandle": ("tinkex.loss_handle", "LossHandle"),
+    "PerDatumLossFn": ("tinkex.loss_handle", "PerDatumLossFn"),
+    "RestClient": ("tinkex.rest_client", "RestClient"),
+    "RetryConfig": ("tinkex.sampling_client", "RetryConfig"),
+    "SamplingClient": ("tinkex.sampling_client", "SamplingClient"),
+    "ServiceClient": ("tinkex.service_client", "ServiceClient"),
+    "TrainingClient": ("tinkex.training_client", "TrainingClient"),
+    "AdamOptimizerConfig": ("tinkex.types", "AdamOptimizerConfig"),
+    "AdamParams": ("tinkex.types", "AdamParams"),
+    "Checkpoint": ("tinkex.types", "Checkpoint"),
+    "CheckpointType": ("tinkex.types", "CheckpointType"),
+    "Datum": ("tinkex.types", "Datum"),
+    "DimuonOptimizerConfig": ("tinkex.types", "DimuonOptimizerConfig"),
+    "DimuonParams": ("tinkex.types", "DimuonParams"),
+    "DmelChunk": ("tinkex.types", "DmelChunk"),
+    "EncodedTextChunk": ("tinkex.types", "EncodedTextChunk"),
+    "ForwardBackwardOutput": ("tinkex.types", "ForwardBackwardOutput"),
+    "ImageAssetPointerChunk": ("tinkex.types", "ImageAssetPointerChunk"),
+    "ImageChunk": ("tinkex.types", "ImageChunk"),
+    "LoraConfig": ("tinkex.types", "LoraConfig"),
+    "ModelID": ("tinkex.types", "ModelID"),
+    "ModelInput": ("tinkex.types", "ModelInput"),
+    "ModelInputChunk": ("tinkex.types", "ModelInputChunk"),
+    "OptimParams": ("tinkex.types", "OptimParams"),
+    "OptimStepRequest": ("tinkex.types", "OptimStepRequest"),
+    "OptimStepResponse": ("tinkex.types", "OptimStepResponse"),
+    "ParsedCheckpointTinkerPath": ("tinkex.types", "ParsedCheckpointTinkerPath"),
+    "PromptProvenanceSpan": ("tinkex.types", "PromptProvenanceSpan"),
+    "SampledProvenanceSpan": ("tinkex.types", "SampledProvenanceSpan"),
+    "SampledSequence": ("tinkex.types", "SampledSequence"),
+    "SampleRequest": ("tinkex.types", "SampleRequest"),
+    "SampleResponse": ("tinkex.types", "SampleResponse"),
+    "SamplingParams": ("tinkex.types", "SamplingParams"),
+    "StopReason": ("tinkex.types", "StopReason"),
+    "TensorData": ("tinkex.types", "TensorData"),
+    "TensorDtype": ("tinkex.types", "TensorDtype"),
+    "TrainingRun": ("tinkex.types", "TrainingRun"),
+}
+"""Public name -> (module, attribute); attribute None: the name is that submodule."""
+
+if TYPE_CHECKING:
+    from tinkex import auth, checkpoints, lib, types
+    from tinkex.admin_client import AdminClient
+    from tinkex.core.errors import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BillingError,
+        CircuitOpenError,
+        ConfigError,
+        ConflictError,
+        FutureExpiredError,
+        InternalServerError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        RequestErrorCategory,
+        RequestFailedError,
+        UnprocessableEntityError,
+    )
+    from tinkex.core.errors import SDKError as TinkerError
+    from tinkex.core.futures import APIFuture
+    from tinkex.core.transport import Timeout
+    from tinkex.lib.public_interfaces import (
+        BackcompatSamplingClientFuture,
+        BackcompatTrainingClientFuture,
+    )
+    from tinkex.loss_handle import LossHandle, PerDatumLossFn
+    from tinkex.rest_client import RestClient
+    from tinkex.sampling_client import RetryConfig, SamplingClient
+    from tinkex.service_client import ServiceClient
+    from tinkex.training_client import TrainingClient
+    from tinkex.types import (
+        AdamOptimizerConfig,
+        AdamParams,
+        Checkpoint,
+        CheckpointType,
+        Datum,
+        DimuonOptimizerConfig,
+        DimuonParams,
+        DmelChunk,
+        EncodedTextChunk,
+        ForwardBackwardOutput,
+        ImageAssetPointerChunk,
+        ImageChunk,
+        LoraConfig,
+        ModelID,
+        ModelInput,
+        ModelInputChunk,
+        OptimParams,
+        OptimStepRequest,
+        OptimStepResponse,
+        ParsedCheckpointTinkerPath,
+        PromptProvenanceSpan,
+        SampledProvenanceSpan,
+        SampledSequence,
+        SampleRequest,
+        SampleResponse,
+        SamplingParams,
+        StopReason,
+        TensorData,
+        TensorDtype,
+        TrainingRun,
+    )
+
+
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'tinkex' has no attribute {name!r}") from None
+    import importlib
+
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 class ExperimentalWarning(FutureWarning):

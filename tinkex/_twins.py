@@ -23,6 +23,7 @@ methods that number their requests when they run (a training model's
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
@@ -67,7 +68,7 @@ def _name(twin: Callable[..., Any], fn: Callable[..., Any], returns: str, what: 
 def backgrounded(fn: Callable[Concatenate[C, P], T], *, ordered: bool = False
                  ) -> Callable[Concatenate[C, P], APIFuture[T]]:
     """A ``*_future`` twin: the call runs on the client's threads; a future of its value."""
-    def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
+    def twin(self: C, /, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
         return self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
 
     returns = f"APIFuture[{inspect.signature(fn).return_annotation}]"
@@ -95,7 +96,7 @@ def awaiting(fn: Callable[..., Any], *, offload: bool = True,
     """
     async def twin(self: Offloads, *args: Any, **kwargs: Any) -> Any:
         call = functools.partial(fn, self, *args, **kwargs)
-        value = await self._offload(call, ordered) if offload else call()
+        value = await flattened(self._offload(call, ordered)) if offload else call()
         if isinstance(value, APIFuture):
             value = await value
         return value
@@ -108,6 +109,57 @@ def awaiting(fn: Callable[..., Any], *, offload: bool = True,
     return twin
 
 
+def flattened(submitted: APIFuture[Any]) -> APIFuture[Any]:
+    """A future of ``submitted``'s value, or, when that value is a future, of *its* result.
+
+    The coroutine awaiting it then wakes once, when the result is in, instead of
+    once for the submit and again for the result. Cancelling it cancels the
+    call (if it has not started) and the request's future.
+    """
+    final: APIFuture[Any] = APIFuture()
+    final.waits_on(submitted)
+    inner: list[APIFuture[Any]] = []
+
+    def cancel() -> None:
+        submitted.cancel()
+        for future in inner:
+            future.cancel()
+
+    def settle_from(future: concurrent.futures.Future[Any]) -> bool:
+        """Settle ``final`` from a failed or cancelled ``future``; False if it succeeded."""
+        if future.cancelled():
+            final.cancel()
+            return True
+        exc = future.exception()
+        if exc is not None:
+            final.settle(exc=exc)
+            return True
+        return False
+
+    def result_done(future: concurrent.futures.Future[Any]) -> None:
+        if not settle_from(future):
+            final.settle(future.result())
+
+    def submit_done(future: concurrent.futures.Future[Any]) -> None:
+        if settle_from(future):
+            return
+        value = future.result()
+        if not isinstance(value, APIFuture):
+            final.settle(value)
+            return
+        inner.append(value)
+        final.request_id = value.request_id
+        final.waits_on(value)
+        if final.cancelled():  # cancelled while the submit was running
+            value.cancel()
+            return
+        value.add_done_callback(result_done)
+
+    final.when_cancelled(cancel)
+    submitted.add_done_callback(submit_done)
+    return final
+
+
 def submitting(fn: Callable[Concatenate[C, P], APIFuture[T]], *, ordered: bool = True
                ) -> Callable[Concatenate[C, P], Coroutine[Any, Any, APIFuture[T]]]:
     """A twin that returns once the request is *submitted*: it gives the request's future.
@@ -115,7 +167,7 @@ def submitting(fn: Callable[Concatenate[C, P], APIFuture[T]], *, ordered: bool =
     For pipelined calls (training passes, optimizer steps, saves): await the
     twin to submit in order, and await its future later for the result.
     """
-    async def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
+    async def twin(self: C, /, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
         return await self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
 
     _name(twin, fn, str(inspect.signature(fn).return_annotation),

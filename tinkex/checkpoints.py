@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .paths import TinkerPath
+
+if TYPE_CHECKING:
+    import tarfile
 
 CHUNK_BYTES = 1 << 20
 
@@ -50,6 +51,8 @@ def safe_extract(archive: str | Path, destination: str | Path) -> None:
     """Extract a tar(.gz) into ``destination`` after checking every member."""
     root = Path(destination).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    import tarfile  # only downloads need it (with its compression modules)
+
     with tarfile.open(archive, "r:*") as tar:
         members = tar.getmembers()
         for member in members:
@@ -109,6 +112,8 @@ def download(rest_client: Any, tinker_path: str, output_dir: str | Path = ".", *
     link = rest_client.get_checkpoint_archive_url_from_tinker_path(tinker_path)
     link = link.result() if hasattr(link, "result") else link
     destination.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".tinkex-download-") as tmp:
         archive = Path(tmp) / "archive.tar.gz"
         _stream_to(str(link.url), archive, progress=progress, timeout=timeout)

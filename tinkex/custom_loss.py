@@ -29,16 +29,19 @@ import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tinkex._context import relay_queue_state
+from tinkex._lazy import LazyModule
 from tinkex.chunking import as_datums
 from tinkex.core.futures import APIFuture
 from tinkex.types import Datum, ForwardBackwardOutput, TensorData
 from tinkex.types._mixins import value_count
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tinkex.training_client import TrainingClient
+else:  # loaded by the first custom-loss pass
+    np = LazyModule("numpy")
 
 
 def _targets(datum: Datum) -> TensorData:

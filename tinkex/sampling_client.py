@@ -293,6 +293,7 @@ class SamplingClient(Offloads, ResolvedClient):
 
         inner.add_done_callback(done)
         outer.when_cancelled(lambda: None if inner.cancel() else None)
+        outer.waits_on(inner)  # a caller blocked on the sample polls for it
 
     def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
         """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""
@@ -300,7 +301,7 @@ class SamplingClient(Offloads, ResolvedClient):
         pause = 5.0 if prompt.length * BYTES_PER_TOKEN > LARGE_PROMPT_BYTES else 1.0
         while True:
             try:
-                future: APIFuture[SampleResponse] = self._ctx.api.sampling.asample(
+                future = self._ctx.api.sampling.asample(
                     sampling_session_id=self.sampling_session_id, seq_id=seq_id, **request)
                 return future
             except RateLimitError:

@@ -34,13 +34,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from tinkex import chunking
 from tinkex import types as T
+from tinkex._lazy import LazyModule
 from tinkex.core.engine import BodyEncoder, EncodedBody
 from tinkex.core.futures import Decoder
-from tinkex.proto import codec
+
+if TYPE_CHECKING:
+    from tinkex.proto import codec
+else:  # protobuf, numpy and zstandard load with the first protobuf body or result
+    codec = LazyModule("tinkex.proto.codec")
 
 WireFormat = Literal["auto", "json", "protobuf"]
 WIRE_FORMATS: tuple[str, ...] = get_args(WireFormat)
@@ -100,7 +105,6 @@ class PassRoute:
 
 
 _JSON_ESTIMATE = chunking.estimate_datum_bytes
-_PROTOBUF_ESTIMATE = codec.estimate_datum_bytes
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class PassWire:
             return PassRoute(operation, _INPUT_FIELDS[operation], None, _JSON_ESTIMATE)
         encoder = functools.partial(encode_pass, forward_only=forward, compress=self.compress)
         return PassRoute("forward_backward", _INPUT_FIELDS["forward_backward"], encoder,
-                         _PROTOBUF_ESTIMATE)
+                         codec.estimate_datum_bytes)
 
     def estimate(self, *operations: str) -> Callable[[T.Datum], int]:
         """A datum size that fits every one of ``operations``' encodings (the largest).

@@ -274,3 +274,38 @@ def test_a_forked_child_gets_fresh_threads_and_can_call(server):
     finally:
         release_parent.set()
         client.close()
+
+
+def test_a_caller_that_takes_a_due_ticket_runs_it_instead_of_the_pool():
+    pool = TaskPool("take", 0)  # no threads: nothing races the caller
+    runs: list[str] = []
+
+    def task() -> float | None:
+        runs.append(threading.current_thread().name)
+        return 0.0 if len(runs) < 2 else None  # "again at once", then done
+
+    ticket = pool.schedule(task)
+    assert pool.take(ticket) and not pool.take(ticket)  # claimed once
+    assert pool.run(ticket) == 0.0  # queued again, due at once
+    assert pool.take(ticket)
+    assert pool.run(ticket) is None
+    assert not pool.take(ticket)
+    assert runs == [threading.current_thread().name] * 2
+    later = pool.schedule(task, delay=60)
+    assert not pool.take(later)  # not due yet
+    pool.request_stop()
+
+
+def test_a_taken_ticket_is_not_run_by_the_pool_threads():
+    pool = TaskPool("take", 1)
+    ran = threading.Event()
+    sentinel = threading.Event()
+    try:
+        ticket = pool.schedule(ran.set, delay=0.0)
+        if pool.take(ticket):  # unless a thread was faster
+            pool.schedule(sentinel.set)
+            assert sentinel.wait(10)  # the thread has passed the taken entry by now
+            assert not ran.is_set()
+    finally:
+        pool.request_stop()
+        pool.join(time.monotonic() + 10)

@@ -168,3 +168,17 @@ def test_the_project_document_loads_with_the_packaged_schemas():
         pytest.skip("the project's document has not been generated yet")
     table = OperationTable.load(json.loads(path.read_text()))
     assert len(table) > 0 and table.client_class
+
+
+def test_the_packaged_document_passes_the_schema_checks_that_import_skips():
+    """``tinkex._spec`` skips the JSON Schema checks at run time; they must hold for it."""
+    from tinkex._spec import load_document
+
+    OperationTable.load(load_document(), check_schemas=True)
+
+
+def test_skipping_the_schema_checks_still_refuses_dangling_names(pet_dir):
+    doc = json.loads((pet_dir / "openapi.json").read_text())
+    doc["x-tinkex-defaults"]["pool"] = "nowhere"
+    with pytest.raises(DocumentError, match="unknown pool 'nowhere'"):
+        OperationTable.load(doc, check_schemas=False)

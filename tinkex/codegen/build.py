@@ -54,13 +54,14 @@ def _validate(src: Located, doc: dict[str, Any]) -> None:
 
 
 def build(manifest_path: str | Path, *, models_module: str, runtime_module: str,
-          base_classes: dict[str, str] | None = None, source_name: str | None = None) -> BuildResult:
+          base_classes: dict[str, str] | None = None, base_class: str | None = None,
+          source_name: str | None = None) -> BuildResult:
     src, doc = _compile(manifest_path)
     manifest = src.data
     source = source_name or Path(manifest_path).name
     # The model generator runs in a subprocess: validate meanwhile (each takes seconds on
     # a large document, and they need not wait for each other).
-    job = ModelJob(doc, source, base_classes=base_classes)
+    job = ModelJob(doc, source, base_classes=base_classes, base_class=base_class)
     try:
         _validate(src, doc)
     except BaseException:

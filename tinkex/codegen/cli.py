@@ -19,7 +19,7 @@ from typing import Any
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib
 
 from .build import BuildResult, build
 from .check import check_manifest
@@ -37,7 +37,8 @@ PROG = "tinkex-codegen"
 def _project_config(root: Path) -> dict[str, Any]:
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     try:
-        return data["tool"]["tinkex"]["codegen"]
+        config: dict[str, Any] = data["tool"]["tinkex"]["codegen"]
+        return config
     except KeyError:
         raise SystemExit("pyproject.toml has no [tool.tinkex.codegen] table") from None
 
@@ -51,6 +52,7 @@ def _project_outputs(root: Path) -> dict[Path, str]:
     result: BuildResult = build(root / cfg["manifest"], models_module=cfg["models_module"],
                                 runtime_module=cfg["runtime_module"],
                                 base_classes=cfg.get("base_classes"),
+                                base_class=cfg.get("base_class"),
                                 source_name=cfg["manifest"])
     outputs: dict[Path, str] = {}
     for path in _as_list(cfg["openapi"]):

@@ -42,6 +42,9 @@ class APIFuture(concurrent.futures.Future[T]):
         self.submit_response: Any = None
         self._on_cancel: Callable[[], None] | None = None
         self._on_wait: Callable[[], None] | None = None
+        # Called before a thread blocks on result() without a timeout: it may do the work
+        # that settles this future itself (never from a coroutine, which must not block).
+        self._on_block: Callable[[], None] | None = None
         self._observers: list[QueueStateObserver] = []
         self._queue_state: tuple[str, str | None] | None = None
         self._observer_lock = threading.Lock()
@@ -71,6 +74,8 @@ class APIFuture(concurrent.futures.Future[T]):
     def _wait(self, wait: Callable[[float | None], U], timeout: float | None) -> U:
         if self._on_wait is not None:
             self._on_wait()
+        if timeout is None and self._on_block is not None and not self.done():
+            self._on_block()
         try:
             return wait(timeout)
         except concurrent.futures.TimeoutError:  # a distinct class before Python 3.11
@@ -182,6 +187,12 @@ class APIFuture(concurrent.futures.Future[T]):
     def when_cancelled(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` when this future is cancelled (replaces an earlier one)."""
         self._on_cancel = callback
+
+    def waits_on(self, source: APIFuture[Any]) -> None:
+        """Waiting for this future is waiting for ``source`` (this one is settled from it):
+        a thread about to block here may do ``source``'s pending work itself."""
+        self._on_wait = source._on_wait
+        self._on_block = source._on_block
 
     def hold(self, owner: object) -> None:
         """Keep a reference to ``owner`` until this future is done (its client, say)."""

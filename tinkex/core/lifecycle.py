@@ -103,6 +103,22 @@ def _stop_many(owners: list[ThreadOwner], deadline: float, at_exit: bool = False
     _stop(components, deadline, at_exit)
 
 
+class Ticket:
+    """A task's place in a :class:`TaskPool`, kept across its reruns.
+
+    :meth:`TaskPool.take` lets a caller that would otherwise block on the
+    task's outcome run a due task itself, saving two thread hand-offs.
+    """
+
+    __slots__ = ("due", "task", "live", "gen")
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.due = 0.0
+        self.live = False  # queued and not started
+        self.gen = 0  # which heap entry is current (a taken ticket may be queued again)
+
+
 class TaskPool:
     """At most ``max_threads`` daemon threads running scheduled tasks; threads start on demand.
 
@@ -113,7 +129,7 @@ class TaskPool:
     def __init__(self, name: str, max_threads: int) -> None:
         self.name = name
         self.max_threads = max_threads
-        self._heap: list[tuple[float, int, Task]] = []
+        self._heap: list[tuple[float, int, Ticket, int]] = []
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -123,13 +139,43 @@ class TaskPool:
         self._idle = 0
         self._stopping = False
 
-    def schedule(self, task: Task, delay: float = 0.0) -> None:
+    def schedule(self, task: Task, delay: float = 0.0) -> Ticket:
         """Run ``task`` after ``delay`` seconds on one of the pool's threads."""
+        ticket = Ticket(task)
+        self.requeue(ticket, delay)
+        return ticket
+
+    def requeue(self, ticket: Ticket, delay: float = 0.0) -> None:
+        """Queue ``ticket``'s task again, ``delay`` seconds from now."""
         with self._cond:
             if self._stopping:
                 return
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), task))
+            ticket.due, ticket.live = time.monotonic() + delay, True
+            ticket.gen += 1
+            heapq.heappush(self._heap, (ticket.due, next(self._order), ticket, ticket.gen))
             self._wake_or_start()
+
+    def take(self, ticket: Ticket) -> bool:
+        """Claim a due ticket that no thread has started: the caller then runs it with :meth:`run`.
+
+        False if it is not due yet, already started (or taken), or the pool is stopping.
+        """
+        with self._cond:
+            if not ticket.live or self._stopping or ticket.due > time.monotonic():
+                return False
+            ticket.live = False
+            return True
+
+    def run(self, ticket: Ticket) -> float | None:
+        """Run a ticket's task in this thread; queue it again if it asks to be (and return the delay)."""
+        try:
+            again = ticket.task()
+        except Exception:  # tasks settle their own errors; this is a last resort
+            log.exception("background task failed")
+            again = None
+        if again is not None:
+            self.requeue(ticket, again)
+        return again
 
     def kick(self) -> None:
         """Make sure queued tasks have a thread (after a fork, none has started yet)."""
@@ -148,33 +194,33 @@ class TaskPool:
         if len(self._threads) < self.max_threads:
             self._threads.append(start_daemon(f"{self.name}-{len(self._threads)}", self._work))
 
-    def _next_task(self) -> Task | None:
+    def _next_ticket(self) -> Ticket | None:
         with self._cond:
             while not self._stopping:
+                while self._heap and not _current(self._heap[0]):  # taken by a waiting caller
+                    heapq.heappop(self._heap)
                 wait = self._heap[0][0] - time.monotonic() if self._heap else None
                 if wait is not None and wait <= 0:
-                    return heapq.heappop(self._heap)[2]
+                    ticket = heapq.heappop(self._heap)[2]
+                    ticket.live = False
+                    return ticket
                 self._idle += 1
                 if not self._cond.wait(wait):  # timed out: nobody woke (and un-counted) us
                     self._idle -= 1
             return None
 
     def _work(self) -> None:
-        while (task := self._next_task()) is not None:
-            try:
-                again = task()
-            except Exception:  # tasks settle their own errors; this is a last resort
-                log.exception("background task failed")
-                again = None
-            if again is not None:
-                self.schedule(task, again)
+        while (ticket := self._next_ticket()) is not None:
+            self.run(ticket)
             # An idle thread must not keep its last task (and the client behind it) alive.
-            del task
+            del ticket
 
     def request_stop(self) -> None:
         """Let the threads finish their current task and exit; queued tasks are dropped."""
         with self._cond:
             self._stopping = True
+            for _, _, ticket, _ in self._heap:
+                ticket.live = False
             self._heap.clear()
             self._cond.notify_all()
 
@@ -182,14 +228,24 @@ class TaskPool:
         """Wait for the threads until ``deadline``."""
         join_threads(list(self._threads), deadline)
 
-    def reset_after_fork(self, tasks: Iterable[Task] = ()) -> None:
-        """In a forked child: forget the parent's threads, lock and queue, and queue ``tasks``.
+    def reset_after_fork(self, tickets: Iterable[Ticket] = ()) -> None:
+        """In a forked child: forget the parent's threads, lock and queue, and queue ``tickets``.
 
         No thread starts here; the next :meth:`schedule` or :meth:`kick` starts one.
         """
         self._fresh_state()
         now = time.monotonic()
-        self._heap = [(now, next(self._order), task) for task in tasks]
+        self._heap = []
+        for ticket in tickets:
+            ticket.due, ticket.live = now, True
+            ticket.gen += 1
+            self._heap.append((now, next(self._order), ticket, ticket.gen))
+
+
+def _current(entry: tuple[float, int, Ticket, int]) -> bool:
+    """Whether a heap entry is its ticket's live one (not taken, not superseded)."""
+    ticket = entry[2]
+    return ticket.live and ticket.gen == entry[3]
 
 
 class ThreadOwner:

@@ -10,6 +10,7 @@ per element, and correct on big-endian hosts too. The public types only know
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any
@@ -37,6 +38,7 @@ DECODE_DTYPES: dict[int, tuple[np.dtype[Any], str]] = {
 }
 
 INT32 = np.dtype("<i4")
+_STRUCT_CODES = {4: "i", 8: "q"}  # signed little-endian integers by width
 INT64 = np.dtype("<i8")
 FLOAT32 = np.dtype("<f4")
 
@@ -61,6 +63,13 @@ def to_bytes(values: Any, dtype: np.dtype[Any], what: str) -> bytes:
     check. Arrays are range-checked only when their dtype may not fit (a cast
     would wrap silently).
     """
+    if type(values) is list and dtype.kind == "i":
+        # Token ids are Python ints: struct packs them about twice as fast as numpy
+        # converts the list, and refuses out-of-range values itself.
+        try:
+            return struct.pack(f"<{len(values)}{_STRUCT_CODES[dtype.itemsize]}", *values)
+        except struct.error as e:
+            raise ValueError(f"{what}: cannot encode as {dtype.name}: {e}") from None
     try:
         if isinstance(values, np.ndarray):
             array = values

@@ -20,6 +20,7 @@ from tinkex import types as T
 
 from . import tinker_public_pb2 as pb
 from ._arrays import INT32, from_bytes, tensor_from_proto, tensor_to_proto, to_bytes
+from ._datum_writer import DATA, datum_field, varint
 from .compression import compress, decompress
 from .errors import ProtoDecodeError, parse_message, validated
 
@@ -164,17 +165,50 @@ def forward_backward_request_to_proto(
                                         forward_only=forward_only)
     _loss_config_to_proto(fb_input.loss_fn_config, message)
     for i, datum in enumerate(fb_input.data):
-        out = message.data.add()
-        for j, chunk in enumerate(datum.model_input.chunks):
-            _chunk_to_proto(chunk, out.model_input.add(), f"datum {i} chunk {j}")
-        for key, tensor in datum.loss_fn_inputs.items():
-            tensor_to_proto(tensor, f"datum {i} loss_fn_inputs[{key!r}]",
-                            out=out.loss_fn_inputs[key])
-        datum_spans = spans[i] if spans is not None else _datum_spans(datum)
-        if datum_spans is not None:
-            _spans_to_proto(datum_spans.model_input, out.model_input_spans)
-            _spans_to_proto(datum_spans.loss_fn_inputs, out.loss_fn_input_spans)
+        _datum_to_proto(datum, i, spans[i] if spans is not None else _datum_spans(datum),
+                        message.data.add())
     return message
+
+
+def _datum_to_proto(datum: T.Datum, i: int, datum_spans: DatumSpans | None,
+                    out: pb.Datum) -> None:
+    for j, chunk in enumerate(datum.model_input.chunks):
+        _chunk_to_proto(chunk, out.model_input.add(), f"datum {i} chunk {j}")
+    for key, tensor in datum.loss_fn_inputs.items():
+        tensor_to_proto(tensor, f"datum {i} loss_fn_inputs[{key!r}]",
+                        out=out.loss_fn_inputs[key])
+    if datum_spans is not None:
+        _spans_to_proto(datum_spans.model_input, out.model_input_spans)
+        _spans_to_proto(datum_spans.loss_fn_inputs, out.loss_fn_input_spans)
+
+
+def serialize_forward_backward_request(
+        model_id: str, seq_id: int | None, fb_input: T.ForwardBackwardInput, *,
+        forward_only: bool = False,
+        spans: Sequence[DatumSpans | None] | None = None) -> bytes:
+    """The bytes of :func:`forward_backward_request_to_proto`'s message, written faster.
+
+    The scalar fields and config go through the generated class; each datum
+    is written by :mod:`._datum_writer` (or, when it has image chunks, sparse
+    tensors or spans, serialized by the generated class), and the fields are
+    joined once. Concatenated fields of one message are that message.
+    """
+    if spans is not None and len(spans) != len(fb_input.data):
+        raise ValueError(f"spans has {len(spans)} entries for {len(fb_input.data)} datums")
+    head = forward_backward_request_to_proto(
+        model_id, seq_id, fb_input.model_copy(update={"data": []}), forward_only=forward_only)
+    pieces = [head.SerializeToString()]
+    for i, datum in enumerate(fb_input.data):
+        datum_spans = spans[i] if spans is not None else _datum_spans(datum)
+        written = datum_field(datum, i) if datum_spans is None else None
+        if written is None:
+            message = pb.Datum()
+            _datum_to_proto(datum, i, datum_spans, message)
+            body = message.SerializeToString()
+            pieces += [DATA, varint(len(body)), body]
+        else:
+            pieces += written[0]
+    return b"".join(pieces)
 
 
 def _datum_spans(datum: T.Datum) -> DatumSpans | None:
@@ -219,9 +253,8 @@ def encode_forward_backward_request(
         forward_only: bool = False, spans: Sequence[DatumSpans | None] | None = None,
         compressed: bool = False) -> bytes:
     """Serialized body; with ``compressed`` it is a zstd frame (send ``Content-Encoding: zstd``)."""
-    body = forward_backward_request_to_proto(model_id, seq_id, fb_input,
-                                             forward_only=forward_only,
-                                             spans=spans).SerializeToString()
+    body = serialize_forward_backward_request(model_id, seq_id, fb_input,
+                                              forward_only=forward_only, spans=spans)
     return compress(body) if compressed else body
 
 

@@ -12,11 +12,12 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tinkex.paths import TinkerPath
 
 from . import _generated as g
+from ._base import WireModel
 
 ModelID: TypeAlias = str
 RequestID: TypeAlias = str
@@ -46,25 +47,25 @@ TelemetryEvent: TypeAlias = g.SessionStartEvent | g.SessionEndEvent | g.Unhandle
 class AdamOptimizerConfig(g.OptimizerConfig):
     """AdamW, the default optimizer of a new model."""
 
-    type: Literal["adamw"] = "adamw"  # type: ignore[assignment]
+    type: Literal["adamw"] = "adamw"
 
 
 class DimuonOptimizerConfig(g.OptimizerConfig):
     """The Dimuon optimizer (train the model with :class:`DimuonParams` steps)."""
 
-    type: Literal["dimuon"] = "dimuon"  # type: ignore[assignment]
+    type: Literal["dimuon"] = "dimuon"
     version: int | None = 1
 
 
-class ClientSessionFinishSuccess(BaseModel):
+class ClientSessionFinishSuccess(WireModel):
     type: Literal["success"] = "success"
 
 
-class ClientSessionFinishErrored(BaseModel):
+class ClientSessionFinishErrored(WireModel):
     type: Literal["errored"] = "errored"
 
 
-class ClientSessionFinishInterrupted(BaseModel):
+class ClientSessionFinishInterrupted(WireModel):
     type: Literal["interrupted"] = "interrupted"
 
 
@@ -73,20 +74,20 @@ ClientSessionFinishReason: TypeAlias = Annotated[
     Field(discriminator="type")]
 
 
-class GetBillingUsageRequest(BaseModel):
+class GetBillingUsageRequest(WireModel):
     """The window of :meth:`AdminClient.get_billing_usage` (UTC hour boundaries)."""
 
     starting_on: _dt.datetime
     ending_before: _dt.datetime
 
 
-class GetCurrentCheckpointStorageUsageRequest(BaseModel):
+class GetCurrentCheckpointStorageUsageRequest(WireModel):
     """The filter of :meth:`AdminClient.get_current_checkpoint_storage_usage`."""
 
     project_id: str | None = None
 
 
-class SaveWeightsExternalResponse(BaseModel):
+class SaveWeightsExternalResponse(WireModel):
     """Result of :meth:`TrainingClient.save_weights_external`: where the export is."""
 
     path: str
@@ -94,7 +95,7 @@ class SaveWeightsExternalResponse(BaseModel):
     type: Literal["save_weights_external"] = "save_weights_external"
 
 
-class ParsedCheckpointTinkerPath(BaseModel):
+class ParsedCheckpointTinkerPath(WireModel):
     """The parts of a ``tinker://<run>/<kind>/<name>`` checkpoint path."""
 
     tinker_path: str

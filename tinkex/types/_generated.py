@@ -6,7 +6,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
+from tinkex.types._base import WireModel
 from tinkex.types._mixins import (
     DatumMixin,
     ModelInputMixin,
@@ -28,7 +29,7 @@ class AccessScope(str, Enum):
     accessible = "accessible"
 
 
-class AccessibleSearchOwner(BaseModel):
+class AccessibleSearchOwner(WireModel):
     """
     Every session the caller may see.
     """
@@ -36,11 +37,11 @@ class AccessibleSearchOwner(BaseModel):
     type: Literal["accessible"] = "accessible"
 
 
-class ActiveSessionStatusQuery(BaseModel):
+class ActiveSessionStatusQuery(WireModel):
     type: Literal["active"] = "active"
 
 
-class AdamParams(BaseModel):
+class AdamParams(WireModel):
     """
     AdamW parameters. weight_decay and grad_clip_norm exist from SDK 0.7.0.
     """
@@ -59,7 +60,7 @@ class AdamParams(BaseModel):
     """
 
 
-class ApiKeyDetails(BaseModel):
+class ApiKeyDetails(WireModel):
     """
     Who a key belongs to.
     """
@@ -68,15 +69,15 @@ class ApiKeyDetails(BaseModel):
     user_details: ApiKeyUserDetails
 
 
-class ApiKeyOrgDetails(BaseModel):
+class ApiKeyOrgDetails(WireModel):
     name: str
 
 
-class ApiKeyUserDetails(BaseModel):
+class ApiKeyUserDetails(WireModel):
     email: str
 
 
-class AssignSessionProjectRequest(BaseModel):
+class AssignSessionProjectRequest(WireModel):
     project_id: str
 
 
@@ -92,7 +93,7 @@ class AuditEventType(str, Enum):
     organizations = "organizations"
 
 
-class AuditLogEntry(BaseModel):
+class AuditLogEntry(WireModel):
     """
     One audit event.
     """
@@ -120,20 +121,20 @@ class AuditLogEntry(BaseModel):
     """
 
 
-class AuditLogResponse(BaseModel):
+class AuditLogResponse(WireModel):
     entries: list[AuditLogEntry]
     """
     Sorted by timestamp.
     """
 
 
-class AuthTokenRequest(BaseModel):
+class AuthTokenRequest(WireModel):
     """
     Body of the token exchange; empty (the credential travels in the auth header).
     """
 
 
-class AuthTokenResponse(BaseModel):
+class AuthTokenResponse(WireModel):
     """
     A short-lived JWT (claims exp, iat, sub, org_id, email) that replaces the long-lived credential in the auth header of every other call.
     """
@@ -144,7 +145,7 @@ class AuthTokenResponse(BaseModel):
     """
 
 
-class BillingUsageEvent(BaseModel):
+class BillingUsageEvent(WireModel):
     """
     One hourly bucket of usage for one attribution (base model, user, session).
     """
@@ -189,7 +190,7 @@ class BillingUsageEvent(BaseModel):
     """
 
 
-class BillingUsageResponse(BaseModel):
+class BillingUsageResponse(WireModel):
     """
     Usage in a window (SDK >= 0.23.4), ordered by bucket, then by descending quantity.
     """
@@ -207,15 +208,15 @@ class BillingUsageResponse(BaseModel):
     """
 
 
-class BillingUsageSession(BaseModel):
+class BillingUsageSession(WireModel):
     user_metadata: dict[str, str] | None = None
 
 
-class CancelledSessionStatusQuery(BaseModel):
+class CancelledSessionStatusQuery(WireModel):
     type: Literal["cancelled"] = "cancelled"
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(WireModel):
     checkpoint_id: Annotated[str, Field(examples=["weights/step-400"])]
     """
     <kind>/<name>.
@@ -238,7 +239,7 @@ class Checkpoint(BaseModel):
     """
 
 
-class CheckpointArchiveUrlResponse(BaseModel):
+class CheckpointArchiveUrlResponse(WireModel):
     url: str
     """
     Signed download URL.
@@ -246,7 +247,7 @@ class CheckpointArchiveUrlResponse(BaseModel):
     expires: datetime
 
 
-class CheckpointBillingEvent(BaseModel):
+class CheckpointBillingEvent(WireModel):
     """
     Checkpoint operations (billed per checkpoint).
     """
@@ -265,7 +266,7 @@ class CheckpointKind(str, Enum):
     external_weights = "external_weights"
 
 
-class CheckpointTtlRequest(BaseModel):
+class CheckpointTtlRequest(WireModel):
     ttl_seconds: int | None
     """
     Seconds from now (3600 s up to 10 years); null removes the expiry. Always sent, possibly as null.
@@ -282,7 +283,7 @@ class CheckpointType(str, Enum):
     external = "external"
 
 
-class CheckpointsListResponse(BaseModel):
+class CheckpointsListResponse(WireModel):
     checkpoints: list[Checkpoint]
     cursor: Cursor | None = None
     """
@@ -290,14 +291,14 @@ class CheckpointsListResponse(BaseModel):
     """
 
 
-class ClientConfigRequest(BaseModel):
+class ClientConfigRequest(WireModel):
     sdk_version: str
     """
     Used for flag resolution.
     """
 
 
-class ClientConfigResponse(BaseModel):
+class ClientConfigResponse(WireModel):
     """
     Feature flags resolved for this caller (SDK >= 0.18.0). Every field is optional; {} is a valid answer and unknown fields are ignored, so a server may send a superset for all SDK versions.
     """
@@ -396,11 +397,11 @@ class ClientConfigResponse(BaseModel):
     """
 
 
-class ClientDynamicConfigRequest(BaseModel):
+class ClientDynamicConfigRequest(WireModel):
     sdk_version: str
 
 
-class ClientDynamicConfigResponse(BaseModel):
+class ClientDynamicConfigResponse(WireModel):
     """
     Refreshable configuration (SDK >= 0.25.0); all optional.
     """
@@ -419,7 +420,7 @@ class ClientDynamicConfigResponse(BaseModel):
     """
 
 
-class ClientFinishedSessionStatusQuery(BaseModel):
+class ClientFinishedSessionStatusQuery(WireModel):
     type: Literal["client_finished"] = "client_finished"
     reasons: Annotated[list[SessionFinishStatus] | None, Field(min_length=1)] = None
     """
@@ -427,7 +428,7 @@ class ClientFinishedSessionStatusQuery(BaseModel):
     """
 
 
-class ClientSessionFinished(BaseModel):
+class ClientSessionFinished(WireModel):
     """
     The session's client reported it was done (sessions/{id}/finish).
     """
@@ -437,7 +438,7 @@ class ClientSessionFinished(BaseModel):
     detail: str | None = None
 
 
-class CopyWeightsRequest(BaseModel):
+class CopyWeightsRequest(WireModel):
     """
     Copy a checkpoint (either kind) into a new training run that cannot be trained on (SDK >= 0.26.2). Give destination_project_id (SDK >= 0.34), or session_id and model_seq_id. Storage is shared with the source.
     """
@@ -465,14 +466,14 @@ class CopyWeightsRequest(BaseModel):
     """
 
 
-class CopyWeightsResponse(BaseModel):
+class CopyWeightsResponse(WireModel):
     tinker_path: str
     """
     Path of the new copy.
     """
 
 
-class CreateCustomLossRequest(BaseModel):
+class CreateCustomLossRequest(WireModel):
     """
     Upload a traced custom loss (SDK >= 0.36, when the client config sets custom_loss_server_side).
     """
@@ -491,7 +492,7 @@ class CreateCustomLossRequest(BaseModel):
     type: Literal["create_custom_loss"] = "create_custom_loss"
 
 
-class CreateCustomLossResponse(BaseModel):
+class CreateCustomLossResponse(WireModel):
     loss_id: str
     """
     Used as forward_backward(loss_fn=custom, loss_fn_config={loss_id: ...}) in the same session.
@@ -499,7 +500,7 @@ class CreateCustomLossResponse(BaseModel):
     type: Literal["create_custom_loss"] | None = None
 
 
-class CreateModelRequest(BaseModel):
+class CreateModelRequest(WireModel):
     """
     Creates a training model (future). session_id and model_seq_id exist from SDK 0.3.0 (model_seq_id counts the session's training clients from 0); optimizer_config from 0.30.0 (then always sent).
     """
@@ -516,12 +517,12 @@ class CreateModelRequest(BaseModel):
     type: Literal["create_model"] = "create_model"
 
 
-class CreateModelResponse(BaseModel):
+class CreateModelResponse(WireModel):
     model_id: Annotated[str, Field(examples=["<session_id>:train:0"])]
     type: Literal["create_model"] = "create_model"
 
 
-class CreateSamplingSessionRequest(BaseModel):
+class CreateSamplingSessionRequest(WireModel):
     """
     base_model for sampling a base model, or model_path (must start with tinker://).
     """
@@ -536,12 +537,12 @@ class CreateSamplingSessionRequest(BaseModel):
     type: Literal["create_sampling_session"] = "create_sampling_session"
 
 
-class CreateSamplingSessionResponse(BaseModel):
+class CreateSamplingSessionResponse(WireModel):
     sampling_session_id: Annotated[str, Field(examples=["<session_id>:sample:0"])]
     type: Literal["create_sampling_session"] | None = None
 
 
-class CreateSessionRequest(BaseModel):
+class CreateSessionRequest(WireModel):
     """
     Opens a server session (SDK >= 0.3.0). project_id from 0.15.0, display_name from 0.34.0. SDK >= 0.18 omit null fields.
     """
@@ -557,7 +558,7 @@ class CreateSessionRequest(BaseModel):
     type: Literal["create_session"] = "create_session"
 
 
-class CreateSessionResponse(BaseModel):
+class CreateSessionResponse(WireModel):
     session_id: str
     info_message: str | None = None
     """
@@ -574,7 +575,7 @@ class CreateSessionResponse(BaseModel):
     type: Literal["create_session"] | None = None
 
 
-class CurrentCheckpointStorageUsageItem(BaseModel):
+class CurrentCheckpointStorageUsageItem(WireModel):
     """
     Live checkpoint storage of one project and session owner.
     """
@@ -592,7 +593,7 @@ class CurrentCheckpointStorageUsageItem(BaseModel):
     """
 
 
-class CurrentCheckpointStorageUsageResponse(BaseModel):
+class CurrentCheckpointStorageUsageResponse(WireModel):
     """
     Current checkpoint storage of the organization (SDK >= 0.32).
     """
@@ -601,7 +602,7 @@ class CurrentCheckpointStorageUsageResponse(BaseModel):
     data: list[CurrentCheckpointStorageUsageItem]
 
 
-class Cursor(BaseModel):
+class Cursor(WireModel):
     """
     Offset pagination; the next page starts at offset + limit while that is below total_count.
     """
@@ -611,7 +612,7 @@ class Cursor(BaseModel):
     total_count: int
 
 
-class CustomLossGraph(BaseModel):
+class CustomLossGraph(WireModel):
     """
     A traced loss as plain data, nodes in execution order; the server runs only operations it allows.
     """
@@ -620,7 +621,7 @@ class CustomLossGraph(BaseModel):
     nodes: list[CustomLossNode]
 
 
-class CustomLossInput(BaseModel):
+class CustomLossInput(WireModel):
     name: str
     """
     logprobs, or the loss_fn_inputs key the loss reads.
@@ -631,7 +632,7 @@ class CustomLossInput(BaseModel):
     """
 
 
-class CustomLossNode(BaseModel):
+class CustomLossNode(WireModel):
     """
     One node of a traced loss, as torch.fx records it. Arguments are JSON scalars and lists, or one-key objects: {"ref": node}, {"tuple": [...]}, {"dict": {...}}, {"slice": [start, stop, step]}, {"ellipsis": true}, {"float": "inf" | "-inf" | "nan"}, {"dtype": ...}, {"device": ...}, {"layout": ...}, {"memory_format": ...}.
     """
@@ -670,7 +671,7 @@ class Datum(DatumMixin):
     model_input: ModelInput
 
 
-class DimuonParams(BaseModel):
+class DimuonParams(WireModel):
     """
     Dimuon optimizer parameters (SDK >= 0.30.0), sent as optimizer_params. SDK 0.30.0 also sent damping (1e-4) and rank_lr_correction_exponent (0.175).
     """
@@ -702,7 +703,7 @@ class EncodedTextChunk(TokensChunkMixin):
     type: Literal["encoded_text"] = "encoded_text"
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(WireModel):
     """
     Body of a non-2xx answer. The client requires no particular shape and embeds whatever it gets (JSON or text) in the exception message. FastAPI-style {"detail": ...} is typical; SDK 0.1.x declared {error, message, details}.
     """
@@ -723,7 +724,7 @@ class EventType(str, Enum):
     GENERIC_EVENT = "GENERIC_EVENT"
 
 
-class ExternalWeightsUrlsResponse(BaseModel):
+class ExternalWeightsUrlsResponse(WireModel):
     """
     Signed download URLs of an external_weights checkpoint (SDK >= 0.28).
     """
@@ -735,11 +736,11 @@ class ExternalWeightsUrlsResponse(BaseModel):
     expires: datetime
 
 
-class FailedSessionStatusQuery(BaseModel):
+class FailedSessionStatusQuery(WireModel):
     type: Literal["failed"] = "failed"
 
 
-class ForwardBackwardInput(BaseModel):
+class ForwardBackwardInput(WireModel):
     data: Annotated[list[Datum], Field(min_length=1)]
     loss_fn: LossFnType
     loss_fn_config: dict[str, float | str] | None = None
@@ -748,7 +749,7 @@ class ForwardBackwardInput(BaseModel):
     """
 
 
-class ForwardBackwardOutput(BaseModel):
+class ForwardBackwardOutput(WireModel):
     """
     Result of forward/forward_backward. JSON form (SDK <= 0.24.1); from 0.25.0 the result must be protobuf. Metric keys have the form name:reduction with exactly one colon (reductions mean, sum, min, max, slack, hash2/hash_unordered, unique); cross_entropy reports loss:sum.
     """
@@ -764,7 +765,7 @@ class ForwardBackwardOutput(BaseModel):
     metrics: dict[str, float]
 
 
-class ForwardBackwardRequest(BaseModel):
+class ForwardBackwardRequest(WireModel):
     """
     JSON form of a forward+backward pass over one chunk of data. It has no `type` and no forward_only flag (a JSON forward_backward always runs the backward pass). The protobuf form (tinker_public.ForwardBackwardRequest, used always from SDK 0.25.0 and from 0.19.0 when the client config sets proto_write_fwdbwd) also carries forward_only and loss_fn_config_v2.
     """
@@ -777,7 +778,7 @@ class ForwardBackwardRequest(BaseModel):
     """
 
 
-class ForwardRequest(BaseModel):
+class ForwardRequest(WireModel):
     """
     JSON forward-only pass (SDK <= 0.24.1; from 0.25.0 forward goes to forward_backward with forward_only=true in protobuf).
     """
@@ -790,11 +791,11 @@ class ForwardRequest(BaseModel):
     """
 
 
-class FutureCancelRequest(BaseModel):
+class FutureCancelRequest(WireModel):
     request_id: str
 
 
-class FutureFailed(BaseModel):
+class FutureFailed(WireModel):
     """
     A failed request; retrieve_future returns its error.
     """
@@ -803,7 +804,7 @@ class FutureFailed(BaseModel):
     request_id: str
 
 
-class FutureFinished(BaseModel):
+class FutureFinished(WireModel):
     state: Literal["finished"] = "finished"
     request_id: str
     response_payload_uncompressed_size: int | None = None
@@ -812,7 +813,7 @@ class FutureFinished(BaseModel):
     """
 
 
-class FutureMetadataResponse(BaseModel):
+class FutureMetadataResponse(WireModel):
     """
     The payload is large: only its size is returned (SDK >= 0.14.0, only when allow_metadata_only was true). The client reserves that many bytes and polls again with allow_metadata_only=false.
     """
@@ -821,7 +822,7 @@ class FutureMetadataResponse(BaseModel):
     response_payload_size: int | None = None
 
 
-class FutureRetrieveRequest(BaseModel):
+class FutureRetrieveRequest(WireModel):
     request_id: str
     allow_metadata_only: bool = False
     """
@@ -829,7 +830,7 @@ class FutureRetrieveRequest(BaseModel):
     """
 
 
-class FuturesRetrieveRequest(BaseModel):
+class FuturesRetrieveRequest(WireModel):
     target: SamplingSessionFuturesTarget
     prev_cursor: int = 0
     """
@@ -845,7 +846,7 @@ class FuturesRetrieveRequest(BaseModel):
     """
 
 
-class FuturesRetrieveResponse(BaseModel):
+class FuturesRetrieveResponse(WireModel):
     completions: list[
         Annotated[FutureFinished | FutureFailed, Field(discriminator="state")]
     ]
@@ -855,7 +856,7 @@ class FuturesRetrieveResponse(BaseModel):
     """
 
 
-class GenericEvent(BaseModel):
+class GenericEvent(WireModel):
     event: Literal["GENERIC_EVENT"]
     event_id: str
     event_session_index: int
@@ -871,12 +872,12 @@ class GenericEvent(BaseModel):
     """
 
 
-class GetInfoRequest(BaseModel):
+class GetInfoRequest(WireModel):
     model_id: str
     type: Literal["get_info"] = "get_info"
 
 
-class GetInfoResponse(BaseModel):
+class GetInfoResponse(WireModel):
     type: Literal["get_info"] | None = None
     model_data: ModelData
     model_id: str
@@ -889,7 +890,7 @@ class GetInfoResponse(BaseModel):
     """
 
 
-class GetSamplerResponse(BaseModel):
+class GetSamplerResponse(WireModel):
     sampler_id: str
     """
     The sampling session id.
@@ -898,11 +899,11 @@ class GetSamplerResponse(BaseModel):
     model_path: str | None = None
 
 
-class GetServerCapabilitiesResponse(BaseModel):
+class GetServerCapabilitiesResponse(WireModel):
     supported_models: list[SupportedModel]
 
 
-class GetSessionResponse(BaseModel):
+class GetSessionResponse(WireModel):
     training_run_ids: list[str]
     sampler_ids: list[str]
     user_metadata: dict[str, Any] | None = None
@@ -915,7 +916,7 @@ class GetSessionResponse(BaseModel):
     """
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(WireModel):
     status: Literal["ok"]
 
 
@@ -958,12 +959,12 @@ class ImageFormat(str, Enum):
     jpeg = "jpeg"
 
 
-class JoinSamplingSessionRequest(BaseModel):
+class JoinSamplingSessionRequest(WireModel):
     sampling_session_id: str
     type: Literal["join_sampling_session"] = "join_sampling_session"
 
 
-class JoinSamplingSessionResponse(BaseModel):
+class JoinSamplingSessionResponse(WireModel):
     client_counter: Annotated[int, Field(ge=1)]
     """
     The copy's block: its sample seq_ids start at client_counter * 1e9.
@@ -971,14 +972,14 @@ class JoinSamplingSessionResponse(BaseModel):
     type: Literal["join_sampling_session"] | None = None
 
 
-class ListSessionsResponse(BaseModel):
+class ListSessionsResponse(WireModel):
     sessions: list[str]
     """
     Session ids.
     """
 
 
-class LoadWeightsRequest(BaseModel):
+class LoadWeightsRequest(WireModel):
     """
     Two addressing modes. Existing model: model_id + seq_id. Create from a checkpoint (SDK 0.24.1 behind create_model_via_load_weights, always in 0.38.0): session_id + model_seq_id, no model_id/seq_id; the new model id must be "<session_id>:train:<model_seq_id>" because 0.38.0 derives it client-side.
     """
@@ -1017,7 +1018,7 @@ class LoadWeightsRequest(BaseModel):
     type: Literal["load_weights"] = "load_weights"
 
 
-class LoadWeightsResponse(BaseModel):
+class LoadWeightsResponse(WireModel):
     path: str | None = None
     model_id: str | None = None
     """
@@ -1026,7 +1027,7 @@ class LoadWeightsResponse(BaseModel):
     type: Literal["load_weights"] | None = None
 
 
-class LoraConfig(BaseModel):
+class LoraConfig(WireModel):
     """
     LoRA settings; at least one train_* flag must be true.
     """
@@ -1053,7 +1054,7 @@ class LossFnType(str, Enum):
     custom = "custom"
 
 
-class ModelData(BaseModel):
+class ModelData(WireModel):
     arch: str | None = None
     model_name: str | None = None
     """
@@ -1093,11 +1094,11 @@ class OptimStepRequest(OptimStepRequestMixin):
     type: Literal["optim_step"] = "optim_step"
 
 
-class OptimStepResponse(BaseModel):
+class OptimStepResponse(WireModel):
     metrics: dict[str, float] | None = None
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(WireModel):
     """
     Optimizer chosen at model creation (SDK >= 0.30.0): {"type": "adamw"} or {"type": "dimuon", "version": 1}. Unknown types are passed through.
     """
@@ -1106,7 +1107,7 @@ class OptimizerConfig(BaseModel):
     version: int | None = None
 
 
-class OwnSearchOwner(BaseModel):
+class OwnSearchOwner(WireModel):
     """
     The caller's own sessions.
     """
@@ -1114,7 +1115,7 @@ class OwnSearchOwner(BaseModel):
     type: Literal["own"] = "own"
 
 
-class PromptAltTokens(BaseModel):
+class PromptAltTokens(WireModel):
     """
     Alternative tokens per prompt position (SDK >= 0.31.0).
     """
@@ -1145,7 +1146,7 @@ class RequestErrorCategory(str, Enum):
     user = "user"
 
 
-class RequestFailedResponse(BaseModel):
+class RequestFailedResponse(WireModel):
     """
     Terminal failure of a future (HTTP 200 with an `error` key).
     """
@@ -1154,7 +1155,7 @@ class RequestFailedResponse(BaseModel):
     category: RequestErrorCategory
 
 
-class SampleRequest(BaseModel):
+class SampleRequest(WireModel):
     """
     One sampling request. SDK >= 0.3.0 address a sampling session (sampling_session_id + seq_id); 0.1 - 0.2 sent base_model/model_path instead. SDK 0.3 - 0.16 omit every default they did not set and `type`.
     """
@@ -1238,7 +1239,7 @@ class SampleResponse(SampleResponseMixin):
     """
 
 
-class SampleStreamEvent(BaseModel):
+class SampleStreamEvent(WireModel):
     """
     One event of a sample stream: a "token" event per generated token (in order; index counts from 0), then one "done" event with the stop reason and the number of tokens.
     """
@@ -1271,7 +1272,7 @@ class SampleStreamEventType(str, Enum):
     done = "done"
 
 
-class SampleStreamRequest(BaseModel):
+class SampleStreamRequest(WireModel):
     """
     One sequence to sample, streamed token by token (sample_stream). The sampling session is addressed as for asample; there is one sequence.
     """
@@ -1295,7 +1296,7 @@ class SampledSequence(SampledSequenceMixin):
     """
 
 
-class SamplingParams(BaseModel):
+class SamplingParams(WireModel):
     max_tokens: Annotated[int | None, Field(ge=1, le=1048576)] = None
     """
     At most this many new tokens (a server also caps it by the model's context).
@@ -1313,7 +1314,7 @@ class SamplingParams(BaseModel):
     top_p: Annotated[float, Field(ge=0.0, le=1.0)] = 1
 
 
-class SamplingPrefillBillingEvent(BaseModel):
+class SamplingPrefillBillingEvent(WireModel):
     """
     Prompt (prefill) tokens processed while sampling.
     """
@@ -1326,7 +1327,7 @@ class SamplingPrefillBillingEvent(BaseModel):
     token_count: int
 
 
-class SamplingSampleBillingEvent(BaseModel):
+class SamplingSampleBillingEvent(WireModel):
     """
     Tokens generated while sampling.
     """
@@ -1335,7 +1336,7 @@ class SamplingSampleBillingEvent(BaseModel):
     token_count: int
 
 
-class SamplingSessionFuturesTarget(BaseModel):
+class SamplingSessionFuturesTarget(WireModel):
     """
     One (possibly cloned) sampling session; cloned_sampler_id is seq_id // 1e9 of the client.
     """
@@ -1345,7 +1346,7 @@ class SamplingSessionFuturesTarget(BaseModel):
     cloned_sampler_id: int = 0
 
 
-class SaveWeightsExternalRequest(BaseModel):
+class SaveWeightsExternalRequest(WireModel):
     """
     Exports HuggingFace-format weights (SDK >= 0.28.0).
     """
@@ -1364,7 +1365,7 @@ class SaveWeightsExternalRequest(BaseModel):
     type: Literal["save_weights_external"] = "save_weights_external"
 
 
-class SaveWeightsExternalResponseInternal(BaseModel):
+class SaveWeightsExternalResponseInternal(WireModel):
     path: str | None = None
     """
     tinker://<run>/external_weights/<name>; present in practice.
@@ -1382,7 +1383,7 @@ class SaveWeightsForSamplerKind(str, Enum):
     inflight = "inflight"
 
 
-class SaveWeightsForSamplerRequest(BaseModel):
+class SaveWeightsForSamplerRequest(WireModel):
     """
     Named save (path set) => a sampler checkpoint tinker://<run>/sampler_weights/<name>. Ephemeral save (no path, sampling_session_seq_id set; used by save_weights_and_get_sampling_client) => a sampling session id.
     """
@@ -1424,7 +1425,7 @@ class SaveWeightsForSamplerResponse(SavedWeightsMixin):
     type: Literal["save_weights_for_sampler"] | None = None
 
 
-class SaveWeightsForSamplerResponseInternal(BaseModel):
+class SaveWeightsForSamplerResponseInternal(WireModel):
     """
     Wire result of save_weights_for_sampler; path for a named save, sampling_session_id for an ephemeral one.
     """
@@ -1434,7 +1435,7 @@ class SaveWeightsForSamplerResponseInternal(BaseModel):
     type: Literal["save_weights_for_sampler"] | None = None
 
 
-class SaveWeightsRequest(BaseModel):
+class SaveWeightsRequest(WireModel):
     """
     Saves a training checkpoint (weights and optimizer state) under a name.
     """
@@ -1471,7 +1472,7 @@ class SaveWeightsResponse(SavedWeightsMixin):
     type: Literal["save_weights"] | None = None
 
 
-class SelfApiKeyResponse(BaseModel):
+class SelfApiKeyResponse(WireModel):
     """
     Public metadata of the API key presented in the auth header (CLI >= 0.26).
     """
@@ -1482,16 +1483,16 @@ class SelfApiKeyResponse(BaseModel):
     details: ApiKeyDetails
 
 
-class SessionActive(BaseModel):
+class SessionActive(WireModel):
     type: Literal["active"] = "active"
 
 
-class SessionCancelled(BaseModel):
+class SessionCancelled(WireModel):
     type: Literal["cancelled"] = "cancelled"
     detail: str | None = None
 
 
-class SessionEndEvent(BaseModel):
+class SessionEndEvent(WireModel):
     event: Literal["SESSION_END"]
     event_id: str
     event_session_index: int
@@ -1503,7 +1504,7 @@ class SessionEndEvent(BaseModel):
     """
 
 
-class SessionFailed(BaseModel):
+class SessionFailed(WireModel):
     type: Literal["failed"] = "failed"
     category: SessionFailureCategory
     reason: Annotated[
@@ -1513,18 +1514,18 @@ class SessionFailed(BaseModel):
     message: str
 
 
-class SessionFailedRequestReason(BaseModel):
+class SessionFailedRequestReason(WireModel):
     type: Literal["request"] = "request"
     request_id: str
     request_type: str
 
 
-class SessionFailedSamplingSessionReason(BaseModel):
+class SessionFailedSamplingSessionReason(WireModel):
     type: Literal["sampling_session"] = "sampling_session"
     sampling_session_id: str
 
 
-class SessionFailedTrainingRunReason(BaseModel):
+class SessionFailedTrainingRunReason(WireModel):
     type: Literal["training_run"] = "training_run"
     training_run_id: str
 
@@ -1534,11 +1535,11 @@ class SessionFailureCategory(str, Enum):
     internal = "internal"
 
 
-class SessionFinishReason(BaseModel):
+class SessionFinishReason(WireModel):
     type: SessionFinishStatus
 
 
-class SessionFinishRequest(BaseModel):
+class SessionFinishRequest(WireModel):
     """
     Body of sessions/{session_id}/finish (SDK >= 0.27.2). The first reason wins server-side.
     """
@@ -1557,12 +1558,12 @@ class SessionFinishStatus(str, Enum):
     interrupted = "interrupted"
 
 
-class SessionHeartbeatRequest(BaseModel):
+class SessionHeartbeatRequest(WireModel):
     session_id: str
     type: Literal["session_heartbeat"] = "session_heartbeat"
 
 
-class SessionHeartbeatResponse(BaseModel):
+class SessionHeartbeatResponse(WireModel):
     """
     Any JSON object; {} is fine.
     """
@@ -1570,7 +1571,7 @@ class SessionHeartbeatResponse(BaseModel):
     type: Literal["session_heartbeat"] | None = None
 
 
-class SessionSearchCursor(BaseModel):
+class SessionSearchCursor(WireModel):
     """
     Where the next page starts; pass next_cursor back unchanged.
     """
@@ -1579,7 +1580,7 @@ class SessionSearchCursor(BaseModel):
     last_session_id: str
 
 
-class SessionSearchRequest(BaseModel):
+class SessionSearchRequest(WireModel):
     """
     A session search (SDK >= 0.36, experimental). session_id and display_name together match either; every other filter must hold. Results are limited to projects the caller may list; naming another's project is an error.
     """
@@ -1612,7 +1613,7 @@ class SessionSearchRequest(BaseModel):
     cursor: SessionSearchCursor | None = None
 
 
-class SessionSearchResponse(BaseModel):
+class SessionSearchResponse(WireModel):
     """
     One page of results, newest first.
     """
@@ -1624,7 +1625,7 @@ class SessionSearchResponse(BaseModel):
     """
 
 
-class SessionStartEvent(BaseModel):
+class SessionStartEvent(WireModel):
     event: Literal["SESSION_START"]
     event_id: str
     """
@@ -1638,7 +1639,7 @@ class SessionStartEvent(BaseModel):
     timestamp: datetime
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(WireModel):
     session_id: str
     created_at: datetime
     owner: str
@@ -1658,7 +1659,7 @@ class SessionSummary(BaseModel):
     checkpoint_storage_bytes: int | None = None
 
 
-class SessionTraceExportResponse(BaseModel):
+class SessionTraceExportResponse(WireModel):
     """
     State of a session's trace export job; url (signed, no auth header needed) once ready.
     """
@@ -1687,7 +1688,7 @@ class StopReason(str, Enum):
     stop = "stop"
 
 
-class StorageBillingEvent(BaseModel):
+class StorageBillingEvent(WireModel):
     """
     Checkpoint storage.
     """
@@ -1700,7 +1701,7 @@ class StorageBillingEvent(BaseModel):
     gigabyte_hours: float
 
 
-class SupportedModel(BaseModel):
+class SupportedModel(WireModel):
     model_name: str | None = None
     max_context_length: int | None = None
     """
@@ -1716,11 +1717,11 @@ class SupportedModel(BaseModel):
     """
 
 
-class TelemetryResponse(BaseModel):
+class TelemetryResponse(WireModel):
     status: Literal["accepted"]
 
 
-class TelemetrySendRequest(BaseModel):
+class TelemetrySendRequest(WireModel):
     events: Annotated[
         list[Annotated[SessionStartEvent | SessionEndEvent | UnhandledExceptionEvent | GenericEvent, Field(discriminator="event")]],
         Field(max_length=100),
@@ -1773,7 +1774,7 @@ class TensorDtype(str, Enum):
     float32 = "float32"
 
 
-class TrainingBillingEvent(BaseModel):
+class TrainingBillingEvent(WireModel):
     """
     Training tokens processed by forward/backward passes.
     """
@@ -1782,7 +1783,7 @@ class TrainingBillingEvent(BaseModel):
     token_count: int
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(WireModel):
     training_run_id: str
     """
     Equal to the model id.
@@ -1798,7 +1799,7 @@ class TrainingRun(BaseModel):
     user_metadata: dict[str, str] | None = None
 
 
-class TrainingRunsResponse(BaseModel):
+class TrainingRunsResponse(WireModel):
     """
     SDK 0.1.x got {training_run_ids, has_more} instead.
     """
@@ -1807,7 +1808,7 @@ class TrainingRunsResponse(BaseModel):
     cursor: Cursor
 
 
-class TryAgainResponse(BaseModel):
+class TryAgainResponse(WireModel):
     """
     Not ready yet; usually the body of a 408 after a long-poll wait, sometimes a 200.
     """
@@ -1821,7 +1822,7 @@ class TryAgainResponse(BaseModel):
     """
 
 
-class UnhandledExceptionEvent(BaseModel):
+class UnhandledExceptionEvent(WireModel):
     event: Literal["UNHANDLED_EXCEPTION"]
     event_id: str
     event_session_index: int
@@ -1832,12 +1833,12 @@ class UnhandledExceptionEvent(BaseModel):
     traceback: str | None = None
 
 
-class UnloadModelRequest(BaseModel):
+class UnloadModelRequest(WireModel):
     model_id: str
     type: Literal["unload_model"] = "unload_model"
 
 
-class UnloadModelResponse(BaseModel):
+class UnloadModelResponse(WireModel):
     model_id: str
     type: Literal["unload_model"] | None = None
 
@@ -1866,7 +1867,7 @@ class FutureRetrieveResponse(
     """
 
 
-class UntypedAPIFuture(BaseModel):
+class UntypedAPIFuture(WireModel):
     """
     Answer of every submit endpoint; the result is fetched with retrieve_future.
     """
@@ -1882,7 +1883,7 @@ class UntypedAPIFuture(BaseModel):
     """
 
 
-class UserSearchOwner(BaseModel):
+class UserSearchOwner(WireModel):
     """
     The listed users' sessions.
     """
@@ -1891,11 +1892,11 @@ class UserSearchOwner(BaseModel):
     owner_urns: Annotated[list[str], Field(max_length=10, min_length=1)]
 
 
-class WeightsInfoRequest(BaseModel):
+class WeightsInfoRequest(WireModel):
     tinker_path: str
 
 
-class WeightsInfoResponse(BaseModel):
+class WeightsInfoResponse(WireModel):
     """
     Minimal information needed to load a (possibly public) checkpoint.
     """

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import (
     BaseModel,
     PrivateAttr,
@@ -21,13 +20,19 @@ from pydantic import (
 )
 
 from tinkex import console
+from tinkex._lazy import LazyModule, is_ndarray, is_numpy_integer
 from tinkex.console import ConsoleBase
 from tinkex.paths import TinkerPath
 
+from ._base import WireModel
 from ._views import ProvenanceMixin
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ._generated import ModelInput, TensorData
+else:
+    np = LazyModule("numpy")
 
 # Loss-input key -> wire dtype, for inputs given as plain lists or arrays.
 LOSS_INPUT_DTYPES: dict[str, str] = {
@@ -65,7 +70,7 @@ def infer_chunk_type(chunk: Any) -> Any:
     return chunk
 
 
-class ModelInputMixin(BaseModel):
+class ModelInputMixin(WireModel):
     """Constructors and views of a model input (an ordered list of chunks)."""
 
     @model_validator(mode="before")
@@ -79,13 +84,15 @@ class ModelInputMixin(BaseModel):
     def from_ints(cls, tokens: Sequence[int] | np.ndarray) -> ModelInput:
         """A model input of one text chunk holding ``tokens``."""
         gen = _generated()
-        ints = [int(t) for t in (tokens.tolist() if isinstance(tokens, np.ndarray) else tokens)]
-        return gen.ModelInput(chunks=[gen.EncodedTextChunk(tokens=ints)])
+        ints = [int(t) for t in (tokens.tolist() if is_ndarray(tokens) else tokens)]
+        result: ModelInput = gen.ModelInput(chunks=[gen.EncodedTextChunk(tokens=ints)])
+        return result
 
     @classmethod
     def empty(cls) -> ModelInput:
         """A model input with no chunks."""
-        return _generated().ModelInput(chunks=[])
+        result: ModelInput = _generated().ModelInput(chunks=[])
+        return result
 
     def to_ints(self) -> list[int]:
         """All token ids, in order; only defined when every chunk is text."""
@@ -115,7 +122,8 @@ class ModelInputMixin(BaseModel):
 
     def append(self, chunk: Any) -> ModelInput:
         """A new model input with ``chunk`` added at the end."""
-        return _generated().ModelInput(chunks=[*self.chunks, chunk])  # type: ignore[attr-defined]
+        result: ModelInput = _generated().ModelInput(chunks=[*self.chunks, chunk])  # type: ignore[attr-defined]
+        return result
 
     def append_int(self, token: int) -> ModelInput:
         """A new model input with one more token (merged into a trailing text chunk)."""
@@ -125,10 +133,12 @@ class ModelInputMixin(BaseModel):
             chunks[-1] = gen.EncodedTextChunk(tokens=[*chunks[-1].tokens, int(token)])
         else:
             chunks.append(gen.EncodedTextChunk(tokens=[int(token)]))
-        return gen.ModelInput(chunks=chunks)
+        result: ModelInput = gen.ModelInput(chunks=chunks)
+        return result
 
 
-_NUMPY_DTYPES = {"int64": np.int64, "float32": np.float32}
+_NUMPY_DTYPES = {"int64": "int64", "float32": "float32"}
+"""Wire dtype -> numpy dtype (numpy takes the names)."""
 
 
 def _wire_dtype(array: np.ndarray) -> str:
@@ -140,7 +150,7 @@ def _wire_dtype(array: np.ndarray) -> str:
     raise TypeError(f"cannot send a numpy array of dtype {array.dtype} (numbers only)")
 
 
-class TensorDataMixin(BaseModel):
+class TensorDataMixin(WireModel):
     """Conversions between the wire tensor (flat list + dtype + shape) and numpy.
 
     A tensor's values live in one of two places. Built from a list (or parsed
@@ -158,7 +168,7 @@ class TensorDataMixin(BaseModel):
     array.
     """
 
-    _array: np.ndarray | None = PrivateAttr(default=None)
+    _array: Any = PrivateAttr(default=None)  # np.ndarray | None (numpy is imported on use)
 
     @classmethod
     def from_numpy(cls, array: np.ndarray) -> TensorData:
@@ -228,7 +238,7 @@ class TensorDataMixin(BaseModel):
 
         Entries equal to ``pad_value`` are left out; :meth:`to_numpy` puts them back.
         """
-        if isinstance(pad_value, bool) or not isinstance(pad_value, (int, np.integer)):
+        if isinstance(pad_value, bool) or not (isinstance(pad_value, int) or is_numpy_integer(pad_value)):
             raise TypeError(f"pad_value must be an integer, not {pad_value!r}")
         if str(getattr(tensor, "dtype", "")) == "torch.bfloat16":
             tensor = tensor.float()
@@ -387,12 +397,12 @@ class DatumMixin(ProvenanceMixin):
         if isinstance(inputs, Mapping):
             data["loss_fn_inputs"] = {k: _coerce_tensor(k, v) for k, v in inputs.items()}
         model_input = data.get("model_input")
-        if isinstance(model_input, (list, tuple, np.ndarray)):
+        if isinstance(model_input, (list, tuple)) or is_ndarray(model_input):
             data["model_input"] = _generated().ModelInput.from_ints(model_input)
         return data
 
 
-class SavedWeightsMixin(BaseModel):
+class SavedWeightsMixin(WireModel):
     """Console links of a saved checkpoint (``save_state``, ``save_weights_for_sampler``).
 
     The training client that saved it sets where its console lives; a result built

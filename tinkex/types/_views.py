@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
+
+from tinkex._lazy import LazyModule
+
+from ._base import WireModel
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")
 
 MASK_LOGPROB = -99999.0
 """The logprob of an empty top-k slot in :class:`TopkLogprobs` (its token id is 0)."""
@@ -38,7 +46,7 @@ def topk_matrices(rows: Any) -> TopkLogprobs | None:
     return TopkLogprobs(ids, logprobs)
 
 
-class SampledSequenceMixin(BaseModel):
+class SampledSequenceMixin(WireModel):
     """Numpy views of one sampled sequence (new arrays; the lists stay the values)."""
 
     @property
@@ -58,7 +66,7 @@ class SampledSequenceMixin(BaseModel):
         return topk_matrices(self.topk_logprobs)  # type: ignore[attr-defined]
 
 
-class SampleResponseMixin(BaseModel):
+class SampleResponseMixin(WireModel):
     """Numpy views of a sample's prompt scores."""
 
     @property
@@ -75,14 +83,14 @@ class SampleResponseMixin(BaseModel):
         return topk_matrices(self.topk_prompt_logprobs)  # type: ignore[attr-defined]
 
 
-class TokensChunkMixin(BaseModel):
+class TokensChunkMixin(WireModel):
     @property
     def length(self) -> int:
         """Token positions of the chunk."""
         return len(self.tokens)  # type: ignore[attr-defined]
 
 
-class ExpectedTokensChunkMixin(BaseModel):
+class ExpectedTokensChunkMixin(WireModel):
     @property
     def length(self) -> int:
         """Token positions of the chunk (its ``expected_tokens``, which must be set)."""
@@ -106,7 +114,7 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
-class DmelChunkMixin(BaseModel):
+class DmelChunkMixin(WireModel):
     @property
     def length(self) -> int:
         """Token positions of the chunk: the first dimension in the ``dmel`` header."""
@@ -122,7 +130,7 @@ class DmelChunkMixin(BaseModel):
         return first
 
 
-class ProvenanceMixin(BaseModel):
+class ProvenanceMixin(WireModel):
     """Where a datum's tokens came from (sampling prompts or sampled sequences).
 
     Not part of the JSON body; the protobuf ``forward_backward`` body carries
@@ -162,7 +170,7 @@ def _check_tiling(name: str, spans: Any, expected: int) -> None:
                          f"field has {expected}; the runs must tile it exactly")
 
 
-class OptimStepRequestMixin(BaseModel):
+class OptimStepRequestMixin(WireModel):
     @property
     def optim_params(self) -> Any:
         """The step's parameters, whichever optimizer they are for (Dimuon or Adam)."""

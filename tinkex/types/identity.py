@@ -5,10 +5,10 @@ Not a wire type: no endpoint returns it, so it is not in the API document.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from tinkex.types._base import WireModel
 
 
-class WhoamiResponse(BaseModel):
+class WhoamiResponse(WireModel):
     user_urn: str
     """The JWT's ``sub`` claim."""
     org_urn: str

@@ -170,6 +170,8 @@ class Operation:
     security: tuple[tuple[str, ...], ...] = ()
     """Alternatives (any one will do), each the scheme names that are all sent; () = no auth."""
     success_status: str = "200"
+    poll_interval: float | None = None
+    """Seconds between calls while the answer is not final (``x-tinkex-poll-interval``)."""
     result_schema: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     """The JSON schema of the success answer's body (None: no JSON body)."""
 
@@ -213,9 +215,14 @@ class OperationTable:
         object.__setattr__(self, "_by_sdk", MappingProxyType(by_sdk))
 
     @classmethod
-    def load(cls, source: Source, *, extension_schemas: Source | None = None) -> OperationTable:
-        """Load, validate and index a document (a mapping or a JSON file)."""
-        return build_table(load_document(source, extension_schemas=extension_schemas))
+    def load(cls, source: Source, *, extension_schemas: Source | None = None,
+             check_schemas: bool = True) -> OperationTable:
+        """Load, validate and index a document (a mapping or a JSON file).
+
+        ``check_schemas=False``: see :func:`~tinkex.core.model.document.load_document`.
+        """
+        return build_table(load_document(source, extension_schemas=extension_schemas,
+                                         check_schemas=check_schemas))
 
     def __getitem__(self, operation_id: str) -> Operation:
         return self.operations[operation_id]
@@ -339,6 +346,8 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         body_encoding=encoding,
         sdk_group=sdk["group"], sdk_method=sdk["method"], sdk_client=sdk.get("client"),
         request_media=tuple(content), result_schema=result_schema,
+        poll_interval=(float(raw["x-tinkex-poll-interval"])
+                       if "x-tinkex-poll-interval" in raw else None),
     )
 
 
@@ -444,10 +453,11 @@ def _params(raw: Mapping[str, Any], body_schema: Any, schemas: Mapping[str, Any]
     return tuple([p for p in params if p.required] + [p for p in params if not p.required])
 
 
-def load_table(source: Source | OperationTable, *,
-               extension_schemas: Source | None = None) -> OperationTable:
+def load_table(source: Source | OperationTable, *, extension_schemas: Source | None = None,
+               check_schemas: bool = True) -> OperationTable:
     """An OperationTable from a table (returned as is), a mapping or a JSON file path."""
     if isinstance(source, OperationTable):
         return source
-    return OperationTable.load(source, extension_schemas=extension_schemas)
+    return OperationTable.load(source, extension_schemas=extension_schemas,
+                               check_schemas=check_schemas)
 
