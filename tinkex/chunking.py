@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tinkex.core.errors import InvalidArgumentError, checking_arguments
+
 from .types import Datum, ForwardBackwardOutput
 from .types._mixins import value_count
 
@@ -26,7 +28,14 @@ _U64 = 1 << 64
 
 def as_datums(data: Sequence[Datum | Mapping[str, Any]]) -> list[Datum]:
     """Datums from Datum objects or plain mappings (lists and arrays are converted)."""
-    return [d if isinstance(d, Datum) else Datum.model_validate(d) for d in data]
+    datums = []
+    for i, d in enumerate(data):
+        if isinstance(d, Datum):
+            datums.append(d)
+        else:
+            with checking_arguments(f"data[{i}]"):
+                datums.append(Datum.model_validate(d))
+    return datums
 
 
 def estimate_datum_bytes(datum: Datum) -> int:
@@ -57,7 +66,7 @@ def split_batch(data: Sequence[Datum], max_len: int = MAX_CHUNK_LEN,
     ``estimate`` sizes one datum as the request's encoding will (JSON by default).
     """
     if not data:
-        raise ValueError("No data provided: forward/forward_backward need at least one datum")
+        raise InvalidArgumentError("No data provided: forward/forward_backward need at least one datum")
     chunks: list[list[Datum]] = []
     current: list[Datum] = []
     size = 0
@@ -75,7 +84,7 @@ def split_batch(data: Sequence[Datum], max_len: int = MAX_CHUNK_LEN,
 def _split_key(key: str) -> tuple[str, str]:
     parts = key.split(":")
     if len(parts) != 2:
-        raise ValueError(f"metric key {key!r} must look like 'name:reduction' (one colon)")
+        raise InvalidArgumentError(f"metric key {key!r} must look like 'name:reduction' (one colon)")
     return parts[0], parts[1]
 
 
@@ -119,7 +128,7 @@ def combine_metrics(metrics: Sequence[dict[str, float]], weights: Sequence[int])
 def combine_outputs(outputs: Sequence[ForwardBackwardOutput]) -> ForwardBackwardOutput:
     """One ForwardBackwardOutput from per-chunk outputs, in chunk order."""
     if not outputs:
-        raise ValueError("nothing to combine")
+        raise InvalidArgumentError("nothing to combine")
     loss_fn_outputs: list[Any] = []
     for out in outputs:
         loss_fn_outputs.extend(out.loss_fn_outputs)

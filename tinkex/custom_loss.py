@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from tinkex._context import relay_queue_state
 from tinkex._lazy import LazyModule
 from tinkex.chunking import as_datums
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.core.futures import APIFuture
 from tinkex.types import Datum, ForwardBackwardOutput, TensorData
 from tinkex.types._mixins import value_count
@@ -48,7 +49,7 @@ def _targets(datum: Datum) -> TensorData:
     try:
         return datum.loss_fn_inputs["target_tokens"]
     except KeyError:
-        raise ValueError("forward_backward_custom needs target_tokens in every datum") from None
+        raise InvalidArgumentError("forward_backward_custom needs target_tokens in every datum") from None
 
 
 def _with_weights(datum: Datum, weights: np.ndarray) -> Datum:
@@ -62,7 +63,7 @@ def _backend(name: str) -> str:
     if name == "auto":
         return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
     if name not in ("torch", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'torch' or 'numpy', not {name!r}")
+        raise InvalidArgumentError(f"backend must be 'auto', 'torch' or 'numpy', not {name!r}")
     return name
 
 
@@ -86,7 +87,7 @@ def evaluate(loss_fn: Callable[..., Any], data: list[Datum], logprobs: list[np.n
     grads = [np.asarray(g, dtype=np.float32) for g in grads]
     if len(grads) != len(logprobs) or any(g.shape != lp.shape
                                           for g, lp in zip(grads, logprobs, strict=True)):
-        raise ValueError("grads must hold one array per datum, shaped like its logprobs")
+        raise InvalidArgumentError("grads must hold one array per datum, shaped like its logprobs")
     return float(loss), dict(metrics or {}), grads
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.types import CustomLossInput, Datum
 
 PerDatumLossFn = Callable[..., "tuple[Any, Mapping[str, Any]]"]
@@ -45,12 +46,12 @@ class LossHandle:
             for loss_input, key in [(logprobs, "target_tokens"),
                                     *((x, str(x.name)) for x in rest)]:
                 if key not in datum.loss_fn_inputs:
-                    raise ValueError(f"datum[{i}] has no loss_fn_inputs[{key!r}], which loss "
+                    raise InvalidArgumentError(f"datum[{i}] has no loss_fn_inputs[{key!r}], which loss "
                                      f"{self.name!r} takes")
                 shape = datum.loss_fn_inputs[key].shape
                 rank = 1 if shape is None else len(shape)
                 if rank != loss_input.rank:
-                    raise ValueError(f"datum[{i}] loss_fn_inputs[{key!r}] has rank {rank}, but "
+                    raise InvalidArgumentError(f"datum[{i}] loss_fn_inputs[{key!r}] has rank {rank}, but "
                                      f"loss {self.name!r} declared rank {loss_input.rank}")
 
     def batch_loss(self) -> Callable[[list[Datum], list[Any]], tuple[Any, dict[str, float]]]:
@@ -80,15 +81,15 @@ def make_handle(fn: PerDatumLossFn, input_ranks: Mapping[str, int],
     """Check ``fn``'s parameters against ``input_ranks`` and wrap it in a handle."""
     params = [p.name for p in inspect.signature(fn).parameters.values()]
     if not params or params[0] != "logprobs":
-        raise ValueError(f"a custom loss takes logprobs first; {_name(fn)} takes {params}")
+        raise InvalidArgumentError(f"a custom loss takes logprobs first; {_name(fn)} takes {params}")
     missing = [p for p in params if p not in input_ranks]
     extra = [k for k in input_ranks if k not in params]
     if missing or extra:
-        raise ValueError(f"input_ranks must give exactly the parameters of {_name(fn)}: "
+        raise InvalidArgumentError(f"input_ranks must give exactly the parameters of {_name(fn)}: "
                          f"missing {missing}, unknown {extra}")
     bad = {k: r for k, r in input_ranks.items() if r not in (0, 1, 2)}
     if bad:
-        raise ValueError(f"input ranks must be 0, 1 or 2, not {bad}")
+        raise InvalidArgumentError(f"input ranks must be 0, 1 or 2, not {bad}")
     inputs = tuple(CustomLossInput(name=p, rank=input_ranks[p]) for p in params)
     return LossHandle(name=_name(fn), inputs=inputs, session_id=session_id, fn=fn)
 

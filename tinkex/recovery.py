@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.core.lifecycle import join_threads, start_daemon
 from tinkex.training_client import TrainingClient
 
@@ -63,11 +64,11 @@ class RecoveryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+            raise InvalidArgumentError("max_attempts must be at least 1")
         if self.backoff < 0 or self.backoff_max < 0 or self.poll_interval <= 0:
-            raise ValueError("backoff and backoff_max must be >= 0, poll_interval > 0")
+            raise InvalidArgumentError("backoff and backoff_max must be >= 0, poll_interval > 0")
         if self.checkpoint != LATEST and not self.checkpoint.startswith("tinker://"):
-            raise ValueError(f"checkpoint must be 'latest' or a tinker:// path, "
+            raise InvalidArgumentError(f"checkpoint must be 'latest' or a tinker:// path, "
                              f"not {self.checkpoint!r}")
 
 

@@ -19,7 +19,12 @@ from tinkex._generated_clients import RestClientOperations
 from tinkex._sessionless import SessionlessClient
 from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
-from tinkex.core.errors import APIResponseValidationError, APIStatusError, ConfigError
+from tinkex.core.errors import (
+    APIResponseValidationError,
+    APIStatusError,
+    ConfigError,
+    InvalidArgumentError,
+)
 from tinkex.core.futures import APIFuture
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
@@ -72,7 +77,7 @@ def archive_url_from_redirect(response: Response,
 def _checkpoint_parts(checkpoint_id: str) -> tuple[str, str]:
     kind, sep, name = checkpoint_id.partition("/")
     if not sep or not name:
-        raise ValueError(f"checkpoint id {checkpoint_id!r} must look like '<kind>/<name>', "
+        raise InvalidArgumentError(f"checkpoint id {checkpoint_id!r} must look like '<kind>/<name>', "
                          "e.g. 'weights/step-100'")
     TinkerPath.parse(f"tinker://run/{kind}/{name}")  # same rules for kind and name
     return kind, name
@@ -190,7 +195,7 @@ class RestClient(SessionlessClient, RestClientOperations):
         TinkerPath.parse(path)
         destination_project_id = destination_project_id or self._ctx.project_id
         if destination_project_id is None:
-            raise ValueError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
+            raise InvalidArgumentError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
         copied = self._run(self._rest.copy_weights, source_path=path,
                            destination_project_id=destination_project_id,
                            ttl_seconds=ttl_seconds,

@@ -30,7 +30,9 @@ from tinkex.core.errors import (
     APIStatusError,
     ClientClosedError,
     FutureExpiredError,
+    InvalidArgumentError,
     RateLimitError,
+    checking_arguments,
 )
 from tinkex.core.futures import APIFuture
 from tinkex.core.streaming import Stream
@@ -88,20 +90,20 @@ def _check_request(include_prompt_logprobs: bool, target_prompt_logprobs: Tensor
     if target_prompt_logprobs is not None:
         dtype = getattr(target_prompt_logprobs.dtype, "value", target_prompt_logprobs.dtype)
         if dtype != "int64":
-            raise ValueError(f"target_prompt_logprobs must be an int64 tensor of token ids, "
+            raise InvalidArgumentError(f"target_prompt_logprobs must be an int64 tensor of token ids, "
                              f"not {dtype}")
         shape = target_prompt_logprobs.shape
         if shape is None or len(shape) != 2:
-            raise ValueError(f"target_prompt_logprobs must be 2-D, [len(prompt) - 1, K], "
+            raise InvalidArgumentError(f"target_prompt_logprobs must be 2-D, [len(prompt) - 1, K], "
                              f"not of shape {shape}")
     if prompt_alt_tokens_k < 0:
-        raise ValueError(f"prompt_alt_tokens_k must be 0 or more, not {prompt_alt_tokens_k}")
+        raise InvalidArgumentError(f"prompt_alt_tokens_k must be 0 or more, not {prompt_alt_tokens_k}")
     if prompt_logprobs_last_n is not None:
         if prompt_logprobs_last_n < 1:
-            raise ValueError(f"prompt_logprobs_last_n must be 1 or more, "
+            raise InvalidArgumentError(f"prompt_logprobs_last_n must be 1 or more, "
                              f"not {prompt_logprobs_last_n}")
         if not include_prompt_logprobs:
-            raise ValueError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
+            raise InvalidArgumentError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
 
 
 def _check_honoured(response: SampleResponse, prompt_alt_tokens_k: int,
@@ -170,7 +172,7 @@ class SamplingClient(Offloads, ResolvedClient):
                record_stability_info: bool = False) -> SamplingClient:
         """Open a sampling session of ``context``'s session on ``model_path`` or ``base_model``."""
         if (model_path is None) == (base_model is None):
-            raise ValueError("pass exactly one of model_path or base_model")
+            raise InvalidArgumentError("pass exactly one of model_path or base_model")
         if model_path is not None:
             TinkerPath.parse(model_path)
         created = context.api.sampling.create_sampling_session(
@@ -232,9 +234,10 @@ class SamplingClient(Offloads, ResolvedClient):
         k alternative tokens per prompt position.
         """
         if num_samples < 1:
-            raise ValueError(f"num_samples must be at least 1 (got {num_samples})")
+            raise InvalidArgumentError(f"num_samples must be at least 1 (got {num_samples})")
         if isinstance(sampling_params, dict):
-            sampling_params = SamplingParams.model_validate(sampling_params)
+            with checking_arguments("sample(): sampling_params"):
+                sampling_params = SamplingParams.model_validate(sampling_params)
         self._ctx  # noqa: B018 -- a copy joins its session here, so that a failure raises here
         _check_request(include_prompt_logprobs, target_prompt_logprobs, prompt_alt_tokens_k,
                        prompt_logprobs_last_n)
@@ -337,7 +340,8 @@ class SamplingClient(Offloads, ResolvedClient):
         stops reading. Needs a server with the streaming route (the emulator has it).
         """
         if not isinstance(sampling_params, SamplingParams):
-            sampling_params = SamplingParams.model_validate(sampling_params)
+            with checking_arguments("sample_stream(): sampling_params"):
+                sampling_params = SamplingParams.model_validate(sampling_params)
         stream: Stream[SampleStreamEvent] = self._ctx.api.sampling.sample_stream(
             sampling_session_id=self.sampling_session_id, prompt=prompt,
             sampling_params=sampling_params)
@@ -405,17 +409,17 @@ class SamplingClient(Offloads, ResolvedClient):
     def from_sampler_handle(cls, handle: str, *, api_key: str | None = None) -> SamplingClient:
         """A client of the sampler that :meth:`get_sampler_handle` described (close it when done)."""
         if not isinstance(handle, str) or not handle.startswith(HANDLE_PREFIX):
-            raise ValueError("not a sampler handle (they come from get_sampler_handle)")
+            raise InvalidArgumentError("not a sampler handle (they come from get_sampler_handle)")
         try:
             state = json.loads(base64.urlsafe_b64decode(handle[len(HANDLE_PREFIX):]))
         except ValueError as exc:
-            raise ValueError(f"a damaged sampler handle: {exc}") from None
+            raise InvalidArgumentError(f"a damaged sampler handle: {exc}") from None
         try:
             ticket = JoinTicket(base_url=state["base_url"], session_id=state["session_id"],
                                 wire_format=state.get("wire_format", "auto"), api_key=api_key)
             sampler_id, base_model = state["sampling_session_id"], state.get("base_model")
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"a damaged sampler handle: {exc}") from None
+            raise InvalidArgumentError(f"a damaged sampler handle: {exc}") from None
         client = cls.__new__(cls)
         client.__setstate__({"ticket": ticket, "sampling_session_id": sampler_id,
                              "base_model": base_model, "retry_config": RetryConfig()})

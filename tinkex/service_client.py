@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tinkex import console
 from tinkex._context import ClientContext
 from tinkex._twins import Offloads, awaiting, backgrounded
+from tinkex.core.errors import InvalidArgumentError, checking_arguments
 from tinkex.core.futures import APIFuture
 from tinkex.core.metrics import MetricsSnapshot
 from tinkex.core.telemetry import TelemetryReporter
@@ -155,10 +156,11 @@ class ServiceClient(Offloads):
         (``OptimizerConfig(type="adamw")`` by default, or ``type="dimuon"``).
         """
         if not (train_mlp or train_attn or train_unembed):
-            raise ValueError("at least one of train_mlp, train_attn, train_unembed must be True")
+            raise InvalidArgumentError("at least one of train_mlp, train_attn, train_unembed must be True")
         ctx = self._ctx
-        lora = LoraConfig(rank=rank, seed=seed, train_mlp=train_mlp, train_attn=train_attn,
-                          train_unembed=train_unembed)
+        with checking_arguments("create_lora_training_client()"):
+            lora = LoraConfig(rank=rank, seed=seed, train_mlp=train_mlp, train_attn=train_attn,
+                              train_unembed=train_unembed)
         created = ctx.api.training.create_model(
             session_id=ctx.session_id, model_seq_id=ctx.next_number("model_seq_id"),
             base_model=base_model, lora_config=lora,

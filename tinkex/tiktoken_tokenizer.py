@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tinkex.core.errors import InvalidArgumentError
+
 MODEL_FILE = "tiktoken.model"
 CONFIG_FILE = "tokenizer_config.json"
 
@@ -146,7 +148,7 @@ class TiktokenTokenizer:
             try:
                 out += self._decoder[token]
             except KeyError:
-                raise ValueError(f"token id {token} is not in the vocabulary") from None
+                raise InvalidArgumentError(f"token id {token} is not in the vocabulary") from None
         return out.decode("utf-8", errors="replace")
 
     def __call__(self, text: str) -> dict[str, list[int]]:

@@ -18,6 +18,7 @@ from tinkex import chunking, console
 from tinkex._context import ClientContext, relay_queue_state
 from tinkex._resolved import ResolvedClient
 from tinkex._twins import Offloads, awaiting, backgrounded, submitting
+from tinkex.core.errors import InvalidArgumentError, checking_arguments
 from tinkex.core.futures import APIFuture, CombinedFuture
 from tinkex.core.sequencing import SequenceBlock
 from tinkex.custom_loss import forward_backward_custom
@@ -165,7 +166,7 @@ class TrainingClient(Offloads, ResolvedClient):
         receives; logprobs are the only kind.
         """
         if loss_type_input not in (None, "logprobs"):
-            raise ValueError(f"loss_type_input must be 'logprobs' or None, "
+            raise InvalidArgumentError(f"loss_type_input must be 'logprobs' or None, "
                              f"not {loss_type_input!r}")
         if isinstance(loss_fn, LossHandle):
             datums = chunking.as_datums(data)
@@ -187,16 +188,19 @@ class TrainingClient(Offloads, ResolvedClient):
         ``adam_params`` is the older spelling of the first.
         """
         if optim_params is not None and adam_params is not None:
-            raise ValueError("pass optim_params or adam_params, not both")
+            raise InvalidArgumentError("pass optim_params or adam_params, not both")
         params = optim_params if optim_params is not None else adam_params
         if isinstance(params, DimuonParams) or (
                 isinstance(params, Mapping) and params.get("type") == "dimuon"):
-            dimuon = (params if isinstance(params, DimuonParams)
-                      else DimuonParams.model_validate(params))
+            with checking_arguments("optim_step(): optim_params"):
+                dimuon = (params if isinstance(params, DimuonParams)
+                          else DimuonParams.model_validate(params))
             future = self._ctx.api.training.optim_step(
                 model_id=self.model_id, optimizer_params=dimuon)
             return future
-        adam = params if isinstance(params, AdamParams) else AdamParams.model_validate(params or {})
+        with checking_arguments("optim_step(): adam_params"):
+            adam = (params if isinstance(params, AdamParams)
+                    else AdamParams.model_validate(params or {}))
         future = self._ctx.api.training.optim_step(model_id=self.model_id, adam_params=adam)
         return future
 
@@ -293,7 +297,7 @@ class TrainingClient(Offloads, ResolvedClient):
         :meth:`ServiceClient.create_sampling_client`.
         """
         if kind not in ("snapshot", "inflight"):
-            raise ValueError(f"kind must be 'snapshot' or 'inflight', not {kind!r}")
+            raise InvalidArgumentError(f"kind must be 'snapshot' or 'inflight', not {kind!r}")
         ctx = self._ctx
         saved = ctx.api.training.save_weights_for_sampler(
             model_id=self.model_id,

@@ -40,6 +40,7 @@ from tinkex import chunking
 from tinkex import types as T
 from tinkex._lazy import LazyModule
 from tinkex.core.engine import BodyEncoder, EncodedBody
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.core.futures import Decoder
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ _INPUT_FIELDS = {"forward": "forward_input", "forward_backward": "forward_backwa
 
 def check_wire_format(value: str) -> WireFormat:
     if value not in WIRE_FORMATS:
-        raise ValueError(f"wire_format must be one of {', '.join(map(repr, WIRE_FORMATS))}, "
+        raise InvalidArgumentError(f"wire_format must be one of {', '.join(map(repr, WIRE_FORMATS))}, "
                          f"not {value!r}")
     return value  # type: ignore[return-value]
 
@@ -133,7 +134,7 @@ class PassWire:
     def route(self, operation: str) -> PassRoute:
         """How to send a ``forward`` or ``forward_backward`` pass."""
         if operation not in _INPUT_FIELDS:
-            raise ValueError(f"not a pass operation: {operation!r}")
+            raise InvalidArgumentError(f"not a pass operation: {operation!r}")
         forward = operation == "forward"
         if not self.protobuf or (forward and not self.forward_via_fwdbwd):
             return PassRoute(operation, _INPUT_FIELDS[operation], None, _JSON_ESTIMATE)

@@ -9,12 +9,12 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
-import pydantic
 import pytest
 
 from tinkex.core.api import build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.core.ratelimit import RateLimiterRegistry
 from tinkex.core.uploads import CHUNK, form_fields, multipart_body, raw_body
 
@@ -83,7 +83,7 @@ def test_a_retry_sends_the_same_form_and_files_again(server, api, tmp_path: Path
 
 
 def test_fields_are_validated_and_files_checked_before_sending(server, api):
-    with pytest.raises(pydantic.ValidationError, match="caption"):
+    with pytest.raises(InvalidArgumentError, match="caption"):
         api.pets.upload_photo(pet_id=3, photo=b"x", caption="")
     with pytest.raises(TypeError, match="missing required keyword argument.*photo"):
         api.pets.upload_photo(pet_id=3, caption="c")

@@ -2,12 +2,14 @@
 
 Emulator cases go over raw HTTP (what any client could send); each must be a
 4xx within a second whose detail names the field, and the emulator must keep
-serving. Client cases go through tinkex: a bad argument is a ``ValueError``
-(pydantic's included) naming the parameter, raised before anything is sent.
+serving. Client cases go through tinkex: a bad argument is a
+``tinkex.InvalidArgumentError`` (a ``ValueError`` too) naming the parameter or
+field, raised before anything is sent.
 """
 
 from __future__ import annotations
 
+import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -140,22 +142,63 @@ def service(emulator: Emulator) -> Iterator[tinkex.ServiceClient]:
     client.close()
 
 
+def _trainer(c: tinkex.ServiceClient) -> tinkex.TrainingClient:
+    return c.create_lora_training_client(base_model=MICRO, rank=4)
+
+
+def _sampler(c: tinkex.ServiceClient) -> tinkex.SamplingClient:
+    return c.create_sampling_client(base_model=MICRO)
+
+
+_PROMPT = [1, 2]
+
+
+def _datum(**tensor: Any) -> dict[str, Any]:
+    target = {"data": [1, 2], "dtype": "int64", "shape": [2], **tensor}
+    return {"model_input": {"chunks": [{"tokens": _PROMPT}]},
+            "loss_fn_inputs": {"target_tokens": target}}
+
+
 ClientCase = tuple[str, Callable[[tinkex.ServiceClient], Any], str]
 CLIENT_CASES: list[ClientCase] = [
     ("LoRA rank 10^6",
      lambda c: c.create_lora_training_client(base_model=MICRO, rank=10**6), "rank"),
-    ("learning rate 1e308", lambda c: types.AdamParams(learning_rate=1e308), "learning_rate"),
-    ("max_tokens 10^12", lambda c: types.SamplingParams(max_tokens=10**12), "max_tokens"),
-    ("empty datum list",
-     lambda c: c.create_lora_training_client(base_model=MICRO, rank=4).forward_backward(
-         [], "cross_entropy"), "datum"),
+    ("LoRA rank 0", lambda c: c.create_lora_training_client(base_model=MICRO, rank=0), "rank"),
+    ("no LoRA target",
+     lambda c: c.create_lora_training_client(base_model=MICRO, rank=4, train_mlp=False,
+                                             train_attn=False, train_unembed=False),
+     "train_mlp"),
+    ("learning rate 1e308", lambda c: _trainer(c).optim_step({"learning_rate": 1e308}),
+     "learning_rate"),
+    ("learning rate inf",
+     lambda c: _trainer(c).optim_step(adam_params={"learning_rate": float("inf")}),
+     "learning_rate"),
+    ("learning rate nan", lambda c: _trainer(c).optim_step({"learning_rate": float("nan")}),
+     "learning_rate"),
+    ("max_tokens -1",
+     lambda c: _sampler(c).sample(types.ModelInput.from_ints(_PROMPT), 1, {"max_tokens": -1}),
+     "max_tokens"),
+    ("max_tokens 10^12",
+     lambda c: _sampler(c).sample(types.ModelInput.from_ints(_PROMPT), 1,
+                                  {"max_tokens": 10**12}), "max_tokens"),
     ("num_samples 10^6",
-     lambda c: c.create_sampling_client(base_model=MICRO).sample(
-         types.ModelInput.from_ints([1]), 10**6, types.SamplingParams(max_tokens=2)),
-     "num_samples"),
+     lambda c: _sampler(c).sample(types.ModelInput.from_ints(_PROMPT), 10**6,
+                                  types.SamplingParams(max_tokens=2)), "num_samples"),
+    ("num_samples 0",
+     lambda c: _sampler(c).sample(types.ModelInput.from_ints(_PROMPT), 0,
+                                  types.SamplingParams(max_tokens=2)), "num_samples"),
+    ("empty datum list", lambda c: _trainer(c).forward_backward([], "cross_entropy"), "datum"),
+    ("bad dtype in a datum",
+     lambda c: _trainer(c).forward_backward([_datum(dtype="float16")], "cross_entropy"),
+     "data[0]: loss_fn_inputs.target_tokens.dtype"),
+    ("bad dtype for a tensor", lambda c: types.TensorData.from_list([1, 2], dtype="float16"),
+     "dtype"),
     ("limit=-1", lambda c: c.create_rest_client().list_training_runs(limit=-1), "limit"),
     ("limit=10^6", lambda c: c.create_rest_client().list_user_checkpoints(limit=10**6),
      "limit"),
+    ("bad checkpoint id",
+     lambda c: c.create_rest_client().get_checkpoint_archive_url("run-1", "nope"),
+     "checkpoint id"),
 ]
 
 
@@ -163,10 +206,38 @@ CLIENT_CASES: list[ClientCase] = [
 def test_the_client_refuses_bad_arguments_naming_them(service: tinkex.ServiceClient,
                                                       case: ClientCase) -> None:
     name, call, names = case
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(tinkex.InvalidArgumentError) as info:
         result = call(service)
         getattr(result, "result", lambda: None)()
     assert names in str(info.value)
+    assert isinstance(info.value, ValueError)  # ``except ValueError`` code keeps working
+    assert isinstance(info.value, tinkex.TinkerError)
+    assert "pydantic" not in str(info.value)
+
+
+def test_a_bad_argument_is_not_echoed_or_chained(service: tinkex.ServiceClient) -> None:
+    canary = "tml-canary-" + "7" * 24
+    sampler = _sampler(service)
+    with pytest.raises(tinkex.InvalidArgumentError) as info:
+        sampler.sample(types.ModelInput.from_ints(_PROMPT), 1, {"max_tokens": canary})
+    error = info.value
+    assert error.field == "max_tokens"
+    assert "max_tokens" in str(error)
+    assert canary not in str(error) and canary not in repr(error)
+    assert error.__cause__ is None and error.__suppress_context__
+    assert canary not in repr(pickle.loads(pickle.dumps(error)).__dict__)
+
+
+def test_a_bad_base_url_is_a_config_error() -> None:
+    with pytest.raises(tinkex.ConfigError, match="base"):
+        tinkex.ServiceClient(base_url="http://[::1", api_key="tml-bad-input")
+
+
+def test_constructing_a_model_directly_keeps_pydantic_errors() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="learning_rate"):
+        types.AdamParams(learning_rate=float("inf"))
 
 
 def test_an_empty_prompt_is_a_bad_request_naming_the_prompt(service: tinkex.ServiceClient

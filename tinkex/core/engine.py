@@ -45,8 +45,10 @@ from .errors import (
     APITimeoutError,
     CircuitOpenError,
     ConfigError,
+    InvalidArgumentError,
     RequestInfo,
     StreamError,
+    checking_arguments,
 )
 from .metrics import Metrics
 from .model.document import Source
@@ -351,7 +353,7 @@ class Engine:
         content = _encode(body)
         if content is not None and not isinstance(content, Upload):
             if content_type and op.request_media and content_type not in op.request_media:
-                raise ValueError(f"{op.id} accepts {', '.join(op.request_media)}, "
+                raise InvalidArgumentError(f"{op.id} accepts {', '.join(op.request_media)}, "
                                  f"not {content_type}")
             headers["Content-Type"] = content_type or JSON
         if accept:
@@ -678,7 +680,8 @@ class Engine:
         if seq is not None and self.sequencer is not None:
             fields.setdefault(seq.field, seq.start)  # validated now, numbered by the sequencer
         if plan.body_model is not None:
-            model = plan.body_model.model_validate(fields)
+            with checking_arguments(f"{op.sdk_group}.{op.sdk_method}()"):
+                model = plan.body_model.model_validate(fields)
             if dump:
                 body = model.model_dump(mode="json", by_alias=True, exclude_none=True)
             else:
@@ -836,8 +839,8 @@ def _check_range(op: Operation, param: Param, value: Any) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = " and ".join(f"{word} {bound}" for word, bound in
                               (("at least", low), ("at most", high)) if bound is not None)
-        raise ValueError(f"{op.sdk_group}.{op.sdk_method}(): {param.name} must be {bounds} "
-                         f"(got {value!r})")
+        raise InvalidArgumentError(f"{op.sdk_group}.{op.sdk_method}(): {param.name} must be "
+                                   f"{bounds} (got {value!r})", field=param.name)
 
 
 def _detail(body: Any) -> str:

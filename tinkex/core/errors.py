@@ -12,8 +12,9 @@ rebuild, so :class:`SDKError` pickles its instance dictionary instead.
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,48 @@ class SDKError(Exception):
 
 class ConfigError(SDKError):
     """The client cannot be configured: missing or malformed credential, bad base URL, ..."""
+
+
+class InvalidArgumentError(SDKError, ValueError):
+    """A call was given a bad argument; raised before anything is sent.
+
+    The message names the call and the parameter or body field (``field``, a
+    dotted path such as ``lora_config.rank``) and says what is wrong with the
+    value without repeating it when it could be a secret. It is a
+    ``ValueError`` too, so ``except ValueError`` keeps catching it.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @classmethod
+    def from_validation(cls, exc: Any, where: str) -> InvalidArgumentError:
+        """One error for a pydantic ``ValidationError``: every failing field path and its problem.
+
+        The input values are left out (an argument may hold a secret); the
+        pydantic error is not chained for the same reason.
+        """
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            loc = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{loc}: {error.get('msg', 'invalid')}" if loc
+                            else str(error.get("msg", "invalid")))
+        first = exc.errors(include_url=False, include_input=False)[0].get("loc", ()) if problems else ()
+        field = ".".join(str(part) for part in first) or None
+        return cls(f"{where}: {'; '.join(problems) or 'invalid arguments'}", field=field)
+
+
+@contextlib.contextmanager
+def checking_arguments(where: str) -> Iterator[None]:
+    """Turn a pydantic ``ValidationError`` raised inside into an :class:`InvalidArgumentError`."""
+    import pydantic
+
+    try:
+        yield
+    except pydantic.ValidationError as exc:
+        raise InvalidArgumentError.from_validation(exc, where) from None
 
 
 class DocumentError(SDKError):

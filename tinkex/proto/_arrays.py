@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tinkex import types as T
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.types._mixins import flat_values
 
 from . import tinker_public_pb2 as pb
@@ -69,7 +70,7 @@ def to_bytes(values: Any, dtype: np.dtype[Any], what: str) -> bytes:
         try:
             return struct.pack(f"<{len(values)}{_STRUCT_CODES[dtype.itemsize]}", *values)
         except struct.error as e:
-            raise ValueError(f"{what}: cannot encode as {dtype.name}: {e}") from None
+            raise InvalidArgumentError(f"{what}: cannot encode as {dtype.name}: {e}") from None
     try:
         if isinstance(values, np.ndarray):
             array = values
@@ -83,7 +84,7 @@ def to_bytes(values: Any, dtype: np.dtype[Any], what: str) -> bytes:
                 raise OverflowError(f"values outside the {dtype.name} range")
         return np.ascontiguousarray(array, dtype=dtype).tobytes()
     except (OverflowError, ValueError, TypeError) as e:
-        raise ValueError(f"{what}: cannot encode as {dtype.name}: {e}") from None
+        raise InvalidArgumentError(f"{what}: cannot encode as {dtype.name}: {e}") from None
 
 
 def writable(array: np.ndarray) -> np.ndarray:
@@ -134,7 +135,7 @@ def tensor_to_proto(tensor: T.TensorData, what: str, out: pb.Tensor | None = Non
     crow, col = tensor.sparse_crow_indices, tensor.sparse_col_indices
     if crow is not None or col is not None:
         if crow is None or col is None or tensor.shape is None:
-            raise ValueError(f"{what}: a sparse tensor needs both index lists and a shape")
+            raise InvalidArgumentError(f"{what}: a sparse tensor needs both index lists and a shape")
         message.sparse_csr.values = to_bytes(flat_values(tensor), dtype, what)
         message.sparse_csr.crow_indices = to_bytes(crow, INT64, what)
         message.sparse_csr.col_indices = to_bytes(col, INT64, what)

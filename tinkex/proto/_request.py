@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tinkex import types as T
+from tinkex.core.errors import InvalidArgumentError
 
 from . import tinker_public_pb2 as pb
 from ._arrays import INT32, from_bytes, tensor_from_proto, tensor_to_proto, to_bytes
@@ -92,7 +93,7 @@ def _b64_bytes(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{what}: not valid base64") from None
+        raise InvalidArgumentError(f"{what}: not valid base64") from None
 
 
 def _chunk_to_proto(chunk: Any, out: pb.Chunk, what: str) -> None:
@@ -106,7 +107,7 @@ def _chunk_to_proto(chunk: Any, out: pb.Chunk, what: str) -> None:
     elif isinstance(chunk, T.DmelChunk):
         out.dmel.dmel = _b64_bytes(chunk.dmel, what)
     else:
-        raise ValueError(f"{what}: {getattr(chunk, 'type', type(chunk).__name__)} chunks have "
+        raise InvalidArgumentError(f"{what}: {getattr(chunk, 'type', type(chunk).__name__)} chunks have "
                          "no protobuf form (send the image inline as an image chunk)")
 
 
@@ -136,7 +137,7 @@ def _loss_config_to_proto(config: Mapping[str, float | str] | None,
             out.loss_fn_config[key] = float(value)
             out.loss_fn_config_v2[key].number = float(value)
         else:
-            raise ValueError(f"loss_fn_config[{key!r}]: only numbers and strings can be sent")
+            raise InvalidArgumentError(f"loss_fn_config[{key!r}]: only numbers and strings can be sent")
 
 
 def _loss_config_from_proto(message: pb.ForwardBackwardRequest) -> dict[str, float | str] | None:
@@ -158,7 +159,7 @@ def forward_backward_request_to_proto(
         spans: Sequence[DatumSpans | None] | None = None) -> pb.ForwardBackwardRequest:
     """The protobuf body of one forward_backward chunk (``seq_id`` None is sent as 0)."""
     if spans is not None and len(spans) != len(fb_input.data):
-        raise ValueError(f"spans has {len(spans)} entries for {len(fb_input.data)} datums")
+        raise InvalidArgumentError(f"spans has {len(spans)} entries for {len(fb_input.data)} datums")
     message = pb.ForwardBackwardRequest(model_id=model_id, seq_id=seq_id or 0,
                                         loss_fn=str(getattr(fb_input.loss_fn, "value",
                                                             fb_input.loss_fn)),
@@ -194,7 +195,7 @@ def serialize_forward_backward_request(
     joined once. Concatenated fields of one message are that message.
     """
     if spans is not None and len(spans) != len(fb_input.data):
-        raise ValueError(f"spans has {len(spans)} entries for {len(fb_input.data)} datums")
+        raise InvalidArgumentError(f"spans has {len(spans)} entries for {len(fb_input.data)} datums")
     head = forward_backward_request_to_proto(
         model_id, seq_id, fb_input.model_copy(update={"data": []}), forward_only=forward_only)
     pieces = [head.SerializeToString()]

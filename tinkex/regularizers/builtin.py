@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.types import Datum
 
 _EPS = 1e-12
@@ -118,7 +119,7 @@ class Entropy:
 
     def __post_init__(self) -> None:
         if self.mode not in ("maximize", "minimize"):
-            raise ValueError(f"Entropy mode must be 'maximize' or 'minimize', not {self.mode!r}")
+            raise InvalidArgumentError(f"Entropy mode must be 'maximize' or 'minimize', not {self.mode!r}")
 
     @property
     def _sign(self) -> float:
@@ -162,7 +163,7 @@ class KLDivergence:
         arrays = [np.asarray(r, dtype=np.float64).reshape(-1) for r in ref]
         if len(arrays) != len(logprobs) or any(
                 len(r) != len(lp) for r, lp in zip(arrays, logprobs, strict=True)):
-            raise ValueError(f"{self.name}: the reference needs one logprob per target token "
+            raise InvalidArgumentError(f"{self.name}: the reference needs one logprob per target token "
                              "of every datum")
         return arrays
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.types import Datum
 
 Grads = list[np.ndarray]
@@ -131,17 +132,17 @@ class RegularizerPipeline:
         seen: set[str] = set()
         for reg in regularizers:
             if not getattr(reg, "name", ""):
-                raise ValueError(f"regularizer {reg!r} has no name")
+                raise InvalidArgumentError(f"regularizer {reg!r} has no name")
             if reg.name in seen:
-                raise ValueError(f"duplicate regularizer name {reg.name!r}: names must be unique")
+                raise InvalidArgumentError(f"duplicate regularizer name {reg.name!r}: names must be unique")
             if "/" in reg.name:
-                raise ValueError(f"regularizer name {reg.name!r} may not contain '/'")
+                raise InvalidArgumentError(f"regularizer name {reg.name!r} may not contain '/'")
             if not (reg.weight >= 0 and math.isfinite(reg.weight)):
-                raise ValueError(f"regularizer {reg.name!r}: weight must be >= 0 "
+                raise InvalidArgumentError(f"regularizer {reg.name!r}: weight must be >= 0 "
                                  f"(got {reg.weight})")
             seen.add(reg.name)
         if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be positive")
+            raise InvalidArgumentError("timeout must be positive")
         self.base_loss = base_loss
         self.regularizers = tuple(regularizers)
         self.parallel = parallel
@@ -199,7 +200,7 @@ class RegularizerPipeline:
             grads = [np.asarray(g, dtype=np.float64) for g in grads]
             if len(grads) != len(logprobs) or any(
                     g.shape != np.shape(lp) for g, lp in zip(grads, logprobs, strict=True)):
-                raise ValueError(f"regularizer {reg.name!r} must return one gradient per datum, "
+                raise InvalidArgumentError(f"regularizer {reg.name!r} must return one gradient per datum, "
                                  "shaped like its logprobs")
             for total, g in zip(total_grads, grads, strict=True):
                 total += reg.weight * g

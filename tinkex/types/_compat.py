@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.paths import TinkerPath
 
 from . import _generated as g
@@ -114,11 +115,11 @@ class ParsedCheckpointTinkerPath(WireModel):
 
 def _check_span(kind: str, sequence_id: str, offset: int, length: int) -> None:
     if length < 0:
-        raise ValueError(f"{kind}.length must be 0 or more, not {length}")
+        raise InvalidArgumentError(f"{kind}.length must be 0 or more, not {length}")
     if offset < 0:
-        raise ValueError(f"{kind}.offset must be 0 or more, not {offset}")
+        raise InvalidArgumentError(f"{kind}.offset must be 0 or more, not {offset}")
     if not sequence_id:
-        raise ValueError(f"{kind}.sequence_id must not be empty")
+        raise InvalidArgumentError(f"{kind}.sequence_id must not be empty")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ from pydantic import (
 from tinkex import console
 from tinkex._lazy import LazyModule, is_ndarray, is_numpy_integer
 from tinkex.console import ConsoleBase
+from tinkex.core.errors import InvalidArgumentError
 from tinkex.paths import TinkerPath
 
 from ._base import WireModel
@@ -100,7 +101,7 @@ class ModelInputMixin(WireModel):
         for chunk in self.chunks:  # type: ignore[attr-defined]
             tokens = getattr(chunk, "tokens", None)
             if tokens is None:
-                raise ValueError(f"to_ints() needs text chunks only; found a {chunk.type!r} chunk")
+                raise InvalidArgumentError(f"to_ints() needs text chunks only; found a {chunk.type!r} chunk")
             out.extend(tokens)
         return out
 
@@ -115,7 +116,7 @@ class ModelInputMixin(WireModel):
                 continue
             expected = getattr(chunk, "expected_tokens", None)
             if expected is None:
-                raise ValueError(f"the length of a {chunk.type!r} chunk is unknown: "
+                raise InvalidArgumentError(f"the length of a {chunk.type!r} chunk is unknown: "
                                  "set expected_tokens")
             total += expected
         return total
@@ -221,7 +222,7 @@ class TensorDataMixin(WireModel):
         arr = np.asarray(data)
         if dtype is not None:
             if dtype not in _NUMPY_DTYPES:
-                raise ValueError(f"dtype must be one of {sorted(_NUMPY_DTYPES)}, got {dtype!r}")
+                raise InvalidArgumentError(f"dtype must be one of {sorted(_NUMPY_DTYPES)}, got {dtype!r}")
             arr = arr.astype(_NUMPY_DTYPES[dtype])
         return cls.from_numpy(arr)
 
@@ -333,7 +334,7 @@ class TensorDataMixin(WireModel):
         col = getattr(self, "sparse_col_indices", None)
         if crow is not None and col is not None:
             if not shape or len(shape) != 2:
-                raise ValueError("a sparse tensor needs a 2-D shape")
+                raise InvalidArgumentError("a sparse tensor needs a 2-D shape")
             dense = np.zeros(shape, dtype=dtype)
             crow_arr = np.asarray(crow, dtype=np.int64)
             rows = np.repeat(np.arange(len(crow_arr) - 1), np.diff(crow_arr))

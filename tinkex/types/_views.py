@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import Field, field_validator
 
 from tinkex._lazy import LazyModule
+from tinkex.core.errors import InvalidArgumentError
 
 from ._base import WireModel
 
@@ -96,7 +97,7 @@ class ExpectedTokensChunkMixin(WireModel):
         """Token positions of the chunk (its ``expected_tokens``, which must be set)."""
         expected = self.expected_tokens  # type: ignore[attr-defined]
         if expected is None:
-            raise ValueError(f"the length of a {type(self).__name__} is unknown: "
+            raise InvalidArgumentError(f"the length of a {type(self).__name__} is unknown: "
                              "set expected_tokens")
         return int(expected)
 
@@ -105,7 +106,7 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if at >= len(data):
-            raise ValueError("the dmel header ends inside a number")
+            raise InvalidArgumentError("the dmel header ends inside a number")
         byte = data[at]
         value |= (byte & 0x7F) << shift
         at += 1
@@ -121,11 +122,11 @@ class DmelChunkMixin(WireModel):
         try:
             data = base64.b64decode(self.dmel, validate=True)  # type: ignore[attr-defined]
         except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"dmel is not base64: {exc}") from None
+            raise InvalidArgumentError(f"dmel is not base64: {exc}") from None
         at = 1 if data[:1] == b"\xfe" else 0  # optional marker, then one dtype byte
         ndim, at = _varint(data, at + 1)
         if ndim < 1:
-            raise ValueError("a dmel tensor needs at least one dimension")
+            raise InvalidArgumentError("a dmel tensor needs at least one dimension")
         first, _ = _varint(data, at)
         return first
 
@@ -166,7 +167,7 @@ class ProvenanceMixin(WireModel):
 def _check_tiling(name: str, spans: Any, expected: int) -> None:
     total = sum(span.length for span in spans)
     if total != expected:
-        raise ValueError(f"with_provenance: the {name} spans cover {total} positions but the "
+        raise InvalidArgumentError(f"with_provenance: the {name} spans cover {total} positions but the "
                          f"field has {expected}; the runs must tile it exactly")
 
 
