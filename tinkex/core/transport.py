@@ -186,7 +186,7 @@ class _Pool:
                 merged[name] = value
         prepared = PreparedRequest()
         prepared.prepare_method(method)
-        prepared.prepare_url(url, params if params is not None else {})
+        prepared.prepare_url(url, params or None)  # None: no per-call Protocol checks
         prepared.prepare_headers(merged)
         prepared.prepare_body(data if data is not None else [], None, None)
         prepared.prepare_auth(None, url)
