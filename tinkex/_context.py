@@ -36,7 +36,7 @@ from tinkex.core.model.operations import OperationTable
 from tinkex.core.offload import Lane, Offloader
 from tinkex.core.session import SessionManager
 from tinkex.core.telemetry import TelemetryReporter
-from tinkex.core.transport import Timeout
+from tinkex.core.transport import HTTPTransport, Timeout
 from tinkex.types import ClientConfigResponse, WhoamiResponse, _generated
 
 T = TypeVar("T")
@@ -181,7 +181,8 @@ class ClientContext:
                  max_retries: int | None = None, session_id: str | None = None,
                  with_session: bool = True, environ: Mapping[str, str] | None = None,
                  wire_format: str = "auto", circuit_breaker: bool | None = None,
-                 tracing: bool | None = None, table: OperationTable | None = None) -> None:
+                 tracing: bool | None = None, table: OperationTable | None = None,
+                 transport: HTTPTransport | None = None) -> None:
         env = os.environ if environ is None else environ
         self.wire_format = wire.check_wire_format(wire_format)
         packaged = load_operation_table()
@@ -193,11 +194,13 @@ class ClientContext:
             circuit_breaker=circuit_breaker, tracing=tracing)
         me = weakref.ref(self)
         decoders = wire.result_decoders(self.wire_format)
-        self.engine = Engine(table, self.config, models_module=_generated, hooks=EngineHooks(
+        hooks = EngineHooks(
             future_resolver=lambda engine: _HoldingPoller(
                 futures.poller_for(engine, decoders=decoders), me),
             sequencer=sequencing.sequencer_for, dispatcher=limits.dispatcher_for,
-            token_auth=lambda engine: credentials.credentials_for(engine, _jwt_enabled(me))))
+            token_auth=lambda engine: credentials.credentials_for(engine, _jwt_enabled(me)))
+        self.engine = Engine(table, self.config, models_module=_generated, hooks=hooks,
+                             transport=transport)
         self.owner = ThreadOwner(self.engine)
         self.poller: FuturePoller = self.owner.own(
             _made(self.engine.future_resolver, _HoldingPoller).poller)
@@ -208,9 +211,9 @@ class ClientContext:
         self.credentials = (None if token_auth is None
                             else _made(token_auth, credentials.TokenCredentials))
         # The API classes are built from the document on first use, not by ``import tinkex``.
-        from tinkex._api import TinkerAPI  # type: ignore[attr-defined]
+        from tinkex._api import TinkerAPI
 
-        self.api: Any = (TinkerAPI(self.engine) if table is packaged  # another document: its own API
+        self.api: TinkerAPI = (TinkerAPI(self.engine) if table is packaged  # else: its own API
                          else api_classes(table, models=_generated)[table.client_class](self.engine))
         project_env = table.api.env.get("project_id")
         self.project_id = project_id or (env.get(project_env) if project_env else None) or None

@@ -27,11 +27,10 @@ class RestClientOperations(PassThrough):
         project_id: str,
     ) -> APIFuture[None]:
         """Move a session (with its training runs and samplers) into a project."""
-        return self._run(
-            self._api.rest.assign_session_project,
+        return self._run(lambda: self._api.rest.assign_session_project(
             session_id=session_id,
             project_id=project_id,
-        )
+        ))
 
     assign_session_project_async = async_twin(assign_session_project)
 
@@ -40,10 +39,9 @@ class RestClientOperations(PassThrough):
         sampler_id: str,
     ) -> APIFuture[GetSamplerResponse]:
         """Describe a sampler (sampling session)."""
-        return self._run(
-            self._api.sampling.get_sampler,
+        return self._run(lambda: self._api.sampling.get_sampler(
             sampler_id=sampler_id,
-        )
+        ))
 
     get_sampler_async = async_twin(get_sampler)
 
@@ -51,9 +49,8 @@ class RestClientOperations(PassThrough):
         self,
     ) -> APIFuture[GetServerCapabilitiesResponse]:
         """List the models the server supports."""
-        return self._run(
-            self._api.service.get_server_capabilities,
-        )
+        return self._run(lambda: self._api.service.get_server_capabilities(
+        ))
 
     get_server_capabilities_async = async_twin(get_server_capabilities)
 
@@ -63,11 +60,10 @@ class RestClientOperations(PassThrough):
         access_scope: Literal['owned', 'accessible'] = 'owned',
     ) -> APIFuture[GetSessionResponse]:
         """Get the training runs and samplers of a session."""
-        return self._run(
-            self._api.rest.get_session,
+        return self._run(lambda: self._api.rest.get_session(
             session_id=session_id,
             access_scope=access_scope,
-        )
+        ))
 
     get_session_async = async_twin(get_session)
 
@@ -77,11 +73,10 @@ class RestClientOperations(PassThrough):
         access_scope: Literal['owned', 'accessible'] = 'owned',
     ) -> APIFuture[TrainingRun]:
         """Get one training run."""
-        return self._run(
-            self._api.rest.get_training_run,
+        return self._run(lambda: self._api.rest.get_training_run(
             training_run_id=training_run_id,
             access_scope=access_scope,
-        )
+        ))
 
     get_training_run_async = async_twin(get_training_run)
 
@@ -90,10 +85,9 @@ class RestClientOperations(PassThrough):
         training_run_id: str,
     ) -> APIFuture[CheckpointsListResponse]:
         """List the checkpoints of a training run."""
-        return self._run(
-            self._api.rest.list_checkpoints,
+        return self._run(lambda: self._api.rest.list_checkpoints(
             training_run_id=training_run_id,
-        )
+        ))
 
     list_checkpoints_async = async_twin(list_checkpoints)
 
@@ -104,12 +98,11 @@ class RestClientOperations(PassThrough):
         access_scope: Literal['owned', 'accessible'] = 'owned',
     ) -> APIFuture[ListSessionsResponse]:
         """List session ids."""
-        return self._run(
-            self._api.rest.list_sessions,
+        return self._run(lambda: self._api.rest.list_sessions(
             limit=limit,
             offset=offset,
             access_scope=access_scope,
-        )
+        ))
 
     list_sessions_async = async_twin(list_sessions)
 
@@ -121,13 +114,12 @@ class RestClientOperations(PassThrough):
         project_id: str | None = None,
     ) -> APIFuture[TrainingRunsResponse]:
         """List training runs."""
-        return self._run(
-            self._api.rest.list_training_runs,
+        return self._run(lambda: self._api.rest.list_training_runs(
             limit=limit,
             offset=offset,
             access_scope=access_scope,
             project_id=project_id,
-        )
+        ))
 
     list_training_runs_async = async_twin(list_training_runs)
 
@@ -137,10 +129,9 @@ class RestClientOperations(PassThrough):
         offset: int = 0,
     ) -> APIFuture[CheckpointsListResponse]:
         """List the caller's checkpoints across all training runs, newest first."""
-        return self._run(
-            self._api.rest.list_user_checkpoints,
+        return self._run(lambda: self._api.rest.list_user_checkpoints(
             limit=limit,
             offset=offset,
-        )
+        ))
 
     list_user_checkpoints_async = async_twin(list_user_checkpoints)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from tinkex._api import TinkerAPI
 from tinkex._twins import Offloads, awaiting
 from tinkex.core.apifuture import APIFuture
 
@@ -23,8 +24,8 @@ class PassThrough(Offloads):
     """A client whose generated methods call the low-level API in the background."""
 
     @property
-    def _api(self) -> Any:
-        """The low-level API client of this client's context."""
+    def _api(self) -> TinkerAPI:
+        """The low-level API client of this client's context (typed by ``_api.pyi``)."""
         return self._ctx.api
 
     def _run(self, fn: Callable[..., T], **kwargs: Any) -> APIFuture[T]:

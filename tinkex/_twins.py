@@ -68,7 +68,7 @@ def _name(twin: Callable[..., Any], fn: Callable[..., Any], returns: str, what: 
 def backgrounded(fn: Callable[Concatenate[C, P], T], *, ordered: bool = False
                  ) -> Callable[Concatenate[C, P], APIFuture[T]]:
     """A ``*_future`` twin: the call runs on the client's threads; a future of its value."""
-    def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
+    def twin(self: C, /, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
         return self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
 
     returns = f"APIFuture[{inspect.signature(fn).return_annotation}]"
@@ -167,7 +167,7 @@ def submitting(fn: Callable[Concatenate[C, P], APIFuture[T]], *, ordered: bool =
     For pipelined calls (training passes, optimizer steps, saves): await the
     twin to submit in order, and await its future later for the result.
     """
-    async def twin(self: C, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
+    async def twin(self: C, /, *args: P.args, **kwargs: P.kwargs) -> APIFuture[T]:
         return await self._offload(functools.partial(fn, self, *args, **kwargs), ordered)
 
     _name(twin, fn, str(inspect.signature(fn).return_annotation),

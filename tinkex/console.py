@@ -56,7 +56,7 @@ class ConsoleBase:
     """
 
     def __init__(self, lookup: Callable[[], str] | None = None) -> None:
-        self._lookup = None if lookup is None else weakref.WeakMethod(lookup)  # type: ignore[arg-type]
+        self._lookup = None if lookup is None else weakref.WeakMethod(lookup)
         self._url: str | None = None if lookup is not None else DEFAULT_CONSOLE_URL
 
     @property

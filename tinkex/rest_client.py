@@ -19,7 +19,7 @@ from tinkex._generated_clients import RestClientOperations
 from tinkex._sessionless import SessionlessClient
 from tinkex._twins import awaiting
 from tinkex.admin_client import AdminClient, AuditEvents
-from tinkex.core.errors import APIResponseValidationError, APIStatusError
+from tinkex.core.errors import APIResponseValidationError, APIStatusError, ConfigError
 from tinkex.core.futures import APIFuture
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
@@ -40,8 +40,6 @@ from tinkex.types import (
 T = TypeVar("T")
 AccessScopeName = Literal["owned", "accessible"]
 log = logging.getLogger("tinkex.rest")
-TRACE_EXPORT_POLL_SECONDS = 5.0
-"""How often a pending trace export is asked about (the manifest's export_session_trace)."""
 
 
 ARCHIVE_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -109,14 +107,14 @@ class RestClient(SessionlessClient, RestClientOperations):
     def iter_training_runs(self, page_size: int = 20, access_scope: AccessScopeName = "owned",
                            project_id: str | None = None) -> Iterator[TrainingRun]:
         """Every training run, fetching pages of ``page_size`` as needed."""
-        return self._rest.iter_list_training_runs(  # type: ignore[no-any-return]
+        return self._rest.iter_list_training_runs(
             limit=page_size, access_scope=access_scope, project_id=project_id)
 
     # ---- checkpoints --------------------------------------------------------------------
 
     def iter_user_checkpoints(self, page_size: int = 100) -> Iterator[Checkpoint]:
         """All your checkpoints, newest first, fetching pages as needed."""
-        return self._rest.iter_list_user_checkpoints(limit=page_size)  # type: ignore[no-any-return]
+        return self._rest.iter_list_user_checkpoints(limit=page_size)
 
     def _by_id(self, fn: Callable[..., T], training_run_id: str, checkpoint_id: str,
                **kwargs: Any) -> APIFuture[T]:
@@ -209,7 +207,7 @@ class RestClient(SessionlessClient, RestClientOperations):
 
     def iter_sessions(self, page_size: int = 20) -> Iterator[str]:
         """All your session ids, fetching pages as needed."""
-        return self._rest.iter_list_sessions(limit=page_size)  # type: ignore[no-any-return]
+        return self._rest.iter_list_sessions(limit=page_size)
 
     def search_sessions(self, request: SessionSearchRequest) -> APIFuture[SessionSearchResponse]:
         """One page of the sessions matching ``request``, newest first (``next_cursor`` continues)."""
@@ -226,6 +224,9 @@ class RestClient(SessionlessClient, RestClientOperations):
         """
         future: APIFuture[str] = APIFuture()
         first = [True]
+        interval = self._ctx.engine.table["export_session_trace"].poll_interval
+        if interval is None:
+            raise ConfigError("the API document gives export_session_trace no poll_interval")
 
         def ask() -> float | None:
             if future.done():
@@ -247,7 +248,7 @@ class RestClient(SessionlessClient, RestClientOperations):
                 log.info("building the trace export of session %s (this may take a while)",
                          session_id)
                 first[0] = False
-            return TRACE_EXPORT_POLL_SECONDS
+            return interval
 
         self._ctx.offloader.pool.schedule(ask)
         return future

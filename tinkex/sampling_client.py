@@ -301,7 +301,7 @@ class SamplingClient(Offloads, ResolvedClient):
         pause = 5.0 if prompt.length * BYTES_PER_TOKEN > LARGE_PROMPT_BYTES else 1.0
         while True:
             try:
-                future: APIFuture[SampleResponse] = self._ctx.api.sampling.asample(
+                future = self._ctx.api.sampling.asample(
                     sampling_session_id=self.sampling_session_id, seq_id=seq_id, **request)
                 return future
             except RateLimitError:

@@ -13,6 +13,7 @@ from tinkex._twins import Offloads, awaiting, backgrounded
 from tinkex.core.futures import APIFuture
 from tinkex.core.metrics import MetricsSnapshot
 from tinkex.core.telemetry import TelemetryReporter
+from tinkex.core.transport import HTTPTransport
 from tinkex.loss_handle import LossHandle, PerDatumLossFn, make_handle
 from tinkex.paths import TinkerPath
 from tinkex.rest_client import RestClient
@@ -56,6 +57,10 @@ class ServiceClient(Offloads):
     :class:`~tinkex.CircuitOpenError` until a trial call succeeds. A 429 always
     slows every client of the same API key in the process (the shared rate limiter).
 
+    ``transport`` replaces the HTTP transport (the engine's seam), e.g. with
+    ``tinkex.core.asgi.ASGITransport(app)`` to talk to an application in this
+    process (the emulator's, in tests); the client closes it.
+
     ``tracing=True`` (or ``TINKER_OTEL=1``) makes every call an OpenTelemetry client
     span and sends its W3C ``traceparent``; it needs the optional ``opentelemetry-api``
     package (and the application's OpenTelemetry SDK to export the spans).
@@ -71,7 +76,7 @@ class ServiceClient(Offloads):
                  timeout: float | tuple[float, float] | None = None,
                  max_retries: int | None = None, wire_format: WireFormat = "auto",
                  circuit_breaker: bool | None = None, tracing: bool | None = None,
-                 **kwargs: Any) -> None:
+                 transport: HTTPTransport | None = None, **kwargs: Any) -> None:
         if kwargs:  # as the official SDK does: scripts written for older versions keep running
             warnings.warn(f"ServiceClient ignores unsupported arguments: "
                           f"{', '.join(sorted(kwargs))}", FutureWarning, stacklevel=2)
@@ -80,7 +85,8 @@ class ServiceClient(Offloads):
                                   project_id=project_id, display_name=display_name,
                                   default_headers=headers or None, timeout=timeout,
                                   max_retries=max_retries, wire_format=wire_format,
-                                  circuit_breaker=circuit_breaker, tracing=tracing)
+                                  circuit_breaker=circuit_breaker, tracing=tracing,
+                                  transport=transport)
 
     # ---- information --------------------------------------------------------------------
 
@@ -127,7 +133,7 @@ class ServiceClient(Offloads):
 
     def get_server_capabilities(self) -> GetServerCapabilitiesResponse:
         """The base models the server offers."""
-        result: GetServerCapabilitiesResponse = self._ctx.api.service.get_server_capabilities()
+        result = self._ctx.api.service.get_server_capabilities()
         return result
 
     get_server_capabilities_async = awaiting(get_server_capabilities)

@@ -193,7 +193,7 @@ class TrainingClient(Offloads, ResolvedClient):
                 isinstance(params, Mapping) and params.get("type") == "dimuon"):
             dimuon = (params if isinstance(params, DimuonParams)
                       else DimuonParams.model_validate(params))
-            future: APIFuture[OptimStepResponse] = self._ctx.api.training.optim_step(
+            future = self._ctx.api.training.optim_step(
                 model_id=self.model_id, optimizer_params=dimuon)
             return future
         adam = params if isinstance(params, AdamParams) else AdamParams.model_validate(params or {})
@@ -210,7 +210,7 @@ class TrainingClient(Offloads, ResolvedClient):
         ``overwrite`` replaces an existing checkpoint of that name;
         ``user_metadata`` is stored with the checkpoint.
         """
-        future: APIFuture[SaveWeightsResponse] = self._ctx.api.training.save_weights(
+        future = self._ctx.api.training.save_weights(
             model_id=self.model_id, path=name, ttl_seconds=ttl_seconds, overwrite=overwrite,
             user_metadata=dict(user_metadata) if user_metadata else None)
         linked = future.map(self._linked)
@@ -243,7 +243,7 @@ class TrainingClient(Offloads, ResolvedClient):
     def _load(self, path: str, weights_access_token: str | None, *,
               optimizer: bool) -> APIFuture[LoadWeightsResponse]:
         TinkerPath.parse(path)
-        future: APIFuture[LoadWeightsResponse] = self._ctx.api.training.load_weights(
+        future = self._ctx.api.training.load_weights(
             model_id=self.model_id, path=path, optimizer=optimizer,
             weights_access_token=weights_access_token)
         return future
@@ -252,7 +252,7 @@ class TrainingClient(Offloads, ResolvedClient):
                                  user_metadata: Mapping[str, str] | None = None
                                  ) -> APIFuture[SaveWeightsForSamplerResponse]:
         """Save sampler weights as ``tinker://<run>/sampler_weights/<name>``."""
-        future: APIFuture[SaveWeightsForSamplerResponseInternal] = (
+        future = (
             self._ctx.api.training.save_weights_for_sampler(
                 model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
                 user_metadata=dict(user_metadata) if user_metadata else None, kind="snapshot"))
@@ -270,7 +270,7 @@ class TrainingClient(Offloads, ResolvedClient):
         ``age_encryption_recipients`` (at most 10 age public keys) encrypts the
         export for them. Download it with :meth:`RestClient.get_external_weights_urls`.
         """
-        future: APIFuture[Any] = self._ctx.api.training.save_weights_external(
+        future = self._ctx.api.training.save_weights_external(
             model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
             age_encryption_recipients=age_encryption_recipients)
         public = future.map(_external_weights)

@@ -44,6 +44,9 @@ CASES = [
      "duplicate route POST /pets"),
     ("unknown pool", "    pool: polling", "    pool: polls", "pool: polls",
      "pets.yaml:{line}: operations[4].pool: unknown pool 'polls' (known: main, polling)"),
+    ("poll interval of zero", "    pool: polling", "    pool: polling\n    poll_interval: 0",
+     "poll_interval: 0", "pets.yaml:{line}: operations[4].poll_interval: 0 is less than or "
+     "equal to the minimum of 0"),
     ("unknown retry policy", "    retry: none", "    retry: never", "retry: never",
      "pets.yaml:{line}: operations[4].retry: unknown retry policy 'never'"),
     ("bad method", "    method: GET\n    path: /pets\n", "    method: FETCH\n    path: /pets\n",

@@ -161,3 +161,12 @@ def test_the_byte_tokenizer_files_load_with_the_tokenizers_package(tmp_path) -> 
             text, add_special_tokens=False)
         assert hf.decode(ours.encode(text), skip_special_tokens=True) == text
     assert isinstance(get_tokenizer(str(tmp_path)), ByteTokenizer)
+
+
+def test_a_poll_interval_is_read_from_the_document():
+    from tinkex._spec import load_operation_table
+
+    # export_session_trace is asked about again at the manifest's interval
+    table = load_operation_table()
+    assert table["export_session_trace"].poll_interval == 5.0
+    assert table["list_checkpoints"].poll_interval is None

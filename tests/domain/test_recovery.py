@@ -11,7 +11,8 @@ import pytest
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator import FaultConfig
+from tinkex.emulator.inprocess import InProcessEmulator
 from tinkex.recovery import RecoveryError, RecoveryExecutor, RecoveryMonitor, RecoveryPolicy
 
 KEY = "tml-recovery"
@@ -22,15 +23,17 @@ DATUM = types.Datum(model_input=types.ModelInput.from_ints(TOKENS[:-1]),
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    args = ["--fault-corrupt-after", "2"]  # every run is corrupted by its 2nd optimizer step
-    with EmulatorProcess(tmp_path_factory.mktemp("emu"), args=args) as emu:
-        yield emu.base_url
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessEmulator]:
+    """The emulator in this process; every run is corrupted by its 2nd optimizer step."""
+    with InProcessEmulator(data_dir=tmp_path_factory.mktemp("emu"),
+                           faults=FaultConfig(corrupt_after=2)) as emu:
+        yield emu
 
 
 @pytest.fixture
-def service(base_url: str) -> Iterator[tinkex.ServiceClient]:
-    with tinkex.ServiceClient(base_url=base_url, api_key=KEY) as client:
+def service(emulator: InProcessEmulator) -> Iterator[tinkex.ServiceClient]:
+    with tinkex.ServiceClient(base_url=emulator.base_url, api_key=KEY,
+                              transport=emulator.transport()) as client:
         yield client
 
 
@@ -78,8 +81,9 @@ def test_a_corrupted_run_is_recovered_from_its_latest_checkpoint(service):
     monitor.close()
 
 
-def test_the_service_client_stops_the_monitor(base_url):
-    with tinkex.ServiceClient(base_url=base_url, api_key=KEY) as service:
+def test_the_service_client_stops_the_monitor(emulator):
+    with tinkex.ServiceClient(base_url=emulator.base_url, api_key=KEY,
+                              transport=emulator.transport()) as service:
         training = service.create_lora_training_client(base_model="tinkex/micro-lm", rank=4)
         monitor = RecoveryMonitor(service, RecoveryPolicy(poll_interval=0.05))
         monitor.watch(training)

@@ -10,7 +10,7 @@ import pytest
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.inprocess import InProcessEmulator
 from tinkex.regularizers import (
     L1,
     L2,
@@ -179,8 +179,10 @@ def test_torch_backend_agrees_with_numpy():
 
 @pytest.fixture(scope="module")
 def training(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tinkex.TrainingClient]:
-    with EmulatorProcess(tmp_path_factory.mktemp("emu")) as emu, \
-            tinkex.ServiceClient(base_url=emu.base_url, api_key="tml-regularizers") as service:
+    """A training client of the emulator in this process (through its ASGI application)."""
+    with InProcessEmulator(data_dir=tmp_path_factory.mktemp("emu")) as emu, \
+            tinkex.ServiceClient(base_url=emu.base_url, api_key="tml-regularizers",
+                                 transport=emu.transport()) as service:
         yield service.create_lora_training_client(base_model="tinkex/micro-lm", rank=4, seed=2)
 
 

@@ -205,9 +205,8 @@ def check_references(src: Located) -> list[ManifestProblem]:
 
 def _props(types: dict[str, Any], name: Any) -> dict[str, Any] | None:
     schema = types.get(name) if isinstance(name, str) else None
-    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-        return schema["properties"]
-    return None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    return props if isinstance(props, dict) else None
 
 
 def check_manifest(src: Located) -> None:

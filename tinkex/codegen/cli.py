@@ -19,7 +19,7 @@ from typing import Any
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib
 
 from .build import BuildResult, build
 from .check import check_manifest
@@ -37,7 +37,8 @@ PROG = "tinkex-codegen"
 def _project_config(root: Path) -> dict[str, Any]:
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     try:
-        return data["tool"]["tinkex"]["codegen"]
+        config: dict[str, Any] = data["tool"]["tinkex"]["codegen"]
+        return config
     except KeyError:
         raise SystemExit("pyproject.toml has no [tool.tinkex.codegen] table") from None
 

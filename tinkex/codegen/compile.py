@@ -50,6 +50,7 @@ OPERATION_KEYS = {
     "stream": "x-tinkex-stream",
     "body_encoding": "x-tinkex-body-encoding",
     "sdk": "x-tinkex-sdk",
+    "poll_interval": "x-tinkex-poll-interval",
 }
 API_INFO_KEYS = ("title", "version", "description")
 API_EXTENSION_KEYS = ("name", "parity_version", "user_agent", "env")
@@ -168,24 +169,51 @@ def _operation(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
     params = [_parameter(p) for p in op.get("params") or []]
     if params:
         out["parameters"] = params
+    body = _request_body(op)
+    if body is not None:
+        out["requestBody"] = body
+    responses = {str(op.get("result_status") or "200"): _success(manifest, op)}
+    if "responses" in op:
+        responses.update((str(k), _response(v)) for k, v in op["responses"].items())
+    else:
+        responses.update(error_responses(manifest))
+    out["responses"] = responses
+    if "security" in op:
+        out["security"] = copy.deepcopy(op["security"])
+    elif op.get("auth") is False:
+        out["security"] = []
+    out.update(extensions(op))
+    for key, ext in OPERATION_KEYS.items():
+        if key in op:
+            out[ext] = copy.deepcopy(op[key])
+    return out
+
+
+def _request_body(op: dict[str, Any]) -> dict[str, Any] | None:
     media = op.get("media") or {}
     encoding = (op.get("body_encoding") or {}).get("type")
-    if op.get("body") or media.get("request") or encoding:
-        content: dict[str, Any] = {}
-        if encoding == "raw":
-            content[(op.get("body_encoding") or {}).get("media", RAW_MEDIA)] = {
-                "schema": {"type": "string", "format": "binary"}}
-        elif op.get("body"):
-            body_media = MULTIPART if encoding == "multipart" else "application/json"
-            content[body_media] = {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}
-        for m in media.get("request") or []:
-            content[m] = {"schema": _media_schema(m, media.get("schemas") or {})}
-        body: dict[str, Any] = {}
-        if "body_description" in op:
-            body["description"] = op["body_description"]
-        body["required"] = op.get("body_required", True)
-        body["content"] = content
-        out["requestBody"] = body
+    if not (op.get("body") or media.get("request") or encoding):
+        return None
+    content: dict[str, Any] = {}
+    if encoding == "raw":
+        content[(op.get("body_encoding") or {}).get("media", RAW_MEDIA)] = {
+            "schema": {"type": "string", "format": "binary"}}
+    elif op.get("body"):
+        body_media = MULTIPART if encoding == "multipart" else "application/json"
+        content[body_media] = {"schema": {"$ref": SCHEMA_PREFIX + op["body"]}}
+    for m in media.get("request") or []:
+        content[m] = {"schema": _media_schema(m, media.get("schemas") or {})}
+    body: dict[str, Any] = {}
+    if "body_description" in op:
+        body["description"] = op["body_description"]
+    body["required"] = op.get("body_required", True)
+    body["content"] = content
+    return body
+
+
+def _success(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
+    """The success response: its content per media type, and the link to a future's result."""
+    media = op.get("media") or {}
     ok: dict[str, Any] = {"description": op["result_description"] if "result_description" in op
                           else success_description(op)}
     ok_content: dict[str, Any] = {}
@@ -201,21 +229,7 @@ def _operation(manifest: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
         ok["content"] = ok_content
     if op.get("future") and manifest.get("futures"):
         ok["links"] = {"result": _future_link(manifest, op)}
-    responses = {str(op.get("result_status") or "200"): ok}
-    if "responses" in op:
-        responses.update((str(k), _response(v)) for k, v in op["responses"].items())
-    else:
-        responses.update(error_responses(manifest))
-    out["responses"] = responses
-    if "security" in op:
-        out["security"] = copy.deepcopy(op["security"])
-    elif op.get("auth") is False:
-        out["security"] = []
-    out.update(extensions(op))
-    for key, ext in OPERATION_KEYS.items():
-        if key in op:
-            out[ext] = copy.deepcopy(op[key])
-    return out
+    return ok
 
 
 def root_tags(manifest: dict[str, Any]) -> list[dict[str, Any]]:

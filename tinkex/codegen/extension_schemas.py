@@ -329,6 +329,9 @@ OP_SDK = _obj({"group": _LOWER_IDENT, "method": _LOWER_IDENT,
                "client": {**_CLASS_NAME, "description": "A domain client class that exposes "
                           "this operation as a generated pass-through method of the same name."}},
               ["group", "method"])
+OP_POLL_INTERVAL = {"type": "number", "exclusiveMinimum": 0, "description":
+                    "Seconds between two calls of an operation whose answer is not final yet "
+                    "(a client asks again until it is)."}
 OP_MEDIA = _obj({"request": {"type": "array", "items": _MEDIA, "minItems": 1, "uniqueItems": True},
                  "response": {"type": "array", "items": _MEDIA, "minItems": 1,
                               "uniqueItems": True}})
@@ -371,6 +374,7 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-body-encoding": OP_BODY_ENCODING,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
+    "x-tinkex-poll-interval": OP_POLL_INTERVAL,
 }
 
 REQUIRED_ROOT = ["x-tinkex-manifest-version", "x-tinkex-api", "x-tinkex-auth", "x-tinkex-defaults",

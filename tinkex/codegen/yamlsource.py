@@ -84,7 +84,7 @@ class _Builder:
         if node.tag == _STR and isinstance(node, yaml.ScalarNode):
             return node.value  # most scalars: no constructor call needed
         # Resolve the scalar with the safe constructor (ints, floats, bools, null).
-        return yaml.SafeLoader.construct_object(_LOADER, node, deep=True)  # type: ignore[arg-type]
+        return yaml.SafeLoader.construct_object(_LOADER, node, deep=True)
 
 
 class _Loader(yaml.SafeLoader):

@@ -67,7 +67,14 @@ from .retry import SINGLE_ATTEMPT, RetryLoop, RetryPolicy, RetryReport
 from .security import Credentials, resolve
 from .streaming import ServerSentEvent, Stream, StreamedRawResponse, decode_events
 from .tracing import Tracer, tracer_for
-from .transport import QueryParams, Response, StreamedResponse, Timeout, Transport
+from .transport import (
+    HTTPTransport,
+    QueryParams,
+    Response,
+    StreamedResponse,
+    Timeout,
+    Transport,
+)
 from .uploads import Upload, multipart_body, raw_body
 
 __all__ = ["BodyEncoder", "Dispatcher", "EncodedBody", "Engine", "EngineHooks", "FutureResolver",
@@ -187,7 +194,8 @@ class Engine:
                  clock: Callable[[], float] = time.monotonic,
                  random: Callable[[], float] = default_random,
                  rate_limiters: RateLimiterRegistry = PROCESS_RATE_LIMITERS,
-                 hooks: EngineHooks | None = None) -> None:
+                 hooks: EngineHooks | None = None,
+                 transport: HTTPTransport | None = None) -> None:
         self.table = load_table(document)
         self.config = config
         self.metrics: Metrics | None = Metrics()
@@ -197,8 +205,9 @@ class Engine:
         self._models = models_module
         self._clock = clock
         self._retry = RetryLoop(sleep=sleep, clock=clock, random=random)
-        self.transport = Transport(self.table.pools, config.base_url, clock=clock,
-                                   redact=config.redactor.text)
+        self.transport: HTTPTransport = transport or Transport(
+            self.table.pools, config.base_url, clock=clock, redact=config.redactor.text)
+        """Sends each attempt: requests' pools unless another transport was given."""
         self.resilience = ResilienceStack(
             self.table, base_url=config.base_url,
             api_key=str(config.api_key) if config.api_key is not None else None,
@@ -301,6 +310,7 @@ class Engine:
             policy = plan.policy
         response, _ = self._send(plan, policy, path_params, query, headers, body, content_type,
                                  accept, timeout, idempotency_key)
+        assert isinstance(response, Response)  # not streamed
         return response
 
     def send_once(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
@@ -316,6 +326,7 @@ class Engine:
         plan = self._plan_for(operation_id)
         response, _ = self._send(plan, None, path_params, query, headers, body, content_type,
                                  accept, timeout, idempotency_key)
+        assert isinstance(response, Response)  # not streamed
         return response
 
     def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,

@@ -381,7 +381,7 @@ class FuturePoller:
             self.budget.reset_after_fork()
         for future in self._live:
             # A parent thread may have held the future's lock at the fork.
-            future._condition = threading.Condition()  # type: ignore[attr-defined]
+            future._condition = threading.Condition()
         self.pool.reset_after_fork([p.ticket for p in self._live.values() if p.ticket is not None])
 
 

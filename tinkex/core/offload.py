@@ -128,7 +128,7 @@ class Offloader:
 
     def _discard(self, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:
-            self._pending.discard(future)  # type: ignore[arg-type]
+            self._pending.discard(future)
 
     def request_stop(self) -> None:
         """Stop the threads; calls not finished yet are cancelled (their awaiters wake)."""

@@ -35,7 +35,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3.exceptions
@@ -44,11 +44,34 @@ from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
-from .model.pools import PoolSpec, Timeout
+from .model.pools import PoolSpec as PoolSpec
+from .model.pools import Timeout as Timeout
 from .uploads import Upload
 
 QueryParams = list[tuple[str, str]]
 """Query parameters as ready ``(name, value)`` pairs (a name may repeat)."""
+
+
+class HTTPTransport(Protocol):
+    """The seam under the engine: what sends one request (httpx's ``BaseTransport``).
+
+    :class:`Transport` sends over requests' connection pools;
+    :class:`tinkex.core.asgi.ASGITransport` hands requests to an application in
+    this process. Failures raise APIConnectionError / APITimeoutError, never the
+    underlying library's exceptions.
+    """
+
+    def request(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+                params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
+                timeout: Timeout) -> Response: ...
+
+    def open(self, pool: str, method: str, url: str, *, headers: Mapping[str, str | None],
+             params: Mapping[str, Any] | QueryParams | None, content: bytes | Upload | None,
+             timeout: Timeout) -> Response | StreamedResponse: ...
+
+    def close(self) -> None: ...
+
+    def reset_after_fork(self) -> None: ...
 
 
 class Headers(Mapping[str, str]):

@@ -150,7 +150,7 @@ class _Reader(io.RawIOBase):
         buffer[:len(data)] = data
         return len(data)
 
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[bytes]:
         while chunk := self.read(CHUNK):
             yield chunk
 

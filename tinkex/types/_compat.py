@@ -47,13 +47,13 @@ TelemetryEvent: TypeAlias = g.SessionStartEvent | g.SessionEndEvent | g.Unhandle
 class AdamOptimizerConfig(g.OptimizerConfig):
     """AdamW, the default optimizer of a new model."""
 
-    type: Literal["adamw"] = "adamw"  # type: ignore[assignment]
+    type: Literal["adamw"] = "adamw"
 
 
 class DimuonOptimizerConfig(g.OptimizerConfig):
     """The Dimuon optimizer (train the model with :class:`DimuonParams` steps)."""
 
-    type: Literal["dimuon"] = "dimuon"  # type: ignore[assignment]
+    type: Literal["dimuon"] = "dimuon"
     version: int | None = 1
 
 

@@ -85,12 +85,14 @@ class ModelInputMixin(WireModel):
         """A model input of one text chunk holding ``tokens``."""
         gen = _generated()
         ints = [int(t) for t in (tokens.tolist() if is_ndarray(tokens) else tokens)]
-        return gen.ModelInput(chunks=[gen.EncodedTextChunk(tokens=ints)])
+        result: ModelInput = gen.ModelInput(chunks=[gen.EncodedTextChunk(tokens=ints)])
+        return result
 
     @classmethod
     def empty(cls) -> ModelInput:
         """A model input with no chunks."""
-        return _generated().ModelInput(chunks=[])
+        result: ModelInput = _generated().ModelInput(chunks=[])
+        return result
 
     def to_ints(self) -> list[int]:
         """All token ids, in order; only defined when every chunk is text."""
@@ -120,7 +122,8 @@ class ModelInputMixin(WireModel):
 
     def append(self, chunk: Any) -> ModelInput:
         """A new model input with ``chunk`` added at the end."""
-        return _generated().ModelInput(chunks=[*self.chunks, chunk])  # type: ignore[attr-defined]
+        result: ModelInput = _generated().ModelInput(chunks=[*self.chunks, chunk])  # type: ignore[attr-defined]
+        return result
 
     def append_int(self, token: int) -> ModelInput:
         """A new model input with one more token (merged into a trailing text chunk)."""
@@ -130,7 +133,8 @@ class ModelInputMixin(WireModel):
             chunks[-1] = gen.EncodedTextChunk(tokens=[*chunks[-1].tokens, int(token)])
         else:
             chunks.append(gen.EncodedTextChunk(tokens=[int(token)]))
-        return gen.ModelInput(chunks=chunks)
+        result: ModelInput = gen.ModelInput(chunks=chunks)
+        return result
 
 
 _NUMPY_DTYPES = {"int64": "int64", "float32": "float32"}

@@ -112,86 +112,113 @@ def validate_extensions(doc: Mapping[str, Any], bundle: Mapping[str, Any]) -> li
 
 def check_references(doc: Mapping[str, Any]) -> list[str]:
     """Every name in an extension value that does not resolve."""
-    pools = doc["x-tinkex-pools"]
-    policies = doc["x-tinkex-retry-policies"]
-    limits = doc.get("x-tinkex-dispatch-limits") or {}
-    breakers = doc.get("x-tinkex-circuit-breakers") or {}
-    groups = doc["x-tinkex-sdk-groups"]["groups"]
-    types = (doc.get("components") or {}).get("schemas") or {}
-    op_ids = {op.get("operationId") for _, _, op in iter_operations(doc)}
-    problems: list[str] = []
+    refs = _References(doc)
+    refs.root()
+    for path, method, op in iter_operations(doc):
+        refs.operation(f"paths.{path}.{method}", op)
+    return refs.problems
 
-    def need(kind: str, known: Any, name: Any, where: str) -> None:
+
+class _References:
+    """The names a document defines, and the problems found so far."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.pools = doc["x-tinkex-pools"]
+        self.policies = doc["x-tinkex-retry-policies"]
+        self.limits = doc.get("x-tinkex-dispatch-limits") or {}
+        self.breakers = doc.get("x-tinkex-circuit-breakers") or {}
+        self.groups = doc["x-tinkex-sdk-groups"]["groups"]
+        self.types = (doc.get("components") or {}).get("schemas") or {}
+        self.op_ids = {op.get("operationId") for _, _, op in iter_operations(doc)}
+        self.futures = doc.get("x-tinkex-futures") or {}
+        self.problems: list[str] = []
+        self._methods: dict[tuple[str, str], str] = {}
+        self._ids: set[str] = set()
+
+    def need(self, kind: str, known: Any, name: Any, where: str) -> None:
         if name is not None and name not in known:
             listed = ", ".join(sorted(map(str, known))) or "none defined"
-            problems.append(f"{where}: unknown {kind} {name!r} (known: {listed})")
+            self.problems.append(f"{where}: unknown {kind} {name!r} (known: {listed})")
 
-    defaults = doc["x-tinkex-defaults"]
-    need("pool", pools, defaults["pool"], "<root>.x-tinkex-defaults.pool")
-    need("retry policy", policies, defaults["retry"], "<root>.x-tinkex-defaults.retry")
-    need("circuit breaker", breakers, defaults.get("circuit_breaker"),
-         "<root>.x-tinkex-defaults.circuit_breaker")
-    for name, policy in policies.items():
-        if policy.get("max_attempts", 1) is None and not policy.get("budget_seconds"):
-            problems.append(f"<root>.x-tinkex-retry-policies.{name}: an unbounded policy "
-                            "(max_attempts: null) needs budget_seconds")
-    errors = doc["x-tinkex-errors"]
-    need("type", types, errors.get("schema"), "<root>.x-tinkex-errors.schema")
-    for i, rule in enumerate(errors["map"]):
-        need("exception class", STATUS_ERRORS, rule["exception"],
-             f"<root>.x-tinkex-errors.map[{i}].exception")
-    exchange = doc["x-tinkex-auth"].get("token_exchange") or {}
-    need("operation", op_ids, exchange.get("operation"),
-         "<root>.x-tinkex-auth.token_exchange.operation")
-    for i, key_op in enumerate(exchange.get("key_operations") or []):
-        need("operation", op_ids, key_op, f"<root>.x-tinkex-auth.token_exchange.key_operations[{i}]")
-    futures = doc.get("x-tinkex-futures") or {}
-    need("operation", op_ids, futures.get("retrieve"), "<root>.x-tinkex-futures.retrieve")
-    session = doc.get("x-tinkex-session") or {}
-    need("operation", op_ids, session.get("create"), "<root>.x-tinkex-session.create")
-    for part in ("heartbeat", "finish"):
-        need("operation", op_ids, (session.get(part) or {}).get("operation"),
-             f"<root>.x-tinkex-session.{part}.operation")
-    need("operation", op_ids, (doc.get("x-tinkex-telemetry") or {}).get("operation"),
-         "<root>.x-tinkex-telemetry.operation")
-    seen_methods: dict[tuple[str, str], str] = {}
-    seen_ids: set[str] = set()
-    for path, method, op in iter_operations(doc):
-        where = f"paths.{path}.{method}"
+    def root(self) -> None:
+        doc, need = self.doc, self.need
+        defaults = doc["x-tinkex-defaults"]
+        need("pool", self.pools, defaults["pool"], "<root>.x-tinkex-defaults.pool")
+        need("retry policy", self.policies, defaults["retry"], "<root>.x-tinkex-defaults.retry")
+        need("circuit breaker", self.breakers, defaults.get("circuit_breaker"),
+             "<root>.x-tinkex-defaults.circuit_breaker")
+        for name, policy in self.policies.items():
+            if policy.get("max_attempts", 1) is None and not policy.get("budget_seconds"):
+                self.problems.append(f"<root>.x-tinkex-retry-policies.{name}: an unbounded "
+                                     "policy (max_attempts: null) needs budget_seconds")
+        errors = doc["x-tinkex-errors"]
+        need("type", self.types, errors.get("schema"), "<root>.x-tinkex-errors.schema")
+        for i, rule in enumerate(errors["map"]):
+            need("exception class", STATUS_ERRORS, rule["exception"],
+                 f"<root>.x-tinkex-errors.map[{i}].exception")
+        self._root_operations()
+
+    def _root_operations(self) -> None:
+        doc, need, ops = self.doc, self.need, self.op_ids
+        exchange = doc["x-tinkex-auth"].get("token_exchange") or {}
+        need("operation", ops, exchange.get("operation"),
+             "<root>.x-tinkex-auth.token_exchange.operation")
+        for i, key_op in enumerate(exchange.get("key_operations") or []):
+            need("operation", ops, key_op,
+                 f"<root>.x-tinkex-auth.token_exchange.key_operations[{i}]")
+        need("operation", ops, self.futures.get("retrieve"), "<root>.x-tinkex-futures.retrieve")
+        session = doc.get("x-tinkex-session") or {}
+        need("operation", ops, session.get("create"), "<root>.x-tinkex-session.create")
+        for part in ("heartbeat", "finish"):
+            need("operation", ops, (session.get(part) or {}).get("operation"),
+                 f"<root>.x-tinkex-session.{part}.operation")
+        need("operation", ops, (doc.get("x-tinkex-telemetry") or {}).get("operation"),
+             "<root>.x-tinkex-telemetry.operation")
+
+    def operation(self, where: str, op: Mapping[str, Any]) -> None:
+        need = self.need
         op_id = op.get("operationId")
         if not op_id:
-            problems.append(f"{where}.operationId: missing")
-        elif op_id in seen_ids:
-            problems.append(f"{where}.operationId: duplicate operation id {op_id!r}")
-        seen_ids.add(op_id or "")
-        need("pool", pools, op.get("x-tinkex-pool"), f"{where}.x-tinkex-pool")
-        need("retry policy", policies, op.get("x-tinkex-retry"), f"{where}.x-tinkex-retry")
-        need("dispatch limit", limits, op.get("x-tinkex-dispatch"), f"{where}.x-tinkex-dispatch")
-        need("circuit breaker", breakers, op.get("x-tinkex-circuit-breaker"),
+            self.problems.append(f"{where}.operationId: missing")
+        elif op_id in self._ids:
+            self.problems.append(f"{where}.operationId: duplicate operation id {op_id!r}")
+        self._ids.add(op_id or "")
+        need("pool", self.pools, op.get("x-tinkex-pool"), f"{where}.x-tinkex-pool")
+        need("retry policy", self.policies, op.get("x-tinkex-retry"), f"{where}.x-tinkex-retry")
+        need("dispatch limit", self.limits, op.get("x-tinkex-dispatch"),
+             f"{where}.x-tinkex-dispatch")
+        need("circuit breaker", self.breakers, op.get("x-tinkex-circuit-breaker"),
              f"{where}.x-tinkex-circuit-breaker")
-        if "x-tinkex-rate-limited" in op and "x-tinkex-rate-limit" not in doc:
-            problems.append(f"{where}.x-tinkex-rate-limited: needs the x-tinkex-rate-limit section")
-        future = op.get("x-tinkex-future")
+        if "x-tinkex-rate-limited" in op and "x-tinkex-rate-limit" not in self.doc:
+            self.problems.append(f"{where}.x-tinkex-rate-limited: needs the x-tinkex-rate-limit "
+                                 "section")
+        self._results(where, op)
+        self._sdk(where, op, str(op_id))
+
+    def _results(self, where: str, op: Mapping[str, Any]) -> None:
+        future, stream = op.get("x-tinkex-future"), op.get("x-tinkex-stream")
         if future is not None:
-            need("type", types, future["result"], f"{where}.x-tinkex-future.result")
-            if not futures:
-                problems.append(f"{where}.x-tinkex-future: needs the x-tinkex-futures section")
-        stream = op.get("x-tinkex-stream")
+            self.need("type", self.types, future["result"], f"{where}.x-tinkex-future.result")
+            if not self.futures:
+                self.problems.append(f"{where}.x-tinkex-future: needs the x-tinkex-futures "
+                                     "section")
         if stream is not None:
-            need("type", types, stream["event"], f"{where}.x-tinkex-stream.event")
+            self.need("type", self.types, stream["event"], f"{where}.x-tinkex-stream.event")
         for ref_where, ref in _type_refs(op):
-            need("type", types, ref, f"{where}.{ref_where}")
+            self.need("type", self.types, ref, f"{where}.{ref_where}")
+
+    def _sdk(self, where: str, op: Mapping[str, Any], op_id: str) -> None:
         sdk = op["x-tinkex-sdk"]
-        need("SDK group", groups, sdk["group"], f"{where}.x-tinkex-sdk.group")
-        if "client" in sdk and (future is not None or stream is not None):
-            problems.append(f"{where}.x-tinkex-sdk.client: a pass-through method cannot front "
-                            "a future or streaming operation")
+        self.need("SDK group", self.groups, sdk["group"], f"{where}.x-tinkex-sdk.group")
+        if "client" in sdk and ("x-tinkex-future" in op or "x-tinkex-stream" in op):
+            self.problems.append(f"{where}.x-tinkex-sdk.client: a pass-through method cannot "
+                                 "front a future or streaming operation")
         key = (sdk["group"], sdk["method"])
-        if key in seen_methods:
-            problems.append(f"{where}.x-tinkex-sdk: {key[0]}.{key[1]} is already "
-                            f"{seen_methods[key]}")
-        seen_methods.setdefault(key, str(op_id))
-    return problems
+        if key in self._methods:
+            self.problems.append(f"{where}.x-tinkex-sdk: {key[0]}.{key[1]} is already "
+                                 f"{self._methods[key]}")
+        self._methods.setdefault(key, op_id)
 
 
 def _type_refs(op: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

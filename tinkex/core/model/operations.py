@@ -170,6 +170,8 @@ class Operation:
     security: tuple[tuple[str, ...], ...] = ()
     """Alternatives (any one will do), each the scheme names that are all sent; () = no auth."""
     success_status: str = "200"
+    poll_interval: float | None = None
+    """Seconds between calls while the answer is not final (``x-tinkex-poll-interval``)."""
     result_schema: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     """The JSON schema of the success answer's body (None: no JSON body)."""
 
@@ -344,6 +346,8 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         body_encoding=encoding,
         sdk_group=sdk["group"], sdk_method=sdk["method"], sdk_client=sdk.get("client"),
         request_media=tuple(content), result_schema=result_schema,
+        poll_interval=(float(raw["x-tinkex-poll-interval"])
+                       if "x-tinkex-poll-interval" in raw else None),
     )
 
 

@@ -36,6 +36,7 @@ class Annotations:
         self.schemas = schemas
         self.enums_as_literals = enums_as_literals
         """Spell an enum schema as its ``Literal[...]`` values, not its class."""
+        self._parameter = False  # while annotating a parameter: an enum takes its values too
         self.class_names = class_names
         """Classes the models module really defines."""
         self.schema_classes = schema_classes or {name: name for name in schemas}
@@ -63,8 +64,10 @@ class Annotations:
     def _of_ref(self, name: str) -> str:
         cls = self.schema_classes.get(name, name)
         target = self.schemas.get(name)
-        inline = self.enums_as_literals and isinstance(target, Mapping) and "enum" in target
-        if cls in self.class_names and not inline:
+        enum = isinstance(target, Mapping) and "enum" in target
+        if cls in self.class_names and not (self.enums_as_literals and enum):
+            if enum and self._parameter and isinstance(target, Mapping):  # pydantic takes either
+                return f"{cls} | {self.of({'enum': target['enum']})}"
             return str(cls)
         if target is None or name in self._expanding:  # a cycle without a class: give up
             return "Any"
@@ -92,10 +95,21 @@ class Annotations:
         return "Any"
 
     def of_params(self, op: Operation) -> dict[str, str]:
-        """Annotation of each keyword of ``op`` (by Python name)."""
+        """Annotation of each keyword of ``op`` (by Python name).
+
+        An enum parameter takes its class or its values; an optional one without a
+        default takes None too (None is not sent).
+        """
         files = op.body_encoding.file_fields if op.body_encoding else frozenset()
-        out = {p.name: self.of_field(p.schema, p.location == "body" and p.wire_name in files)
-               for p in op.params}
+        self._parameter = True
+        try:
+            out = {p.name: self.of_field(p.schema, p.location == "body" and p.wire_name in files)
+                   for p in op.params}
+        finally:
+            self._parameter = False
+        for p in op.params:
+            if not p.required and p.default is None and "None" not in out[p.name].split(" | "):
+                out[p.name] += " | None"
         if op.body_encoding is not None and op.body_encoding.type == "raw":
             out[RAW_CONTENT] = "FileContent"
         return out
@@ -304,8 +318,7 @@ def pass_through_methods(table: OperationTable, class_names: frozenset[str] | No
             if p.required:
                 params.append(Param(p.name, annotation))
             elif p.default is None:
-                optional = annotation if "None" in annotation.split(" | ") else f"{annotation} | None"
-                params.append(Param(p.name, optional, None))
+                params.append(Param(p.name, annotation, None))
             else:
                 params.append(Param(p.name, annotation, p.default))
         out.setdefault(op.sdk_client, []).append(PassThroughMethod(

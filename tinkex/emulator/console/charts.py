@@ -107,10 +107,11 @@ def _nice(value: float, nearest: bool) -> float:
     fraction = value / 10**exponent
     bounds = ((1.5, 1.0), (3.0, 2.0), (7.0, 5.0)) if nearest else \
         ((1.0, 1.0), (2.0, 2.0), (5.0, 5.0))
+    scale = 10.0 ** exponent
     for bound, nice in bounds:
         if fraction <= bound:
-            return nice * 10**exponent
-    return 10.0 * 10**exponent
+            return nice * scale
+    return 10.0 * scale
 
 
 def _label(value: float, step: float) -> str:

@@ -34,18 +34,21 @@ Arrays = dict[str, np.ndarray]
 Elementwise = Callable[[np.ndarray, Arrays, dict[str, float]], tuple[np.ndarray, np.ndarray]]
 
 
-def _cross_entropy(logp: np.ndarray, x: Arrays, c: dict[str, float]):
+def _cross_entropy(logp: np.ndarray, x: Arrays, c: dict[str, float]
+                   ) -> tuple[np.ndarray, np.ndarray]:
     w = x["weights"]
     return -logp * w, -w
 
 
-def _importance_sampling(logp: np.ndarray, x: Arrays, c: dict[str, float]):
+def _importance_sampling(logp: np.ndarray, x: Arrays, c: dict[str, float]
+                         ) -> tuple[np.ndarray, np.ndarray]:
     ratio = np.exp(logp - x["logprobs"])
     adv = x["advantages"]
     return -ratio * adv, -ratio * adv
 
 
-def _ppo(logp: np.ndarray, x: Arrays, c: dict[str, float]):
+def _ppo(logp: np.ndarray, x: Arrays, c: dict[str, float]
+         ) -> tuple[np.ndarray, np.ndarray]:
     ratio = np.exp(logp - x["logprobs"])
     adv = x["advantages"]
     unclipped = ratio * adv
@@ -56,13 +59,15 @@ def _ppo(logp: np.ndarray, x: Arrays, c: dict[str, float]):
     return loss, grad
 
 
-def _cispo(logp: np.ndarray, x: Arrays, c: dict[str, float]):
+def _cispo(logp: np.ndarray, x: Arrays, c: dict[str, float]
+           ) -> tuple[np.ndarray, np.ndarray]:
     ratio = np.exp(logp - x["logprobs"])
     coef = np.clip(ratio, c["clip_low_threshold"], c["clip_high_threshold"]) * x["advantages"]
     return -coef * logp, -coef
 
 
-def _dro(logp: np.ndarray, x: Arrays, c: dict[str, float]):
+def _dro(logp: np.ndarray, x: Arrays, c: dict[str, float]
+         ) -> tuple[np.ndarray, np.ndarray]:
     adv = x["advantages"]
     diff = logp - x["logprobs"]
     beta = c["beta"]

@@ -107,7 +107,8 @@ def _parse_stop(stop: Sequence[str | int] | str | int | None) -> tuple[set[int],
     return ids, strs
 
 
-def _validate(cfg: ModelConfig, max_tokens, temperature, top_k, top_p, num_samples, k_prompt):
+def _validate(cfg: ModelConfig, max_tokens: int, temperature: float, top_k: int, top_p: float,
+              num_samples: int, k_prompt: int) -> None:
     if int(max_tokens) < 0:
         raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
     if not (temperature >= 0 and math.isfinite(temperature)):
@@ -186,7 +187,8 @@ def choose_tokens(
     """Pick one token per row of ``logits [S, V]`` (see module docstring)."""
     S, V = logits.shape
     if temperature == 0:
-        return np.argmax(logits, axis=1)
+        best: np.ndarray = np.argmax(logits, axis=1)
+        return best
     z = logits.astype(np.float64) / temperature
     order = np.argsort(-z, axis=1, kind="stable")
     zs = np.take_along_axis(z, order, axis=1)
@@ -201,7 +203,8 @@ def choose_tokens(
     idx = (cdf <= u[:, None]).sum(axis=1)
     # never land on a zero-probability (filtered) tail entry because of round-off
     idx = np.minimum(idx, (probs > 0).sum(axis=1) - 1)
-    return order[np.arange(S), idx]
+    picked: np.ndarray = order[np.arange(S), idx]
+    return picked
 
 
 class _KVDecoder:

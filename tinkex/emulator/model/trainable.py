@@ -137,7 +137,8 @@ class TrainableModel:
         """Like :meth:`forward`, and *adds* the loss gradient to the accumulated gradients."""
         return self._run(batch, loss_fn, loss_fn_config, with_grad=True)
 
-    def _run(self, batch, loss_fn, loss_fn_config, with_grad):
+    def _run(self, batch: Sequence[Any], loss_fn: str, loss_fn_config: Mapping[str, Any] | None,
+             with_grad: bool) -> tuple[list[dict[str, np.ndarray]], dict[str, float]]:
         spec, config = resolve_loss(loss_fn, loss_fn_config)
         data = [_as_datum(item, i) for i, item in enumerate(batch)]
         if not data:

@@ -156,7 +156,8 @@ def rmsnorm_backward(
     dy: np.ndarray, xhat: np.ndarray, r: np.ndarray, gain: np.ndarray | float
 ) -> np.ndarray:
     dxhat = dy * gain
-    return (dxhat - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)) / r
+    dx: np.ndarray = (dxhat - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)) / r
+    return dx
 
 
 def gelu(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +168,8 @@ def gelu(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def gelu_backward(dg: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
     du_inner = _GELU_C * (1.0 + 3.0 * _GELU_K * u * u)
-    return dg * (0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * du_inner)
+    du: np.ndarray = dg * (0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * du_inner)
+    return du
 
 
 def softmax(s: np.ndarray) -> np.ndarray:
@@ -179,7 +181,8 @@ def softmax(s: np.ndarray) -> np.ndarray:
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    logp: np.ndarray = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return logp
 
 
 def qkv_weight(W: Weights, layer: int) -> np.ndarray:
@@ -192,7 +195,8 @@ def embed(W: Weights, ids: np.ndarray, image_mask: np.ndarray | None, start: int
     x = W["tok_emb"][ids]
     if image_mask is not None and image_mask.any():
         x[image_mask] = W["img_emb"]
-    return x + W["pos_emb"][start : start + ids.shape[-1]]
+    embedded: np.ndarray = x + W["pos_emb"][start : start + ids.shape[-1]]
+    return embedded
 
 
 # ----------------------------------------------------------------------------- forward
