@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv regen check test conformance ray lint demo bench clean corpus
+.PHONY: venv regen check test conformance ray lint demo bench clean corpus reliability
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ conformance: $(STAMP)
 # every pinned public OpenAPI document, the large ones included (build times are printed)
 corpus: $(STAMP)
 	TINKEX_CORPUS=1 $(PY) -m pytest -q tests/corpus
+
+# The whole reliability suite: fault soaks with >= 200 faults of each kind, poll counts
+# over 5 s windows (make test runs its fast part).
+reliability: $(STAMP)
+	$(PY) -m pytest -q -s -m "reliability or not reliability" tests/reliability
 
 # Scale-out on a local Ray cluster: slow to start, so not part of `make test`.
 ray: $(STAMP) $(VENV)/.ray-installed

@@ -108,14 +108,19 @@ def test_string_config_goes_to_v2_only_and_v2_wins_over_v1() -> None:
 
     message = pb.ForwardBackwardRequest(model_id="m", seq_id=1, loss_fn="ppo",
                                         loss_fn_config={"clip_low_threshold": 0.1})
+    message.data.add().model_input.add().encoded_text.tokens = le([1, 2], "<i4")
     assert codec.forward_backward_request_from_proto(message).input.loss_fn_config == {
         "clip_low_threshold": 0.1}  # v1 alone (SDK 0.19 - 0.26)
     message.loss_fn_config_v2["clip_low_threshold"].number = 0.7
     message.loss_fn_config_v2["tag"].text = "t"
     assert codec.forward_backward_request_from_proto(message).input.loss_fn_config == {
         "clip_low_threshold": 0.7, "tag": "t"}
-    assert codec.forward_backward_request_from_proto(
-        pb.ForwardBackwardRequest(model_id="m", loss_fn="ppo")).input.loss_fn_config is None
+    bare = pb.ForwardBackwardRequest(model_id="m", loss_fn="ppo")
+    bare.data.add().model_input.add().encoded_text.tokens = le([1, 2], "<i4")
+    assert codec.forward_backward_request_from_proto(bare).input.loss_fn_config is None
+    with pytest.raises(codec.ProtoDecodeError, match="data"):  # a pass needs a datum
+        codec.forward_backward_request_from_proto(pb.ForwardBackwardRequest(model_id="m",
+                                                                            loss_fn="ppo"))
 
 
 def test_request_decoding_widens_int32_and_bfloat16_and_reads_sparse_csr() -> None:
@@ -164,7 +169,8 @@ def test_values_without_a_protobuf_form_are_refused_when_encoding() -> None:
     (lambda m: m.data.add().model_input.add(), "empty chunk"),
     (lambda m: m.data.add().loss_fn_inputs["w"].CopyFrom(pb.Tensor(dense=b"", dtype=9)),
      "unsupported dtype"),
-    (lambda m: setattr(m, "loss_fn", "no_such_loss"), "loss_fn"),
+    (lambda m: (m.data.add().model_input.add().encoded_text.__setattr__("tokens", le([1], "<i4")),
+                setattr(m, "loss_fn", "no_such_loss")), "loss_fn"),
 ])
 def test_malformed_requests_are_decode_errors(mutate: Any, message: str) -> None:
     wire = pb.ForwardBackwardRequest(model_id="m", seq_id=1, loss_fn="cross_entropy")

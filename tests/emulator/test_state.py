@@ -142,3 +142,17 @@ def test_archive_url_is_a_redirect_for_clients_that_ask_for_the_archive(
     expires = parsedate_to_datetime(response.headers["Expires"])
     assert expires > datetime.now(timezone.utc)
     assert client.session.get(response.headers["Location"]).content[:2] == b"\x1f\x8b"
+
+
+def test_a_published_checkpoint_archive_is_downloadable_by_another_key(client: Client) -> None:
+    model = client.model()
+    client.run("/api/v1/save_weights", {"model_id": model, "path": "shared", "seq_id": 1})
+    archive = f"/api/v1/training_runs/{model}/checkpoints/weights/shared/archive"
+    other = Client(client.base_url, key="tml-another-key")
+    assert other.get(archive).status_code == 404  # private: not even its existence
+    assert client.post(archive.removesuffix("/archive") + "/publish").status_code == 200
+    url = other.ok("GET", archive)["url"]
+    download = other.session.get(url)
+    assert download.status_code == 200 and download.content[:2] == b"\x1f\x8b"  # a tar.gz
+    client.session.delete(client.base_url + archive.removesuffix("/archive") + "/publish")
+    assert other.get(archive).status_code == 404

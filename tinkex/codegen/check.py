@@ -74,6 +74,49 @@ def _walk_refs(schema: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[ob
             yield from _walk_refs(item, path + (i,))
 
 
+_DIRECT = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else")
+"""Keywords whose subschemas describe the same value: a $ref under them is no step into a
+property or an item."""
+
+
+def _direct_refs(schema: Any, path: tuple[object, ...]) -> Iterator[tuple[tuple[object, ...], str]]:
+    """The $refs a schema is made of (itself or its compositions), not those of its parts."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        yield path + ("$ref",), ref
+    for key in _DIRECT:
+        sub = schema.get(key)
+        for i, item in enumerate(sub if isinstance(sub, list) else [sub]):
+            yield from _direct_refs(item, path + ((key, i) if isinstance(sub, list) else (key,)))
+
+
+def check_ref_cycles(src: Located, types: dict[str, Any]) -> list[ManifestProblem]:
+    """A type that is (through $ref and compositions only) itself never describes a value."""
+    edges = {name: list(_direct_refs(schema, ("types", name))) for name, schema in types.items()}
+    out: list[ManifestProblem] = []
+    reported: set[frozenset[str]] = set()
+    for start in types:
+        stack: list[tuple[str, list[str], tuple[object, ...]]] = [(start, [start], ())]
+        while stack:
+            name, trail, first = stack.pop()
+            for path, ref in edges.get(name, []):
+                where = first or path
+                if ref == start:
+                    cycle = frozenset(trail)
+                    if cycle not in reported:
+                        reported.add(cycle)
+                        loop = " -> ".join([*trail, start])
+                        out.append(src.problem(where, f"$ref cycle {loop}: the type never "
+                                                      "describes a value (a recursive type "
+                                                      "must recurse through properties or "
+                                                      "items)"))
+                elif ref in edges and ref not in trail:
+                    stack.append((ref, [*trail, ref], where))
+    return out
+
+
 def check_references(src: Located) -> list[ManifestProblem]:
     """The references of types, parameters, routes and bodies, located in the manifest."""
     m = src.data
@@ -90,6 +133,7 @@ def check_references(src: Located) -> list[ManifestProblem]:
     for tname, schema in types.items():
         for path, ref in _walk_refs(schema, ("types", tname)):
             need("type", types, ref, path)
+    out += check_ref_cycles(src, types)
     auth = m.get("auth") or {}
     schemes = auth.get("schemes")
     if schemes is None and not auth.get("header") and auth.get("security"):

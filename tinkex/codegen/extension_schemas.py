@@ -138,7 +138,8 @@ FUTURES = _obj(
         "iteration_header": _HEADER,
         "type_header": _HEADER,
         "not_ready": _obj(
-            {"statuses": _STATUS_LIST, "field": _IDENT, "value": {"type": "string"}},
+            {"statuses": _STATUS_LIST, "field": _IDENT, "value": {"type": "string"},
+             "backoff": BACKOFF},
             ["statuses"],
         ),
         "queue_state": _obj(

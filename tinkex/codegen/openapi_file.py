@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
+from .errors import ManifestError
 from .importer import ImportResult, import_document
 from .locate import lines_of
+from .yamlsource import load_plain, read_source
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on big files
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -30,10 +31,14 @@ class LocatedImport:
 
 def read_openapi(path: str | Path) -> tuple[dict[str, Any], str]:
     """The document and its text; JSON by extension (or content), YAML otherwise."""
-    text = Path(path).read_text(encoding="utf-8")
     try:
-        doc = json.loads(text) if _looks_json(path, text) else yaml.load(text, Loader=_LOADER)
-    except (ValueError, yaml.YAMLError) as exc:
+        text = read_source(path)
+        doc = json.loads(text) if _looks_json(path, text) else load_plain(str(path), text)
+    except ManifestError as exc:
+        raise OpenAPIFileError(str(exc)) from None
+    except RecursionError:
+        raise OpenAPIFileError(f"{path}: nested too deeply to be parsed") from None
+    except ValueError as exc:
         raise OpenAPIFileError(f"{path}: cannot be parsed: {exc}") from None
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
         raise OpenAPIFileError(f"{path}: not an OpenAPI 3.x document")

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .model.operations import OperationTable
@@ -98,6 +99,7 @@ class ClientConfig:
         url = _fill_server(url, {**table.server_variables, **(server_variables or {})})
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
+        _check_url(url)
         headers: dict[str, str] = {}
         secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS,
                         *(s.header.lower() for s in table.security_schemes.values() if s.header),
@@ -142,6 +144,17 @@ class ClientConfig:
 
 
 _SERVER_VARIABLE = re.compile(r"\{([^}]+)\}")
+
+
+def _check_url(url: str) -> None:
+    """A base URL that requests could not send to is a configuration error, found here."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parses the port: "http://h:x" fails here)
+    except ValueError as e:
+        raise ConfigError(f"The base URL {url!r} is not a valid URL: {e}.") from None
+    if not parts.hostname:
+        raise ConfigError(f"The base URL {url!r} has no host.")
 
 
 def _fill_server(url: str, variables: Mapping[str, str]) -> str:

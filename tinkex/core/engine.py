@@ -433,6 +433,9 @@ class Engine:
     def _status_error(self, op: Operation, response: Response,
                       report: RetryReport) -> APIStatusError:
         rule = self.table.errors.rule_for(response.status)
+        # What the error keeps is what anyone holding it may print or pickle: a server
+        # that echoes the credential back must not hand it to them.
+        response = response.redacted(self.config.redactor)
         try:
             body: Any = response.json()
         except ValueError:
@@ -538,10 +541,12 @@ class Engine:
             except (pydantic.ValidationError, ValueError) as exc:
                 message = self.config.redactor.text(
                     f"{op.id}: an event is not a valid {spec.event_type}: {_short(str(exc))}")
+                redactor = self.config.redactor
                 raise APIResponseValidationError(
                     message, response=Response(response.status, response.headers, data,
-                                               response.elapsed, response.method, response.url),
-                    body=data.decode(errors="replace"),
+                                               response.elapsed, response.method,
+                                               response.url).redacted(redactor),
+                    body=redactor.text(data.decode(errors="replace")),
                     request=RequestInfo(op.method, response.url)) from exc
 
         def failed(event: ServerSentEvent) -> StreamError:
@@ -552,7 +557,7 @@ class Engine:
             detail = _detail(body)
             return StreamError(self.config.redactor.text(
                 f"{op.id}: the server reported an error mid-stream: {detail}"),
-                RequestInfo(op.method, response.url), body)
+                RequestInfo(op.method, response.url), self.config.redactor.value(body))
 
         if isinstance(response, StreamedResponse):
             chunks: Iterator[bytes] = response.iter_bytes()
@@ -649,6 +654,7 @@ class Engine:
             elif where == "path":
                 path[param.wire_name] = value
             elif where == "query":
+                _check_range(plan.op, param, value)
                 query += query_pairs(param.wire_name, value, param.style, param.explode)
             elif where == "header":
                 headers[param.wire_name] = header_value(value, param.explode)
@@ -703,6 +709,7 @@ class Engine:
                 return plan.result_model.model_validate_json(response.content)
             return response.json()
         except (pydantic.ValidationError, ValueError) as exc:
+            response = response.redacted(self.config.redactor)
             try:
                 body: Any = response.json()
             except ValueError:
@@ -712,6 +719,31 @@ class Engine:
             raise APIResponseValidationError(
                 message, response=response, body=body,
                 request=RequestInfo(op.method, response.url)) from exc
+
+    def answer_field(self, operation_id: str, response: Response, name: str) -> Any:
+        """Field ``name`` of a 2xx JSON answer, or APIResponseValidationError naming what is wrong."""
+        op = self.table[operation_id]
+        model = self.model(op.result_type) if op.result_type else None
+        why = None
+        try:
+            body = response.json()
+            if model is not None:
+                model.model_validate(body)
+        except pydantic.ValidationError as exc:
+            why = f"the answer is not a valid {op.result_type}: {_short(str(exc))}"
+        except ValueError as exc:
+            why = f"the answer is not JSON ({_short(str(exc))})"
+        else:
+            if not isinstance(body, dict):
+                why = f"the answer is a JSON {type(body).__name__}, not an object"
+            elif name not in body or body[name] is None:
+                why = f"the answer has no {name!r}"
+        if why is None:
+            return body[name]
+        safe = response.redacted(self.config.redactor)
+        raise APIResponseValidationError(
+            self.config.redactor.text(f"{operation_id}: {why}"), response=safe, body=safe.text,
+            request=RequestInfo(op.method, response.url))
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -794,6 +826,18 @@ def _encode(body: Any) -> bytes | Upload | None:
     if isinstance(body, pydantic.BaseModel):
         return body.model_dump_json(by_alias=True, exclude_none=True).encode()
     return pydantic_core.to_json(body)
+
+
+def _check_range(op: Operation, param: Param, value: Any) -> None:
+    """A number outside its parameter's declared range is the caller's mistake: say which."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = param.schema.get("minimum"), param.schema.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = " and ".join(f"{word} {bound}" for word, bound in
+                              (("at least", low), ("at most", high)) if bound is not None)
+        raise ValueError(f"{op.sdk_group}.{op.sdk_method}(): {param.name} must be {bounds} "
+                         f"(got {value!r})")
 
 
 def _detail(body: Any) -> str:

@@ -81,6 +81,8 @@ class _Poll:
         self.wanted = 0  # bytes announced by a metadata-only answer, not yet reserved
         self.bad_requests = 0
         self.failures = 0  # consecutive 5xx / 429 / connection failures, for the backoff
+        self.not_ready = 0  # consecutive "not ready" answers, for the poll floor
+        self.started = 0.0  # when the poll in flight was sent (monotonic)
         self.ticket: Ticket | None = None  # its place in the poller's pool
 
 
@@ -92,6 +94,8 @@ class FuturePoller:
     result media type to ``decode(content, result_type_name)``; such results are
     returned as the decoder makes them.
     """
+
+    JOINED_AT_EXIT = False  # a poll in flight is for a result nobody will read
 
     def __init__(self, engine: Engine, spec: FutureSpec, *,
                  decoders: Mapping[str, Decoder] | None = None,
@@ -203,6 +207,7 @@ class FuturePoller:
         if spec.iteration_header:
             headers[spec.iteration_header] = str(poll.iteration)
         poll.iteration += 1
+        poll.started = time.monotonic()
         try:
             response = self.engine.send_once(
                 spec.retrieve, body=body, headers=headers, accept=poll.accept,
@@ -217,7 +222,7 @@ class FuturePoller:
         if status in spec.not_ready.statuses:
             poll.failures = poll.bad_requests = 0
             self._note_queue_state(poll, _json_or_none(response))
-            return 0.0  # the server holds each poll until it has news: no need to wait
+            return self._not_ready(poll)
         if status in spec.expired_statuses:
             raise self._status_error(response, FutureExpiredError, "expired")
         if spec.bad_request is not None and status in spec.bad_request.statuses:
@@ -253,7 +258,7 @@ class FuturePoller:
             nr, failure, meta = spec.not_ready, spec.failure, spec.metadata_only
             if nr.field is not None and body.get(nr.field) == nr.value:
                 self._note_queue_state(poll, body)
-                return 0.0
+                return self._not_ready(poll)
             if failure.field in body:
                 raise self._failure(poll, body)
             if meta is not None and body.get(meta.field) == meta.value:
@@ -269,6 +274,16 @@ class FuturePoller:
             raise self._invalid(response, f"not a valid {poll.result_type}: {exc}") from exc
         self._finish(poll, value)
         return None
+
+    def _not_ready(self, poll: _Poll) -> float:
+        """The wait before the next poll: none after a held poll, the floor's rest otherwise."""
+        floor = self.spec.not_ready.backoff
+        poll.failures = 0
+        if floor is None:
+            return 0.0
+        least = floor.delay(poll.not_ready, self._random())
+        poll.not_ready += 1
+        return max(0.0, least - (time.monotonic() - poll.started))
 
     def _backoff(self, poll: _Poll) -> float:
         # 5xx, 429 and lost connections mean the server is struggling: never poll it in a hot loop.
@@ -301,15 +316,20 @@ class FuturePoller:
 
     def _status_error(self, response: Response, cls: type[APIStatusError],
                       what: str) -> APIStatusError:
+        response = response.redacted(self.engine.config.redactor)
         body = _json_or_none(response)
         message = f"{self.spec.retrieve}: HTTP {response.status}: the future {what}"
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if isinstance(detail, str) and detail:
+            message = f"{message}: {detail}"
         return cls(self.engine.config.redactor.text(message), response=response,
                    body=body if body is not None else response.text,
                    request=RequestInfo(response.method, response.url))
 
     def _invalid(self, response: Response, why: str) -> APIResponseValidationError:
         message = self.engine.config.redactor.text(f"{self.spec.retrieve}: {why}")
-        return APIResponseValidationError(message, response=response,
+        return APIResponseValidationError(message,
+                                          response=response.redacted(self.engine.config.redactor),
                                           request=RequestInfo(response.method, response.url))
 
     # ---- byte budget and completion -----------------------------------------------------

@@ -53,6 +53,17 @@ class Background(Protocol):
         """In a forked child: drop the parent's threads and locks; restart lazily."""
 
 
+def joined_at_exit(component: Background) -> bool:
+    """Whether the exit hook waits for ``component``'s threads.
+
+    A component sets ``JOINED_AT_EXIT = False`` when its threads have nothing to
+    finish for a process that is ending (a poll whose result nobody will read, a
+    heartbeat): the exit hook then only asks them to stop, and a thread blocked on
+    a socket read cannot hold the exit for the whole CLOSE_TIMEOUT.
+    """
+    return bool(getattr(component, "JOINED_AT_EXIT", True))
+
+
 C = TypeVar("C", bound=Background)
 Task = Callable[[], "float | None"]
 """A pool task: returns None when finished, or the delay in seconds before it runs again."""
@@ -76,19 +87,20 @@ def join_threads(threads: Iterable[threading.Thread | None], deadline: float) ->
             log.debug("thread %s did not stop in time; it is a daemon and is abandoned", thread.name)
 
 
-def _stop(components: list[Background], deadline: float | None) -> None:
+def _stop(components: list[Background], deadline: float | None, at_exit: bool = False) -> None:
     # Ask everyone first, then wait: the components stop in parallel, so the
     # whole close takes as long as the slowest, not the sum.
     for component in reversed(components):
         component.request_stop()
     if deadline is not None:
         for component in reversed(components):
-            component.join(deadline)
+            if not at_exit or joined_at_exit(component):
+                component.join(deadline)
 
 
-def _stop_many(owners: list[ThreadOwner], deadline: float) -> None:
+def _stop_many(owners: list[ThreadOwner], deadline: float, at_exit: bool = False) -> None:
     components = [c for owner in owners for c in owner._detach()]
-    _stop(components, deadline)
+    _stop(components, deadline, at_exit)
 
 
 class Ticket:
@@ -309,7 +321,7 @@ def live_owners() -> list[ThreadOwner]:
 def _close_all_at_exit() -> None:
     # One shared deadline for every client, so many forgotten clients do not add up.
     try:
-        _stop_many(live_owners(), time.monotonic() + CLOSE_TIMEOUT)
+        _stop_many(live_owners(), time.monotonic() + CLOSE_TIMEOUT, at_exit=True)
     except Exception:  # the process is exiting anyway; never turn that into a traceback storm
         log.debug("stopping clients at exit failed", exc_info=True)
 

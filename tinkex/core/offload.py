@@ -88,6 +88,8 @@ class Lane:
 class Offloader:
     """A bounded, on-demand pool of threads for blocking calls made on behalf of coroutines."""
 
+    JOINED_AT_EXIT = False  # its calls were made for coroutines that end with the process
+
     def __init__(self, name: str, max_threads: int) -> None:
         self.pool = TaskPool(name, max_threads)
         self._lanes: weakref.WeakSet[Lane] = weakref.WeakSet()

@@ -8,6 +8,7 @@ were sent) and in the repr of the object that holds it (:class:`Secret`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 REDACTED = "(redacted)"
 MIN_SECRET_LENGTH = 4
@@ -68,6 +69,32 @@ class Redactor:
 
     def text(self, text: str) -> str:
         return redact_text(text, self._values)
+
+    def content(self, data: bytes) -> bytes:
+        """Raw bytes (a response body) with every secret's UTF-8 form masked."""
+        for value in self._values:
+            raw = value.encode()
+            if len(value) >= MIN_SECRET_LENGTH and raw in data:
+                data = data.replace(raw, mask(value).encode())
+        return data
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value (a parsed error body) with secrets masked in every string."""
+        if not self._values:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bytes):
+            return self.content(value)
+        if isinstance(value, Mapping):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.value(v) for v in value)
+        return value
+
+    def all_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Headers with secret names masked and secret values masked wherever they appear."""
+        return {k: self.text(v) for k, v in self.headers(headers).items()}
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._values)} secret value(s), headers={sorted(self._names)})"

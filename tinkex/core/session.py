@@ -38,6 +38,8 @@ class SessionManager:
     with the client's :class:`~tinkex.core.lifecycle.ThreadOwner` (exit and fork).
     """
 
+    JOINED_AT_EXIT = False  # a heartbeat has nothing to finish
+
     def __init__(self, engine: Engine, spec: SessionSpec | None = None, *,
                  create_body: Body | Callable[[], Body] | None = None,
                  heartbeat_body: Callable[[str | None], Body] | None = None,
@@ -109,7 +111,7 @@ class SessionManager:
         response = self.engine.send(self.spec.create, body=body)
         if self.spec.id_field is None:
             return None
-        return str(response.json()[self.spec.id_field])
+        return str(self.engine.answer_field(self.spec.create, response, self.spec.id_field))
 
     def _path_params(self, operation_id: str) -> dict[str, Any] | None:
         """The session id as a path parameter, if ``operation_id`` takes it in its path."""

@@ -46,6 +46,7 @@ from requests.structures import CaseInsensitiveDict
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, RequestInfo
 from .model.pools import PoolSpec as PoolSpec
 from .model.pools import Timeout as Timeout
+from .redact import Redactor
 from .uploads import Upload
 
 QueryParams = list[tuple[str, str]]
@@ -133,6 +134,12 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response {self.method} {self.url} {self.status} ({len(self.content)} bytes)>"
 
+    def redacted(self, redactor: Redactor) -> Response:
+        """A copy safe to keep in an error: secrets masked in the body and the headers."""
+        return Response(self.status, Headers(redactor.all_headers(self.headers).items()),
+                        redactor.content(self.content), self.elapsed, self.method,
+                        redactor.text(self.url))
+
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
     """An API client keeps no cookies: they would be state shared by every thread."""
@@ -151,15 +158,20 @@ _TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError,
 
 
 def _release_frames(exc: BaseException | None) -> None:
-    """Clear the frame locals of a failure's tracebacks (the tracebacks stay readable).
+    """Clear the frame locals of a failure's tracebacks (the tracebacks stay readable),
+    and drop the request and response a requests exception holds.
 
     Those frames hold the failed connection's socket file; exception reference
-    cycles would keep it open until the garbage collector runs.
+    cycles would keep it open until the garbage collector runs. The prepared
+    request holds the credential headers, and the failure stays reachable as
+    our error's ``__cause__``.
     """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         traceback.clear_frames(exc.__traceback__)
+        if isinstance(exc, requests.RequestException):
+            exc.request = exc.response = None
         exc = exc.__cause__ or exc.__context__
 
 

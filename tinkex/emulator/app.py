@@ -82,6 +82,14 @@ def _check_json(value: Any, loc: list[Any]) -> None:
             _check_json(item, [*loc, i])
 
 
+def _check_range(value: int, schema: dict[str, Any], loc: list[Any]) -> None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and value < low:
+        raise ApiError(422, _field_error(loc, f"must be >= {low}", "greater_than_equal"))
+    if high is not None and value > high:
+        raise ApiError(422, _field_error(loc, f"must be <= {high}", "less_than_equal"))
+
+
 def _coerce_param(param: spec.Param, raw: str) -> Any:
     schema = param.schema
     loc = [param.location, param.name]
@@ -92,6 +100,7 @@ def _coerce_param(param: spec.Param, raw: str) -> Any:
             raise ApiError(422, _field_error(loc, "value is not a valid integer",
                                              "int_parsing")) from None
         _check_json(value, loc)
+        _check_range(value, schema, loc)
         return value
     if "enum" in schema and raw not in schema["enum"]:
         allowed = ", ".join(map(str, schema["enum"]))
@@ -114,13 +123,28 @@ def parse_params(op: spec.Operation, request: Request) -> dict[str, Any]:
     return values
 
 
-async def parse_body(op: spec.Operation, request: Request) -> Any:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    too_big = ApiError(413, f"request body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(op: spec.Operation, request: Request, limit: int) -> Any:
     if op.body_model is None:
         return None
+    raw = await read_body(request, limit)
     if encoding.is_protobuf(request.headers.get("content-type")):
-        return encoding.decode_request(op.operation_id, await request.body(),
+        return encoding.decode_request(op.operation_id, raw,
                                        request.headers.get("content-encoding"))
-    raw = await request.body()
     try:
         data = json.loads(raw)
         _check_json(data, ["body"])
@@ -158,9 +182,13 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
                 await services.faults.before_operation(op.operation_id)
             identity = services.auth.identify(request.headers) if op.auth else None
             call = Call(owner=identity.owner if identity else "", identity=identity,
-                        params=parse_params(op, request), body=await parse_body(op, request),
+                        params=parse_params(op, request),
+                        body=await parse_body(op, request, services.config.max_body_bytes),
                         request=request)
-            result = HANDLERS[op.operation_id](services, call)
+            resent = (services.resent(call.owner, getattr(call.body, "model_id", None),
+                                      getattr(call.body, op.sequence_field, None))
+                      if op.sequence_field is not None else None)
+            result = resent or HANDLERS[op.operation_id](services, call)
             if inspect.isawaitable(result):
                 result = await result
             return to_response(result)

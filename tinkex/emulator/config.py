@@ -27,6 +27,8 @@ class FaultConfig:
     rate_5xx: float = 0.0
     rate_429: float = 0.0
     drop_rate: float = 0.0
+    lose_rate: float = 0.0
+    """Share of API requests that run, then lose their answer (the connection drops)."""
     latency: float = 0.0
     hold: float = 0.0
     pause_state: str | None = None
@@ -89,6 +91,8 @@ class EmulatorConfig:
     join_sampling_session: bool = True
     custom_loss_server_side: bool = False
     prices: Prices = field(default_factory=Prices)
+    max_body_bytes: int = 64 * 2**20
+    """Larger request bodies are refused with 413 before they are parsed."""
     hf_cache: str = "auto"
     """Where to install the byte tokenizer under the models' names: auto, off or a directory."""
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -189,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Hugging Face hub cache to install the byte tokenizer in under each model's "
                         "name, so transformers loads it offline (auto: HF_HUB_CACHE, HF_HOME/hub "
                         "or ~/.cache/huggingface/hub)")
+    p.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
+                   help="refuse request bodies larger than this (413, before parsing)")
     faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
     faults.add_argument("--fault-seed", type=int, default=0)
     faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
@@ -197,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="share of asample requests refused with 429 (backpressure)")
     faults.add_argument("--fault-drop-rate", type=_rate, default=0.0,
                         help="share of API requests whose connection is closed without an answer")
+    faults.add_argument("--fault-lose-rate", type=_rate, default=0.0,
+                        help="share of API requests that run, then lose their answer "
+                             "(the connection is closed instead of answering)")
     faults.add_argument("--fault-latency", type=_seconds, default=0.0,
                         help="seconds added before every API request")
     faults.add_argument("--fault-hold", type=_seconds, default=0.0,
@@ -240,6 +249,8 @@ def parse_config(argv: Sequence[str] | None = None,
         parser.error("--workers must be >= 1")
     if ns.jwt_ttl < 1:
         parser.error("--jwt-ttl must be at least 1 second")
+    if ns.max_body_mb <= 0:
+        parser.error("--max-body-mb must be > 0")
     if ns.fault_corrupt_after < 0:
         parser.error("--fault-corrupt-after must be >= 0")
     state, seconds = ns.fault_pause or (None, 0.0)
@@ -254,9 +265,10 @@ def parse_config(argv: Sequence[str] | None = None,
         jwt_ttl=ns.jwt_ttl, retrieve_futures=ns.retrieve_futures,
         join_sampling_session=ns.join_sampling_session,
         custom_loss_server_side=ns.custom_loss_server_side, prices=ns.prices,
-        hf_cache=ns.hf_cache,
+        hf_cache=ns.hf_cache, max_body_bytes=int(ns.max_body_mb * 2**20),
         faults=FaultConfig(seed=ns.fault_seed, rate_5xx=ns.fault_5xx_rate,
                            rate_429=ns.fault_429_rate, drop_rate=ns.fault_drop_rate,
+                           lose_rate=ns.fault_lose_rate,
                            latency=ns.fault_latency, hold=ns.fault_hold,
                            pause_state=state, pause_seconds=seconds,
                            refuse_jwt_every=max(0, ns.fault_refuse_jwt_every),

@@ -46,6 +46,16 @@ class _Lane:
     head: _Job | None = None
     running: bool = False
     gap_since: float | None = None
+    lost: frozenset[int] = frozenset()
+    """seq_ids accepted before a restart that never ran: only their resends may fill the gap."""
+
+
+def _lost_message(scope: str, missing: list[int], seq_id: int) -> str:
+    first, last = min(missing), max(missing)
+    span = f"seq_id {first}" if first == last else f"seq_ids {first}..{last}"
+    return (f"model {scope!r}: the server restarted before running {span}, which it had "
+            f"accepted; seq_id {seq_id} cannot run in order. Resend those requests, or load "
+            "the last checkpoint into a new training client")
 
 
 class Timer:
@@ -97,6 +107,8 @@ class Executor:
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._closed = False
+        #: Per model, the seq_ids lost in the last restart (set before serving).
+        self.lost: dict[str, set[int]] = {}
 
     # -- submission -----------------------------------------------------------------
 
@@ -120,12 +132,19 @@ class Executor:
         with self._lock:
             lane = self._lanes.get(scope)
             if lane is None:
-                lane = self._lanes[scope] = _Lane(scope, first_seq())
+                start = first_seq()
+                lost = frozenset(n for n in self.lost.get(scope, ()) if n >= start)
+                lane = self._lanes[scope] = _Lane(scope, start, lost=lost)
+            missing = [n for n in lane.lost if n >= lane.next_seq and n not in lane.pending]
             if seq_id is None:
                 lane.unordered.append(job)
             elif seq_id < lane.next_seq:
                 self.futures.fail(record, f"seq_id {seq_id} of {scope!r} arrived after seq_id "
                                           f"{lane.next_seq - 1} had already run", "user")
+                return
+            elif missing and seq_id > max(lane.lost):
+                # Waiting would only end in skipping the lost steps: say so now.
+                self.futures.fail(record, _lost_message(scope, missing, seq_id), "user")
                 return
             else:
                 lane.pending[seq_id] = job

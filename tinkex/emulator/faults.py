@@ -7,7 +7,9 @@ so readiness checks and test fixtures stay reliable.
 
 Dropped connections are made below Starlette: :class:`DropConnections` aborts the
 socket of the current request before any byte of an answer is written, which is
-what a client sees when a proxy or the server dies mid-request.
+what a client sees when a proxy or the server dies mid-request. A *lost answer*
+is the same abort after the handler has run: the request took effect, and the
+client must learn its result by resending it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import random
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from .config import FaultConfig
@@ -41,6 +44,8 @@ class Faults:
         self._lock = threading.Lock()
         self._steps: dict[str, int] = {}
         self._corrupted: set[str] = set()
+        #: How many faults of each kind were injected ("5xx", "429", "drop", "lose").
+        self.injected: Counter[str] = Counter()
 
     def note_optimizer_step(self, run_id: str) -> None:
         """Count a finished optimizer step; the run is corrupted once it reaches the limit."""
@@ -56,24 +61,30 @@ class Faults:
         """Whether the run was marked corrupted (its training requests then fail)."""
         return run_id in self._corrupted
 
-    def _roll(self, rate: float) -> bool:
+    def _roll(self, rate: float, kind: str) -> bool:
         if rate <= 0:
             return False
         with self._lock:
-            return self._rng.random() < rate
+            hit = self._rng.random() < rate
+            if hit:
+                self.injected[kind] += 1
+            return hit
 
     def should_drop(self) -> bool:
-        return self._roll(self.config.drop_rate)
+        return self._roll(self.config.drop_rate, "drop")
+
+    def should_lose(self) -> bool:
+        return self._roll(self.config.lose_rate, "lose")
 
     async def before_operation(self, operation_id: str) -> None:
         """Added latency, then maybe a 5xx or (asample only) a 429, before the handler runs."""
         if self.config.latency > 0:
             await asyncio.sleep(self.config.latency)
-        if self._roll(self.config.rate_5xx):
+        if self._roll(self.config.rate_5xx, "5xx"):
             with self._lock:
                 status = self._rng.choice(_ERROR_STATUSES)
             raise ApiError(status, f"injected server error ({operation_id})")
-        if operation_id == "asample" and self._roll(self.config.rate_429):
+        if operation_id == "asample" and self._roll(self.config.rate_429, "429"):
             raise ApiError(429, "sampling backpressure (injected): retry later",
                            {"Retry-After": "1"})
 
@@ -101,15 +112,36 @@ class DropConnections:
         self.faults = faults
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and applies_to(scope["path"]) and self.faults.should_drop():
-            cycle = getattr(send, "__self__", None)
-            transport = getattr(cycle, "transport", None)
-            if transport is not None:
-                transport.abort()
-                # Let the server see the lost connection, or it would answer 500 itself.
-                for _ in range(10):
-                    if getattr(cycle, "disconnected", True):
-                        break
-                    await asyncio.sleep(0)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not applies_to(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.faults.should_drop() and await _abort(send):
+            return
+        if not self.faults.should_lose():
+            await self.app(scope, receive, send)
+            return
+        lost = False
+
+        async def send_nothing(message: dict[str, Any]) -> None:
+            nonlocal lost
+            if not lost and message["type"] == "http.response.start":
+                lost = await _abort(send)
+            if not lost:
+                await send(message)
+
+        await self.app(scope, receive, send_nothing)
+
+
+async def _abort(send: Any) -> bool:
+    """Abort the connection of ``send`` (a uvicorn transport); False when it has none."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    # Let the server see the lost connection, or it would answer 500 itself.
+    for _ in range(10):
+        if getattr(cycle, "disconnected", True):
+            break
+        await asyncio.sleep(0)
+    return True

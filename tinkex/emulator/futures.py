@@ -58,6 +58,8 @@ class FutureStore:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._last_sweep = 0.0
         self._closed = False
+        #: Why a request id of a previous run of the server is gone (lost in a restart).
+        self.lost: dict[str, str] = {}
         #: Called (on the finishing thread, outside the lock) with each record that finishes.
         self.listeners: list[Callable[[FutureRecord], None]] = []
 
@@ -74,9 +76,10 @@ class FutureStore:
                 self._by_key[key] = record
             return record, True
 
-    def known_key(self, key: Hashable) -> bool:
+    def by_key(self, key: Hashable) -> FutureRecord | None:
+        """The record created under ``key``, if it is still kept."""
         with self._lock:
-            return key in self._by_key
+            return self._by_key.get(key)
 
     def get(self, request_id: str, owner: str) -> FutureRecord:
         """The caller's record; 410 once it has expired, 404 if it never existed.
@@ -87,6 +90,8 @@ class FutureStore:
         self._sweep()
         with self._lock:
             record = self._records.get(request_id)
+            if record is None and request_id in self.lost:
+                raise ApiError(410, self.lost[request_id])
             if record is None and (request_id in self._expired
                                    or _REQUEST_ID.fullmatch(request_id)):
                 raise ApiError(410, f"future {request_id!r} has expired")

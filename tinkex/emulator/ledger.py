@@ -99,6 +99,7 @@ class Ledger:
     def __init__(self, store: Store):
         self._db = store
         store.script(_SCHEMA)
+        store.add_columns("requests", {"seq_id": "INTEGER"})
 
     # -- usage and storage -------------------------------------------------------------
 
@@ -155,10 +156,24 @@ class Ledger:
     # -- request timings (session traces) ------------------------------------------------
 
     def submitted(self, request_id: str, owner: str, session_id: str | None,
-                  request_type: str, target: str | None) -> None:
+                  request_type: str, target: str | None, seq_id: int | None = None) -> None:
         self._db.execute("INSERT OR IGNORE INTO requests (request_id, owner, session_id, "
-                         "request_type, target, submitted) VALUES (?, ?, ?, ?, ?, ?)",
-                         (request_id, owner, session_id, request_type, target, time.time()))
+                         "request_type, target, submitted, seq_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (request_id, owner, session_id, request_type, target, time.time(),
+                          seq_id))
+
+    def failed_unrun(self, request_id: str) -> None:
+        """A request refused after it was accepted (never run): not lost in a restart."""
+        self._db.execute("UPDATE requests SET state = 'failed' "
+                         "WHERE request_id = ? AND state IS NULL", (request_id,))
+
+    def lost_in_restart(self) -> list[tuple[str, str, int | None]]:
+        """Requests accepted before the last stop that never ran: ``(request_id, target,
+        seq_id)``. They are marked ``lost`` (once: the next start does not see them again)."""
+        rows = self._db.all("SELECT request_id, target, seq_id FROM requests "
+                            "WHERE state IS NULL")
+        self._db.execute("UPDATE requests SET state = 'lost' WHERE state IS NULL")
+        return [(r["request_id"], r["target"], r["seq_id"]) for r in rows]
 
     def ran(self, request_id: str, started: float, finished: float, state: str) -> None:
         self._db.execute("UPDATE requests SET started = ?, finished = ?, state = ? "

@@ -81,6 +81,12 @@ class EmulatorProcess:
             self._reader.join(timeout)
         self._proc = None
 
+    def kill(self, timeout: float = 10.0) -> None:
+        """End the child at once with SIGKILL (a crash: nothing is flushed or finished)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self.stop(timeout)
+
     def __enter__(self) -> EmulatorProcess:
         self.start()
         return self

@@ -87,6 +87,20 @@ class Services:
         self.console = ConsoleAccess(secret, config.console_link_ttl)
         self.auth = Authenticator(JwtSigner(secret), self.ledger.is_revoked,
                                   config.faults.refuse_jwt_every)
+        self._note_lost_requests()
+        self.futures.listeners.append(
+            lambda r: self.ledger.failed_unrun(r.request_id) if r.state == "failed" else None)
+
+    def _note_lost_requests(self) -> None:
+        """Requests accepted before a crash or stop that never ran: their polls say so
+        (410), and later requests of their models fail at once instead of waiting."""
+        for request_id, target, seq_id in self.ledger.lost_in_restart():
+            where = f" (model {target!r}, seq_id {seq_id})" if seq_id is not None else ""
+            self.futures.lost[request_id] = (
+                f"future {request_id!r} was lost: the server restarted before the request "
+                f"ran{where}; submit it again")
+            if seq_id is not None and target is not None:
+                self.executor.lost.setdefault(target, set()).add(seq_id)
 
     def close(self) -> None:
         """Release long polls, join the compute and timer threads, close the database."""
@@ -200,6 +214,20 @@ class Services:
             self.executor.submit(record, self._timed(record, work))
         return record
 
+    def resent(self, owner: str, model_id: Any, seq_id: Any) -> T.UntypedAPIFuture | None:
+        """The first future of a request resent under the same ``(model_id, seq_id)``.
+
+        Checked before a handler runs: a resend whose first answer was lost must
+        get that answer, not a conflict with the first request's own effects
+        (the sampler or checkpoint it created).
+        """
+        if not isinstance(model_id, str) or not isinstance(seq_id, int):
+            return None
+        record = self.futures.by_key(("model", model_id, seq_id))
+        if record is None or record.owner != owner:
+            return None
+        return self.future(record, model_id=model_id)
+
     def submit_training(self, owner: str, run: Run, seq_id: int | None, request_type: str,
                         work: Callable[[], Any], key: Hashable | None = None) -> FutureRecord:
         """Run ``work`` in the model's lane, in seq_id order, at most once per seq_id.
@@ -212,7 +240,7 @@ class Services:
         record, created = self.futures.create(owner, request_type, key)
         if created:
             self.ledger.submitted(record.request_id, owner, run.session_id, request_type,
-                                  run.run_id)
+                                  run.run_id, seq_id)
             self.faults.pause(record)
             work = self._timed(record, work)
 

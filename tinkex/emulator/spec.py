@@ -38,6 +38,8 @@ class Operation:
     params: tuple[Param, ...]
     body_model: type[BaseModel] | None
     auth: bool
+    sequence_field: str | None = None
+    """The body field numbering requests per model (ordered sequences only)."""
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +78,10 @@ def operations() -> tuple[Operation, ...]:
                        for p in op.params if p.location in ("path", "query"))
         body_model = getattr(T, op.body_type) if op.body_type else None
         assert body_model is None or issubclass(body_model, BaseModel), op.body_type
+        seq = op.sequence
+        sequence_field = (seq.field if seq is not None and seq.ordered
+                          and seq.scope == "model_id" else None)
         out.append(Operation(operation_id=op.id, method=op.method, path=op.path, params=params,
-                             body_model=body_model, auth=op.auth))
+                             body_model=body_model, auth=op.auth,
+                             sequence_field=sequence_field))
     return tuple(out)

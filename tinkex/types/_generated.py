@@ -46,15 +46,15 @@ class AdamParams(WireModel):
     AdamW parameters. weight_decay and grad_clip_norm exist from SDK 0.7.0.
     """
 
-    learning_rate: float = 0.0001
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-12
-    weight_decay: float = 0.0
+    learning_rate: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0001
+    beta1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    beta2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.95
+    eps: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-12
+    weight_decay: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     """
     Decoupled weight decay.
     """
-    grad_clip_norm: float = 0.0
+    grad_clip_norm: Annotated[float, Field(ge=0.0)] = 0.0
     """
     Global gradient-norm clip; 0 means no clipping.
     """
@@ -677,8 +677,8 @@ class DimuonParams(WireModel):
     """
 
     type: Literal["dimuon"] = "dimuon"
-    learning_rate: Annotated[float, Field(ge=0.0)]
-    grad_clip_norm: float = 0.0
+    learning_rate: Annotated[float, Field(ge=0.0, le=10.0)]
+    grad_clip_norm: Annotated[float, Field(ge=0.0)] = 0.0
     beta1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
 
 
@@ -741,7 +741,7 @@ class FailedSessionStatusQuery(WireModel):
 
 
 class ForwardBackwardInput(WireModel):
-    data: list[Datum]
+    data: Annotated[list[Datum], Field(min_length=1)]
     loss_fn: LossFnType
     loss_fn_config: dict[str, float | str] | None = None
     """
@@ -1032,7 +1032,7 @@ class LoraConfig(WireModel):
     LoRA settings; at least one train_* flag must be true.
     """
 
-    rank: int
+    rank: Annotated[int, Field(ge=1, le=1024)]
     seed: int | None = None
     train_unembed: bool = True
     train_mlp: bool = True
@@ -1160,7 +1160,7 @@ class SampleRequest(WireModel):
     One sampling request. SDK >= 0.3.0 address a sampling session (sampling_session_id + seq_id); 0.1 - 0.2 sent base_model/model_path instead. SDK 0.3 - 0.16 omit every default they did not set and `type`.
     """
 
-    num_samples: int = 1
+    num_samples: Annotated[int, Field(ge=1, le=1024)] = 1
     prompt: ModelInput
     sampling_params: SamplingParams
     base_model: str | None = None
@@ -1297,18 +1297,21 @@ class SampledSequence(SampledSequenceMixin):
 
 
 class SamplingParams(WireModel):
-    max_tokens: int | None = None
+    max_tokens: Annotated[int | None, Field(ge=1, le=1048576)] = None
+    """
+    At most this many new tokens (a server also caps it by the model's context).
+    """
     seed: int | None = None
     stop: str | list[str] | list[int] | None = None
     """
     Stop strings or stop token ids. null means the implicit EOS stop; an empty list means no stop at all, not even EOS (documented from 0.30).
     """
-    temperature: float = 1
-    top_k: int = -1
+    temperature: Annotated[float, Field(ge=0.0, le=100.0)] = 1
+    top_k: Annotated[int, Field(ge=-1)] = -1
     """
     -1 means no limit.
     """
-    top_p: float = 1
+    top_p: Annotated[float, Field(ge=0.0, le=1.0)] = 1
 
 
 class SamplingPrefillBillingEvent(WireModel):

@@ -307,6 +307,9 @@ class NotReadySpec:
     statuses: StatusSet
     field: str | None
     value: str | None
+    backoff: Backoff | None = None
+    """The least time between poll starts after n not-ready answers in a row: a poll the
+    server answered at once waits out the rest, a held (long) poll does not wait."""
 
 
 @dataclass(frozen=True)
@@ -450,7 +453,8 @@ def parse_futures(spec: Mapping[str, Any] | None) -> FutureSpec | None:
         retrieve=spec["retrieve"], request_id_field=spec["request_id_field"],
         poll_timeout=float(spec["poll_timeout"]), poller_threads=spec["poller_threads"],
         iteration_header=spec.get("iteration_header"), type_header=spec.get("type_header"),
-        not_ready=NotReadySpec(StatusSet.of(nr["statuses"]), nr.get("field"), nr.get("value")),
+        not_ready=NotReadySpec(StatusSet.of(nr["statuses"]), nr.get("field"), nr.get("value"),
+                               Backoff.from_spec(nr["backoff"]) if nr.get("backoff") else None),
         queue_state=(QueueStateSpec(qs["field"], qs.get("reason_field"), tuple(qs.get("values") or ()))
                      if qs else None),
         failure=FailureSpec(fail["field"], fail.get("category_field"),

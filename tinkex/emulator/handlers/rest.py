@@ -143,7 +143,10 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
 
 @handles("get_checkpoint_archive_url")
 def get_checkpoint_archive_url(s: Services, call: Call) -> T.CheckpointArchiveUrlResponse | Response:
-    c = _own(s, call)
+    # Whoever may load a checkpoint may download it: a published one is readable by all.
+    p = call.params
+    c = s.checkpoint(call.owner, p["training_run_id"], p["checkpoint_kind"],
+                     p["checkpoint_name"], public_ok=True)
     token, expires = s.links.issue("archive", {"r": c.run_id, "k": c.kind, "n": c.name,
                                                "o": c.owner})
     base = str(call.request.base_url).rstrip("/")

@@ -224,7 +224,10 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
         raise ApiError(400, f"num_samples must be between 1 and {MAX_SAMPLES}")
     max_len = s.catalog.max_context(sampler.base_model)
     vocab = get_config(s.catalog.preset(sampler.base_model)).vocab_size
-    targets = _check_prompt_options(body, _prompt_length(body.prompt), vocab)
+    prompt_len = _prompt_length(body.prompt)
+    if prompt_len == 0:
+        raise _bad("prompt", "is empty; a prompt needs at least one token")
+    targets = _check_prompt_options(body, prompt_len, vocab)
     params = body.sampling_params
     stop = [params.stop] if isinstance(params.stop, str) else params.stop
 

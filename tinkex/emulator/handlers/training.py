@@ -135,6 +135,8 @@ def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
 
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
+    if not fb_input.data:  # protobuf bodies bypass the JSON schema's minItems
+        raise ApiError(400, "data: is empty; a pass needs at least one datum")
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
     custom = (loss_for(s, run, fb_input.loss_fn_config)
@@ -228,8 +230,14 @@ def save_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
     run = s.run(call.owner, body.model_id)
     name = check_name(body.path)
     ttl = _check_ttl(body.ttl_seconds)
-    if (not body.overwrite and not s.futures.known_key(("model", run.run_id, body.seq_id))
-            and s.store.checkpoint(run.run_id, "weights", name) is not None):
+    if not body.overwrite and s.store.checkpoint(run.run_id, "weights", name) is not None:
+        if body.seq_id is not None and body.seq_id <= (run.last_seq_id or 0):
+            # A resend of a save that ran, its future since forgotten: the checkpoint is
+            # the answer (a new request would carry a new seq_id).
+            done = T.SaveWeightsResponse(path=f"tinker://{run.run_id}/weights/{name}",
+                                         type="save_weights")
+            return s.future(s.submit(call.owner, "SaveWeights", lambda: done),
+                            model_id=run.run_id)
         raise ApiError(409, f"checkpoint weights/{name} already exists (set overwrite)")
 
     def work() -> T.SaveWeightsResponse:
@@ -256,7 +264,16 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
                                                           type="save_weights_for_sampler")
     elif body.sampling_session_seq_id is not None:
         sampler_id = f"{run.session_id}:sample:{body.sampling_session_seq_id}"
-        if s.store.sampler(sampler_id) is not None:
+        existing = s.store.sampler(sampler_id)
+        if existing is not None and (existing.owner, existing.source_run_id) == (
+                run.owner, run.run_id):
+            # A resend after the first request's future was forgotten (retention, restart):
+            # the sampler it made is the answer.
+            done = T.SaveWeightsForSamplerResponseInternal(sampling_session_id=sampler_id,
+                                                           type="save_weights_for_sampler")
+            return s.future(s.submit(call.owner, "SaveWeightsForSampler", lambda: done),
+                            model_id=run.run_id)
+        if existing is not None:
             raise ApiError(409, f"sampling session {sampler_id!r} already exists")
 
         def work() -> T.SaveWeightsForSamplerResponseInternal:
