@@ -207,6 +207,7 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
     for n in scale:
         rows[f"inflight@{n}#scale"] = Row(f"  scale: {n:,} samples in flight, sync", "/s",
                                           higher_is_better=True)
+    paired = ("inflight@1024", "inflight_async@1024")
     for r in range(rounds):
         order = CLIENTS[r % len(CLIENTS):] + CLIENTS[:r % len(CLIENTS)]
         for client in order:
@@ -214,6 +215,8 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
                      if not (client == "raw" and k.startswith("inflight_async"))]
             if client != "tinkex" and client != "raw":
                 cases = [c for c in cases if not c.startswith("inflight@4096")]
+            else:  # measured below, in alternating pairs
+                cases = [c for c in cases if c not in paired]
             cases = list(dict.fromkeys(cases))
             started = time.monotonic()
             result = run_json(client_command(pythons, client, url, cases))
@@ -222,6 +225,18 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
                 if value is not None:
                     row.add(client, value)
             print(f"  round {r + 1}: {client} ({time.monotonic() - started:.0f} s)", flush=True)
+    # tinkex against raw at 1,024 in flight: short processes in alternating order, each the
+    # median of three repeats, so that load from elsewhere on the machine hits both alike.
+    for r in range(2 * rounds + 1):
+        for client in (("tinkex", "raw") if r % 2 == 0 else ("raw", "tinkex")):
+            cases = [f"{c}x3" for c in paired if client == "tinkex" or "async" not in c]
+            result = run_json(client_command(pythons, client, url, cases))
+            for case in paired:
+                if f"{case}x3" in result:
+                    rows[case].add(client, result[f"{case}x3"])
+                    if case == "inflight@1024":
+                        rows[f"{case}#scale"].add(client, result[f"{case}x3"])
+        print(f"  pair {r + 1}: tinkex and raw at 1,024 in flight", flush=True)
     rows["inflight_async@1024"].values["raw"] = list(rows["inflight@1024"].values.get("raw", []))
     return list(rows.values())
 
@@ -314,6 +329,7 @@ def main() -> int:
     args = parser.parse_args()
     PYCACHE.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    start_load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     pythons: dict[str, Path] = {"tinkex": Path(sys.executable), "raw": Path(sys.executable)}
     for version in OFFICIAL:
         pythons[version] = official_python(version)
@@ -336,8 +352,10 @@ def main() -> int:
     finally:
         probe.close()
     held = print_table(rows)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\n{'every target held' if held else 'some targets MISSED'} "
-          f"({time.monotonic() - started:.0f} s, {os.cpu_count()} cores)")
+          f"({time.monotonic() - started:.0f} s, {os.cpu_count()} cores, load average at the "
+          f"start {start_load}, at the end {load})")
     return 0
 
 

@@ -4,7 +4,7 @@ Run by ``bench/bench_all.py`` (``make bench``) under tinkex's venv or an officia
 SDK's cached conformance venv; prints one JSON object. Nothing here imports
 tinkex unless the client is tinkex, so the official venvs need only ``tinker``.
 
-    python bench/bench_clients.py --client {tinkex,official,raw} --url URL CASE@N ...
+    python bench/bench_clients.py --client {tinkex,official,raw} --url URL CASE@N[xR] ...
 
 Cases (``N`` is the number of calls): ``small`` (sequential
 ``get_server_capabilities``), ``seq`` (sample then ``result()``, one at a
@@ -12,7 +12,7 @@ time), ``inflight`` / ``inflight_async`` (N samples submitted at once, then
 every result; async with ``asyncio.gather``), ``latency`` (the server holds
 each retrieve; seconds from its answer being written to ``result()``
 returning, per sample). Values are seconds per call (median of blocks), samples
-per second, or seconds.
+per second, or seconds. ``xR`` repeats a case R times and gives the median.
 """
 
 from __future__ import annotations
@@ -198,7 +198,9 @@ def main() -> None:
     try:
         for spec in args.cases:
             case, _, n = spec.partition("@")
-            results[spec] = run_case(client, args.url, case, int(n or 200))
+            n, _, repeats = n.partition("x")
+            results[spec] = statistics.median(
+                run_case(client, args.url, case, int(n or 200)) for _ in range(int(repeats or 1)))
     finally:
         client.close()
     print(json.dumps(results))

@@ -458,6 +458,36 @@ def test_a_held_long_poll_does_not_block_other_futures(server, client):
     assert len(server.received("/results")) == 2
 
 
+@pytest.mark.parametrize("stop", ["cancel", "close"])
+def test_a_caller_blocked_on_a_held_poll_is_woken_by_cancel_or_close(server, client, stop):
+    # The server holds every poll until the test ends, so only cancel() / close() can end
+    # the wait. Held polls of other futures keep every poller thread busy: the caller
+    # then runs its future's poll itself.
+    server.route("POST", "/results", lambda r: (server.closing.wait(30), Reply(200, REPORT))[1])
+    busy = [walk(client, str(n)) for n in range(2, 2 + client.pool.max_threads)]
+    wait_until(lambda: len(server.received("/results")) == len(busy), what="busy poller threads")
+    future = walk(client, "1")
+    outcome: list[BaseException | None] = []
+
+    def wait() -> None:
+        try:
+            future.result()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        wait_until(lambda: len(server.received("/results")) > len(busy), what="the caller's poll")
+        future.cancel() if stop == "cancel" else client.close()
+        waiter.join(5)
+        assert not waiter.is_alive(), "result() still blocked in the held poll"
+        assert len(outcome) == 1 and isinstance(outcome[0], concurrent.futures.CancelledError)
+    finally:
+        server.closing.set()
+        waiter.join(5)
+
+
 def test_metadata_only_flow_over_http(server, client):
     server.route("POST", "/results", lambda r: (
         Reply(200, {"kind": "summary", "bytes": 700}) if r.json()["summary_ok"]

@@ -33,6 +33,7 @@ from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     FutureExpiredError,
     RequestErrorCategory,
     RequestFailedError,
@@ -51,6 +52,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Decoder = Callable[[bytes, str], Any]
+
+CALLER_POLL_TIMEOUT = 0.25
+"""Seconds a caller blocked in ``result()`` waits on a poll it runs itself.
+
+A server that holds the poll longer is left to the poller threads (the held
+request is dropped), and the caller waits on the future, where ``cancel()`` or
+``close()`` from another thread wakes it at once.
+"""
+
+
+class _HandBack(Exception):
+    """A caller's own poll outlasted CALLER_POLL_TIMEOUT: the pool polls from here."""
 
 
 class _Poll:
@@ -137,7 +150,14 @@ class FuturePoller:
         """
         ticket = poll.ticket
         while ticket is not None and not poll.future.done() and self.pool.take(ticket):
-            self.pool.run(ticket)
+            try:
+                again = self._run(poll, CALLER_POLL_TIMEOUT)
+            except _HandBack:
+                self.pool.requeue(ticket)
+                return
+            if again is None:
+                return
+            self.pool.requeue(ticket, again)
 
     def _accept(self, media: Sequence[str]) -> str:
         """The Accept header: the declared result media this poller can decode, in order."""
@@ -164,18 +184,21 @@ class FuturePoller:
 
     # ---- one poll -----------------------------------------------------------------------
 
-    def _run(self, poll: _Poll) -> float | None:
+    def _run(self, poll: _Poll, timeout: float | None = None) -> float | None:
+        """One poll (``timeout``: a caller's own, which raises _HandBack when it runs out)."""
         if poll.future.done():
             return None
         try:
             if poll.wanted and not self._reserve(poll):
                 return None  # parked until budget is released
-            return self._poll_once(poll)
+            return self._poll_once(poll, timeout)
+        except _HandBack:
+            raise
         except BaseException as exc:
             self._finish(poll, exc=exc)
             return None
 
-    def _poll_once(self, poll: _Poll) -> float | None:
+    def _poll_once(self, poll: _Poll, timeout: float | None = None) -> float | None:
         spec = self.spec
         body: dict[str, Any] = {spec.request_id_field: poll.future.request_id}
         if spec.metadata_only is not None:
@@ -186,8 +209,13 @@ class FuturePoller:
         poll.iteration += 1
         poll.started = time.monotonic()
         try:
-            response = self.engine.send_once(spec.retrieve, body=body, headers=headers,
-                                             accept=poll.accept, timeout=spec.poll_timeout)
+            response = self.engine.send_once(
+                spec.retrieve, body=body, headers=headers, accept=poll.accept,
+                timeout=spec.poll_timeout if timeout is None else timeout)
+        except APITimeoutError:
+            if timeout is not None:
+                raise _HandBack from None
+            return self._backoff(poll)
         except APIConnectionError:
             return self._backoff(poll)
         status = response.status
