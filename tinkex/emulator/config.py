@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "TINKEX_EMULATOR_"
 QUEUE_STATES = ("paused_rate_limit", "paused_capacity")
@@ -96,6 +97,13 @@ class EmulatorConfig:
     hf_cache: str = "auto"
     """Where to install the byte tokenizer under the models' names: auto, off or a directory."""
     faults: FaultConfig = field(default_factory=FaultConfig)
+
+    @classmethod
+    def given(cls, config: EmulatorConfig | None, settings: dict[str, Any]) -> EmulatorConfig:
+        """``config`` with ``settings`` applied, or a config made from ``settings`` alone."""
+        if config is None:
+            return cls(**{**settings, "data_dir": Path(settings["data_dir"])})
+        return replace(config, **settings) if settings else config
 
 
 def _rate(text: str) -> float:

@@ -16,8 +16,6 @@ subprocess emulator stays for integration and conformance tests.
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -36,12 +34,7 @@ class InProcessEmulator:
     base_url = "http://emulator.in-process"
 
     def __init__(self, config: EmulatorConfig | None = None, **settings: Any) -> None:
-        if config is None:
-            settings["data_dir"] = Path(settings["data_dir"])
-            config = EmulatorConfig(**settings)
-        elif settings:
-            config = replace(config, **settings)
-        self.config = config
+        self.config = EmulatorConfig.given(config, settings)
         self.thread_prefix = f"tinkex-emulator-inprocess-{next(_instances)}"
         self.services: Services | None = None
         self._app: Any = None

@@ -16,8 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -96,12 +94,7 @@ class Emulator:
     """A running emulator; ``with Emulator(data_dir=...) as emu: emu.base_url``."""
 
     def __init__(self, config: EmulatorConfig | None = None, **settings: Any):
-        if config is None:
-            settings["data_dir"] = Path(settings["data_dir"])
-            config = EmulatorConfig(**settings)
-        elif settings:
-            config = replace(config, **settings)
-        self.config = config
+        self.config = EmulatorConfig.given(config, settings)
         #: Names of every thread this emulator starts begin with this (tests check for leaks).
         self.thread_prefix = f"tinkex-emulator-{next(_instances)}"
         self.base_url = ""
