@@ -20,11 +20,14 @@ PARAMS = types.SamplingParams(max_tokens=6, temperature=1.0, seed=11)
 _inherited: tinkex.SamplingClient | None = None
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0,
+               left: Callable[[], object] | None = None) -> None:
+    """Poll ``condition`` until it holds; on timeout, say what is ``left`` if given."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            detail = f": {left()}" if left is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{detail}")
         time.sleep(0.02)
 
 
