@@ -276,6 +276,7 @@ futures:
   metadata_only: {request_field: summary_ok, field: kind, value: summary, size_field: bytes,
                   budget_bytes: 1000}
   expired_statuses: [410]
+  backoff_statuses: [429, 5XX]
   bad_request: {statuses: [400], max_retries: 2}
   backoff: {initial: 0.5, multiplier: 2, max: 30, jitter: 0.25}
 session:
@@ -431,6 +432,17 @@ def kennel() -> tuple[OperationTable, ModuleType]:
     table = OperationTable.load(result.document,
                                 extension_schemas=json.loads(result.extensions_json))
     return table, models
+
+
+def kennel_variant(old: str, new: str) -> OperationTable:
+    """The kennel document's table with ``old`` replaced by ``new`` in the manifest."""
+    assert old in KENNEL_MANIFEST, old
+    with tempfile.TemporaryDirectory(prefix="kennel-") as out:
+        manifest = Path(out) / "kennel.yaml"
+        manifest.write_text(KENNEL_MANIFEST.replace(old, new))
+        result = build(manifest, models_module="kennel_models", runtime_module="kennel_api")
+    return OperationTable.load(result.document,
+                               extension_schemas=json.loads(result.extensions_json))
 
 
 def kennel_engine(base_url: str, hooks: EngineHooks | None = None, **config: Any) -> Engine:

@@ -42,6 +42,7 @@ from .loopback import (
     Request,
     kennel,
     kennel_engine,
+    kennel_variant,
     wait_until,
 )
 
@@ -276,6 +277,16 @@ def test_server_errors_rate_limits_and_lost_connections_back_off_then_recover(ma
                                      resp(500), resp(200, REPORT)])
     assert poller.resolve(WALK, {"ticket": "t1"}, 0.0).result(5).meters == 42
     assert len(engine.polls("t1")) == 5
+
+
+def test_the_documents_backoff_statuses_decide_what_is_polled_again(make_poller):
+    table = kennel_variant("backoff_statuses: [429, 5XX]", "backoff_statuses: [429]")
+    assert 503 not in table.futures.backoff_statuses
+    spec = dataclasses.replace(table.futures, backoff=FAST.backoff)
+    poller, engine = make_poller(spec, t1=[resp(429), resp(503), resp(200, REPORT)])
+    failed = poller.resolve(WALK, {"ticket": "t1"}, 0.0).exception(5)
+    assert isinstance(failed, APIStatusError) and failed.status_code == 503
+    assert len(engine.polls("t1")) == 2  # the 429 was polled again, the 503 was an answer
 
 
 def test_backoff_grows_with_consecutive_failures_and_resets_after_an_answer():

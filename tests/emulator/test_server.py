@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import requests
 from emulator_client import StartEmulator
 
 from tinkex.emulator import Emulator, spec
+from tinkex.emulator.app import _no_retry
 from tinkex.emulator.handlers import HANDLERS, check_registry, unserved
 from tinkex.emulator.process import EmulatorProcess
 
@@ -41,8 +43,17 @@ def test_an_operation_without_a_handler_answers_501_naming_it(
     answer = requests.get(emulator.base_url + "/api/v1/healthz", timeout=10)
     assert answer.status_code == 501
     assert "'healthz'" in answer.json()["detail"]
+    assert answer.headers["x-should-retry"] == "false"  # the retry policy's header
     served = requests.get(emulator.base_url + "/openapi.json", timeout=10)
     assert served.status_code == 200
+
+
+def test_the_501_answer_uses_the_header_its_retry_policy_reads() -> None:
+    healthz = next(op for op in spec.operations() if op.operation_id == "healthz")
+    assert _no_retry(healthz) == {"x-should-retry": "false"}
+    assert _no_retry(replace(healthz, should_retry_header="X-Retry-Hint")) == {
+        "X-Retry-Hint": "false"}
+    assert _no_retry(replace(healthz, should_retry_header=None)) == {}
 
 
 def test_the_document_is_served_and_unknown_routes_are_json(shared_emulator: Emulator) -> None:

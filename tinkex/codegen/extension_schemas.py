@@ -170,12 +170,14 @@ FUTURES = _obj(
             ["request_field", "field", "value", "size_field", "budget_bytes"],
         ),
         "expired_statuses": _STATUS_LIST,
+        "backoff_statuses": {**_STATUS_LIST, "description": "Poll answers meaning the server "
+                             "is struggling: wait out `backoff`, then poll again."},
         "bad_request": _obj({"statuses": _STATUS_LIST, "max_retries": _NONNEG_INT},
                             ["statuses", "max_retries"]),
         "backoff": BACKOFF,
     },
     ["retrieve", "request_id_field", "poll_timeout", "poller_threads", "not_ready", "failure",
-     "backoff"],
+     "backoff_statuses", "backoff"],
 )
 
 SESSION = _obj(

@@ -80,7 +80,7 @@ class _Poll:
         self.reserved = 0  # bytes held in the poller's budget until the future resolves
         self.wanted = 0  # bytes announced by a metadata-only answer, not yet reserved
         self.bad_requests = 0
-        self.failures = 0  # consecutive 5xx / 429 / connection failures, for the backoff
+        self.failures = 0  # consecutive backoff statuses / connection failures
         self.not_ready = 0  # consecutive "not ready" answers, for the poll floor
         self.started = 0.0  # when the poll in flight was sent (monotonic)
         self.ticket: Ticket | None = None  # its place in the poller's pool
@@ -229,7 +229,7 @@ class FuturePoller:
             poll.bad_requests += 1
             if poll.bad_requests <= spec.bad_request.max_retries:
                 return self._backoff(poll)
-        elif status == 429 or status >= 500:
+        elif status in spec.backoff_statuses:
             return self._backoff(poll)
         if not response.ok:
             rule = self.engine.table.errors.rule_for(status)
@@ -286,7 +286,8 @@ class FuturePoller:
         return max(0.0, least - (time.monotonic() - poll.started))
 
     def _backoff(self, poll: _Poll) -> float:
-        # 5xx, 429 and lost connections mean the server is struggling: never poll it in a hot loop.
+        # backoff_statuses and lost connections mean the server is struggling: never poll it
+        # in a hot loop.
         delay = self.spec.backoff.delay(poll.failures, self._random())
         poll.failures += 1
         return delay

@@ -166,6 +166,12 @@ async def parse_body(op: spec.Operation, request: Request, limit: int) -> Any:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+def _no_retry(op: spec.Operation) -> dict[str, str]:
+    """Headers telling the client not to retry (asking again will not help), in the header
+    its retry policy reads; none when the policy reads no such header."""
+    return {op.should_retry_header: "false"} if op.should_retry_header else {}
+
+
 def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         op = ops[request.method]
@@ -177,7 +183,7 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
             if op.operation_id not in HANDLERS:
                 raise ApiError(501, f"the emulator does not implement operation "
                                     f"{op.operation_id!r} ({request.method} {op.path})",
-                               {"x-should-retry": "false"})  # asking again will not help
+                               _no_retry(op))
             if applies_to(op.path):
                 await services.faults.before_operation(op.operation_id)
             identity = services.auth.identify(request.headers) if op.auth else None

@@ -40,6 +40,8 @@ class Operation:
     auth: bool
     sequence_field: str | None = None
     """The body field numbering requests per model (ordered sequences only)."""
+    should_retry_header: str | None = None
+    """The header of its retry policy by which a server tells the client to retry or not."""
 
 
 @lru_cache(maxsize=1)
@@ -83,5 +85,6 @@ def operations() -> tuple[Operation, ...]:
                           and seq.scope == "model_id" else None)
         out.append(Operation(operation_id=op.id, method=op.method, path=op.path, params=params,
                              body_model=body_model, auth=op.auth,
-                             sequence_field=sequence_field))
+                             sequence_field=sequence_field,
+                             should_retry_header=op.retry.should_retry_header))
     return tuple(out)

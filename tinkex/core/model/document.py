@@ -361,6 +361,8 @@ class FutureSpec:
     expired_statuses: StatusSet
     bad_request: BadRequestSpec | None
     backoff: Backoff
+    """The wait before polling again after a connection failure or one of ``backoff_statuses``."""
+    backoff_statuses: StatusSet = StatusSet()
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,7 @@ def parse_futures(spec: Mapping[str, Any] | None) -> FutureSpec | None:
         expired_statuses=StatusSet.of(spec.get("expired_statuses")),
         bad_request=BadRequestSpec(StatusSet.of(bad["statuses"]), bad["max_retries"]) if bad else None,
         backoff=Backoff.from_spec(spec["backoff"]),
+        backoff_statuses=StatusSet.of(spec["backoff_statuses"]),
     )
 
 
