@@ -59,10 +59,11 @@ def main() -> None:
     preview_byte_limit()
     batch = make_batch(NUM_DATUMS)
     chunks = chunking.split_batch(batch)
+    limits = chunking.chunk_limits()  # the manifest's chunking of forward / forward_backward
     estimated = sum(chunking.estimate_datum_bytes(d) for d in batch)
     print(f"{len(batch)} datums, ~{estimated / 1e6:.2f} MB estimated -> {len(chunks)} requests of "
-          f"{[len(c) for c in chunks]} datums (limits: {chunking.MAX_CHUNK_LEN} datums, "
-          f"{chunking.MAX_CHUNK_BYTES / 1e6:.0f} MB)")
+          f"{[len(c) for c in chunks]} datums (limits: {limits.max_items} datums, "
+          f"{limits.max_bytes / 1e6:.0f} MB)")
 
     adam = types.AdamParams(learning_rate=1e-2, beta1=0.9, beta2=0.95, eps=1e-8,
                             weight_decay=0.01, grad_clip_norm=1.0)

@@ -117,7 +117,9 @@ class TrainingClient(Offloads, ResolvedClient):
         Several operations (a custom loss's forward and backward passes, which
         must chunk alike): every chunk fits each of their encodings.
         """
-        return chunking.split_batch(data, estimate=self._ctx.pass_wire.estimate(*operations))
+        limits = chunking.chunk_limits(*operations, table=self._ctx.engine.table)
+        return chunking.split_batch(data, estimate=self._ctx.pass_wire.estimate(*operations),
+                                    limits=limits)
 
     def reserve_seq_ids(self, count: int) -> SequenceBlock:
         """Take ``count`` consecutive seq_ids now (in program order) for requests sent later."""

@@ -121,6 +121,16 @@ CASES = [
      "    future: {result: GroomResult, request_type: Groom}\n"
      "    sequence: {field: style, scope: pet_id, clone_block: 0}\n", "clone_block: 0",
      "pets.yaml:{line}: operations[3].sequence.clone_block: 0 is less than the minimum of 1"),
+    ("bad poll backoff status", "backoff_statuses: [429, 5XX]", "backoff_statuses: [429, 6XX]",
+     "6XX", "pets.yaml:{line}: futures.backoff_statuses[1]: invalid value"),
+    ("futures without backoff statuses", "  backoff_statuses: [429, 5XX]\n", "", "futures:",
+     "pets.yaml:{line}: futures: 'backoff_statuses' is required"),
+    ("chunk limit of zero", "    pool: polling", "    pool: polling\n"
+     "    chunking: {max_items: 0, max_bytes: 100}", "max_items: 0",
+     "pets.yaml:{line}: operations[4].chunking.max_items: 0 is less than the minimum of 1"),
+    ("chunking without a byte limit", "    pool: polling", "    pool: polling\n"
+     "    chunking: {max_items: 10}", "max_items: 10",
+     "pets.yaml:{line}: operations[4].chunking: 'max_bytes' is required"),
 ]
 
 

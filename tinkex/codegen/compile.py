@@ -49,6 +49,7 @@ OPERATION_KEYS = {
     "rate_limited": "x-tinkex-rate-limited",
     "stream": "x-tinkex-stream",
     "body_encoding": "x-tinkex-body-encoding",
+    "chunking": "x-tinkex-chunking",
     "sdk": "x-tinkex-sdk",
     "poll_interval": "x-tinkex-poll-interval",
 }

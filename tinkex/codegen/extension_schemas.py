@@ -322,6 +322,15 @@ OP_STREAM = _obj(
      "error_event": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}},
     ["format", "event"],
 )
+OP_CHUNKING = _obj(
+    {"max_items": {**_POS_INT, "description": "Most items (datums) in one request."},
+     "max_bytes": {**_POS_INT, "description": "Most estimated request bytes in one request "
+                   "(a single bigger item still goes, alone)."},
+     "bytes_per_token": {**_POS_INT, "description": "Estimated JSON bytes of one token."},
+     "bytes_per_element": {**_POS_INT, "description": "Estimated JSON bytes of one tensor "
+                           "element."}},
+    ["max_items", "max_bytes"],
+)
 OP_BODY_ENCODING = _obj({"type": {"enum": ["multipart", "raw"]}, "media": _MEDIA}, ["type"])
 MULTIPART = "multipart/form-data"
 RAW_MEDIA = "application/octet-stream"
@@ -375,6 +384,7 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-rate-limited": {"type": "boolean"},
     "x-tinkex-stream": OP_STREAM,
     "x-tinkex-body-encoding": OP_BODY_ENCODING,
+    "x-tinkex-chunking": OP_CHUNKING,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
     "x-tinkex-poll-interval": OP_POLL_INTERVAL,

@@ -189,6 +189,7 @@ OPERATION = _ext(x._obj(
         "rate_limited": {"type": "boolean"},
         "stream": x.OP_STREAM,
         "body_encoding": x.OP_BODY_ENCODING,
+        "chunking": x.OP_CHUNKING,
         "sdk": x.OP_SDK,
         "poll_interval": x.OP_POLL_INTERVAL,
         "deprecated": {"type": "boolean"},

@@ -44,7 +44,7 @@ from .document import (
 from .naming import class_names, keyword_names, python_name
 from .pools import PoolSpec, Timeout, TimeoutOverride
 
-__all__ = ["JSON", "Operation", "OperationTable", "Param", "load_table", "python_name",
+__all__ = ["JSON", "ChunkingSpec", "Operation", "OperationTable", "Param", "load_table", "python_name",
            "success_response"]
 
 JSON = "application/json"
@@ -127,6 +127,24 @@ class PaginationSpec:
 
 
 @dataclass(frozen=True)
+class ChunkingSpec:
+    """How a batch call is split into requests: at most ``max_items`` items and ``max_bytes``
+    estimated bytes each; the ``bytes_per_*`` weights estimate a JSON request's size."""
+
+    max_items: int
+    max_bytes: int
+    bytes_per_token: int | None = None
+    bytes_per_element: int | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any] | None) -> ChunkingSpec | None:
+        if not spec:
+            return None
+        return cls(spec["max_items"], spec["max_bytes"], spec.get("bytes_per_token"),
+                   spec.get("bytes_per_element"))
+
+
+@dataclass(frozen=True)
 class SdkGroup:
     name: str
     class_name: str
@@ -174,6 +192,8 @@ class Operation:
     """Seconds between calls while the answer is not final (``x-tinkex-poll-interval``)."""
     result_schema: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     """The JSON schema of the success answer's body (None: no JSON body)."""
+    chunking: ChunkingSpec | None = None
+    """How a batch for it is split into requests (``x-tinkex-chunking``)."""
 
     def params_in(self, location: str) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location == location)
@@ -348,6 +368,7 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         request_media=tuple(content), result_schema=result_schema,
         poll_interval=(float(raw["x-tinkex-poll-interval"])
                        if "x-tinkex-poll-interval" in raw else None),
+        chunking=ChunkingSpec.from_spec(raw.get("x-tinkex-chunking")),
     )
 
 
