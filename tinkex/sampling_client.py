@@ -1,10 +1,11 @@
 """``SamplingClient``: generate from a base model or from saved sampler weights.
 
 Samples are independent, so many can be in flight at once (within the
-manifest's dispatch limits). Backpressure is expected: a 429 on submit means
-"not now" — the client waits briefly and resubmits the same ``seq_id``. A result
-that expired (410) or a transient failure makes it resubmit the whole sample
-with a fresh ``seq_id``, until ``RetryConfig.progress_timeout`` runs out.
+manifest's dispatch limits). Backpressure is expected: a backoff status (429) on
+submit means "not now" — the client waits as the dispatch limit's ``backpressure``
+says and resubmits the same ``seq_id``. A result that expired (410) or a
+transient failure makes it resubmit the whole sample with a fresh ``seq_id``, as
+the manifest's ``resample`` retry policy says (``RetryConfig`` overrides it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tinkex import _worker_context as worker_context
@@ -31,10 +32,11 @@ from tinkex.core.errors import (
     ClientClosedError,
     FutureExpiredError,
     InvalidArgumentError,
-    RateLimitError,
     checking_arguments,
 )
 from tinkex.core.futures import APIFuture
+from tinkex.core.model.document import DispatchLimitSpec
+from tinkex.core.retry import Backoff, RetryPolicy
 from tinkex.core.streaming import Stream
 from tinkex.paths import TinkerPath
 from tinkex.tokenizers import get_tokenizer
@@ -51,22 +53,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tinkex.sampling")
 
-LARGE_PROMPT_BYTES = 128 * 1024
-BYTES_PER_TOKEN = 10
-_RETRY_STATUSES = {408, 409, 429}
 HANDLE_PREFIX = "tinkex-sampler:"
+RESAMPLE_POLICY = "resample"
+"""The manifest's retry policy for resubmitting a whole sample."""
 
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """How a sample is retried as a whole (resubmitted) after a transient failure."""
+    """How a sample is retried as a whole (resubmitted) after a transient failure.
 
-    retry_delay_base: float = 0.5
-    retry_delay_max: float = 10.0
-    jitter_factor: float = 0.25
-    progress_timeout: float = 7200.0
+    Each value left None is the manifest's ``resample`` retry policy's: its
+    backoff's ``initial``, ``max`` and ``jitter``, and its ``budget_seconds``.
+    """
+
+    retry_delay_base: float | None = None
+    retry_delay_max: float | None = None
+    jitter_factor: float | None = None
+    progress_timeout: float | None = None
     """Give up when a sample has been retried for this long without succeeding."""
     enable_retry_logic: bool = True
+
+    def resolved(self, policy: RetryPolicy) -> RetryPolicy:
+        """``policy`` with this config's values laid over it."""
+        b = policy.backoff
+        backoff = Backoff(initial=_given(self.retry_delay_base, b.initial),
+                          max=_given(self.retry_delay_max, b.max), multiplier=b.multiplier,
+                          jitter=_given(self.jitter_factor, b.jitter))
+        budget = policy.budget_seconds if self.progress_timeout is None else self.progress_timeout
+        return replace(policy, backoff=backoff, budget_seconds=budget)
+
+
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def with_sequence_ids(response: SampleResponse, submitted: Any) -> SampleResponse:
@@ -136,11 +154,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_binding_lock)
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, (APIConnectionError, FutureExpiredError)):
+def _retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    """Whether ``policy`` resubmits a sample that failed with ``exc`` (an expired result
+    always: asking for it again cannot help)."""
+    if isinstance(exc, FutureExpiredError):
         return True
+    if isinstance(exc, APIConnectionError):
+        return policy.connection_errors
     if isinstance(exc, APIStatusError):
-        return exc.status_code in _RETRY_STATUSES or exc.status_code >= 500
+        return exc.status_code in policy.statuses
     return False
 
 
@@ -299,27 +321,41 @@ class SamplingClient(Offloads, ResolvedClient):
         outer.waits_on(inner)  # a caller blocked on the sample polls for it
 
     def _submit(self, request: dict[str, Any], seq_id: int) -> APIFuture[SampleResponse]:
-        """One submit; on 429 wait (1 s, or 5 s for a large prompt) and resend the same seq_id."""
+        """One submit; on a backoff status wait as the dispatch limit's backpressure says
+        and resend the same seq_id."""
+        limit = self._dispatch_limit()
+        backpressure = limit.backpressure if limit is not None else None
         prompt: ModelInput = request["prompt"]
-        pause = 5.0 if prompt.length * BYTES_PER_TOKEN > LARGE_PROMPT_BYTES else 1.0
         while True:
             try:
                 future = self._ctx.api.sampling.asample(
                     sampling_session_id=self.sampling_session_id, seq_id=seq_id, **request)
                 return future
-            except RateLimitError:
+            except APIStatusError as exc:
+                if (backpressure is None or limit is None
+                        or exc.status_code not in limit.backoff_statuses):
+                    raise
+                pause = backpressure.pause(prompt.length)
                 log.debug("sampling backpressure: waiting %.0f s before resubmitting", pause)
                 time.sleep(pause)
+
+    def _dispatch_limit(self) -> DispatchLimitSpec | None:
+        table = self._ctx.engine.table
+        name = table["asample"].dispatch
+        return table.dispatch_limits.get(name) if name is not None else None
 
     def _retry_or_fail(self, outer: APIFuture[SampleResponse], request: dict[str, Any],
                        started: float, attempt: int, exc: BaseException) -> None:
         cfg = self.retry_config
+        policy = cfg.resolved(self._ctx.engine.table.retry_policies[RESAMPLE_POLICY])
         elapsed = time.monotonic() - started
-        if not (cfg.enable_retry_logic and _retryable(exc)) or elapsed >= cfg.progress_timeout:
+        budget = policy.budget_seconds
+        if (not (cfg.enable_retry_logic and _retryable(exc, policy))
+                or (budget is not None and elapsed >= budget)
+                or (policy.max_attempts is not None and attempt + 1 >= policy.max_attempts)):
             outer.settle(exc=exc)
             return
-        delay = min(cfg.retry_delay_base * 2 ** attempt, cfg.retry_delay_max)
-        delay *= 1 + cfg.jitter_factor * (2 * random.random() - 1)
+        delay = policy.backoff.delay(attempt, random.random())
         log.debug("resubmitting a sample after %s (attempt %d, in %.2f s)",
                   type(exc).__name__, attempt + 1, delay)
 

@@ -131,6 +131,15 @@ CASES = [
     ("chunking without a byte limit", "    pool: polling", "    pool: polling\n"
      "    chunking: {max_items: 10}", "max_items: 10",
      "pets.yaml:{line}: operations[4].chunking: 'max_bytes' is required"),
+    ("backpressure pause of zero", "tracing:\n  env: PETSTORE_OTEL",
+     "dispatch_limits:\n  jobs:\n    max_in_flight: 2\n    backpressure: {pause_seconds: 0}\n"
+     "tracing:\n  env: PETSTORE_OTEL", "pause_seconds: 0",
+     "pets.yaml:{line}: dispatch_limits.jobs.backpressure.pause_seconds: 0 is less than or "
+     "equal to the minimum of 0"),
+    ("backpressure without its pause", "tracing:\n  env: PETSTORE_OTEL",
+     "dispatch_limits:\n  jobs:\n    max_in_flight: 2\n    backpressure: {large_bytes: 10}\n"
+     "tracing:\n  env: PETSTORE_OTEL", "large_bytes: 10",
+     "pets.yaml:{line}: dispatch_limits.jobs.backpressure: 'pause_seconds' is required"),
 ]
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tinkex import chunking
+from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
+from tinkex.sampling_client import RESAMPLE_POLICY, RetryConfig, _retryable
 from tinkex._spec import load_operation_table
 from tinkex.codegen.build import compile_file
 from tinkex.core.model.operations import OperationTable, load_table
@@ -21,7 +23,15 @@ from tinkex.types import Datum, ModelInput
 ROOT = Path(__file__).resolve().parents[2]
 CHUNKING = "chunking: {max_items: 1024, max_bytes: 5000000, bytes_per_token: 10, bytes_per_element: 10}"
 # every value below differs from the Tinker manifest's
+BACKPRESSURE = ("backpressure: {pause_seconds: 1, large_bytes: 131072, large_pause_seconds: 5,\n"
+                "                   bytes_per_token: 10}")
+RESAMPLE = '    statuses: [408, 409, 410, 429, "5XX"]\n    connection_errors: true\n' \
+           '    backoff: {initial: 0.5, multiplier: 2, max: 10, jitter: 0.25}\n'
 REPLACEMENTS = {
+    BACKPRESSURE: "backpressure: {pause_seconds: 0.25, large_bytes: 1000, large_pause_seconds: 2,"
+                  " bytes_per_token: 100}",
+    RESAMPLE: "    statuses: [503]\n    connection_errors: false\n"
+              "    backoff: {initial: 2, multiplier: 3, max: 7, jitter: 0}\n",
     CHUNKING: "chunking: {max_items: 3, max_bytes: 5000000, bytes_per_token: 100, "
               "bytes_per_element: 10}",
 }
@@ -63,3 +73,33 @@ def test_a_call_chunks_as_its_operations_say(variant: OperationTable) -> None:
     assert both.max_items == 3
     with pytest.raises(ValueError, match="no chunking"):
         chunking.chunk_limits("optim_step", table=variant)
+
+
+def test_sampling_backpressure_pauses_as_the_document_says(variant: OperationTable) -> None:
+    for table, small, large in ((load_operation_table(), 1.0, 5.0), (variant, 0.25, 2.0)):
+        backpressure = table.dispatch_limits[table["asample"].dispatch or ""].backpressure
+        assert backpressure is not None
+        assert (backpressure.pause(5), backpressure.pause(20_000)) == (small, large)
+
+
+def _status_error(status: int) -> APIStatusError:
+    return APIStatusError(f"HTTP {status}", status_code=status)
+
+
+def test_a_sample_is_resubmitted_as_the_resample_policy_says(variant: OperationTable) -> None:
+    packaged = RetryConfig().resolved(load_operation_table().retry_policies[RESAMPLE_POLICY])
+    changed = RetryConfig().resolved(variant.retry_policies[RESAMPLE_POLICY])
+    assert [packaged.backoff.delay(n, 0.0) for n in range(6)] == [0.5, 1, 2, 4, 8, 10]
+    assert [changed.backoff.delay(n, 0.0) for n in range(3)] == [2, 6, 7]
+    assert packaged.budget_seconds == 7200
+    assert [_retryable(_status_error(s), packaged) for s in (409, 429, 500, 400)] == [
+        True, True, True, False]
+    assert [_retryable(_status_error(s), changed) for s in (409, 429, 503)] == [False, False, True]
+    assert _retryable(APIConnectionError("reset"), packaged)
+    assert not _retryable(APIConnectionError("reset"), changed)
+    expired = FutureExpiredError("gone", status_code=410)
+    assert _retryable(expired, changed)  # an expired result is always sampled again
+    overridden = RetryConfig(retry_delay_base=0.01, progress_timeout=3).resolved(
+        variant.retry_policies[RESAMPLE_POLICY])
+    assert (overridden.backoff.initial, overridden.backoff.max, overridden.budget_seconds) == (
+        0.01, 7, 3)

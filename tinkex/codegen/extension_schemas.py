@@ -226,6 +226,11 @@ DISPATCH_LIMIT = _obj(
              "window_seconds": _POS_NUM},
             ["max_in_flight", "byte_multiplier", "window_seconds"],
         ),
+        "backpressure": _obj(
+            {"pause_seconds": _POS_NUM, "large_bytes": _POS_INT, "large_pause_seconds": _POS_NUM,
+             "bytes_per_token": _POS_INT},
+            ["pause_seconds"],
+        ),
         "description": {"type": "string"},
     },
     ["max_in_flight"],

@@ -21,9 +21,22 @@ import time
 from collections import Counter
 from typing import Any
 
+from tinkex._spec import load_operation_table
+
 from .config import FaultConfig
 from .errors import ApiError
 from .futures import FutureRecord
+
+
+
+def _backpressure_pause(operation_id: str) -> dict[str, str]:
+    """A backpressure answer's Retry-After: the pause of the operation's dispatch limit."""
+    table = load_operation_table()
+    limit = table.dispatch_limits.get(table[operation_id].dispatch or "")
+    if limit is None or limit.backpressure is None:
+        return {}
+    return {"Retry-After": f"{limit.backpressure.pause_seconds:g}"}
+
 
 PAUSE_REASONS = {
     "paused_rate_limit": "concurrent training clients rate limit hit (injected by the emulator)",
@@ -86,7 +99,7 @@ class Faults:
             raise ApiError(status, f"injected server error ({operation_id})")
         if operation_id == "asample" and self._roll(self.config.rate_429, "429"):
             raise ApiError(429, "sampling backpressure (injected): retry later",
-                           {"Retry-After": "1"})
+                           _backpressure_pause(operation_id))
 
     def pause(self, record: FutureRecord) -> None:
         """Hold a new future in a paused queue for the configured time."""

@@ -409,12 +409,31 @@ class DispatchPenalty:
 
 
 @dataclass(frozen=True)
+class Backpressure:
+    """A submit refused with a backoff status is sent again as it was after ``pause_seconds``;
+    ``large_pause_seconds`` for a request of more than ``large_bytes`` (tokens weigh
+    ``bytes_per_token`` each)."""
+
+    pause_seconds: float
+    large_bytes: int | None = None
+    large_pause_seconds: float | None = None
+    bytes_per_token: int = 1
+
+    def pause(self, tokens: int) -> float:
+        """Seconds to wait before sending a request of ``tokens`` tokens again."""
+        large = (self.large_bytes is not None and self.large_pause_seconds is not None
+                 and tokens * self.bytes_per_token > self.large_bytes)
+        return self.large_pause_seconds if large and self.large_pause_seconds else self.pause_seconds
+
+
+@dataclass(frozen=True)
 class DispatchLimitSpec:
     name: str
     max_in_flight: int
     max_bytes: int | None
     backoff_statuses: StatusSet
     penalty: DispatchPenalty | None
+    backpressure: Backpressure | None = None
 
 
 def parse_api(doc: Mapping[str, Any]) -> ApiSpec:
@@ -492,5 +511,9 @@ def parse_dispatch_limit(name: str, spec: Mapping[str, Any]) -> DispatchLimitSpe
     pen = spec.get("penalty")
     penalty = DispatchPenalty(pen["max_in_flight"], float(pen["byte_multiplier"]),
                               float(pen["window_seconds"])) if pen else None
+    bp = spec.get("backpressure")
+    backpressure = Backpressure(float(bp["pause_seconds"]), bp.get("large_bytes"),
+                                bp.get("large_pause_seconds"),
+                                int(bp.get("bytes_per_token", 1))) if bp else None
     return DispatchLimitSpec(name, spec["max_in_flight"], spec.get("max_bytes"),
-                             StatusSet.of(spec.get("backoff_statuses")), penalty)
+                             StatusSet.of(spec.get("backoff_statuses")), penalty, backpressure)
