@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tinkex import chunking
-from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
-from tinkex.sampling_client import RESAMPLE_POLICY, RetryConfig, _retryable
 from tinkex._spec import load_operation_table
 from tinkex.codegen.build import compile_file
+from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
 from tinkex.core.model.operations import OperationTable, load_table
+from tinkex.sampling_client import RESAMPLE_POLICY, RetryConfig, _retryable
 from tinkex.types import Datum, ModelInput
 
 ROOT = Path(__file__).resolve().parents[2]

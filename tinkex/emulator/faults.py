@@ -28,7 +28,6 @@ from .errors import ApiError
 from .futures import FutureRecord
 
 
-
 def _backpressure_pause(operation_id: str) -> dict[str, str]:
     """A backpressure answer's Retry-After: the pause of the operation's dispatch limit."""
     table = load_operation_table()
