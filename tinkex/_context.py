@@ -91,10 +91,11 @@ def relay_queue_state(source: APIFuture[Any], target: APIFuture[Any]) -> None:
     source.add_queue_state_observer(relay)
 
 
-def _session_body(tags: list[str], user_metadata: dict[str, str], project_id: str | None,
-                  display_name: str | None) -> dict[str, Any]:
+def _session_body(constants: Mapping[str, Any], tags: list[str], user_metadata: dict[str, str],
+                  project_id: str | None, display_name: str | None) -> dict[str, Any]:
+    """The create-session body; ``constants``: the fields its schema fixes (the discriminator)."""
     body: dict[str, Any] = {"tags": tags, "user_metadata": user_metadata,
-                            "sdk_version": __version__, "type": "create_session"}
+                            "sdk_version": __version__, **constants}
     if project_id:
         body["project_id"] = project_id
     if display_name:
@@ -234,10 +235,13 @@ class ClientContext:
         finish_detail: dict[str, str | None] = {"detail": None}
         self._finish_detail = finish_detail
         if with_session:
+            spec = table.session
+            create = table[spec.create].body_constants() if spec else {}
+            beat = table[spec.heartbeat.operation].body_constants() if spec and spec.heartbeat else {}
             self.session = self.owner.own(SessionManager(
-                self.engine, create_body=_session_body(self._tags, self.user_metadata,
+                self.engine, create_body=_session_body(create, self._tags, self.user_metadata,
                                                        self.project_id, self.display_name),
-                heartbeat_body=lambda sid: {"session_id": sid, "type": "session_heartbeat"},
+                heartbeat_body=lambda sid: {"session_id": sid, **beat},
                 finish_body=functools.partial(_finish_body, finish_detail)))
             if session_id is not None:
                 self.session.adopt(session_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tinkex import chunking
+from tinkex._context import ClientContext
 from tinkex._spec import load_operation_table
 from tinkex.codegen.build import compile_file
 from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
@@ -27,7 +28,11 @@ BACKPRESSURE = ("backpressure: {pause_seconds: 1, large_bytes: 131072, large_pau
                 "                   bytes_per_token: 10}")
 RESAMPLE = '    statuses: [408, 409, 410, 429, "5XX"]\n    connection_errors: true\n' \
            '    backoff: {initial: 0.5, multiplier: 2, max: 10, jitter: 0.25}\n'
+CREATE_TYPE = "type: {type: string, const: create_session, default: create_session}"
+BEAT_TYPE = "type: {type: string, const: session_heartbeat, default: session_heartbeat}"
 REPLACEMENTS = {
+    CREATE_TYPE: "type: {type: string, const: open_session, default: open_session}",
+    BEAT_TYPE: "type: {type: string, const: still_here, default: still_here}",
     BACKPRESSURE: "backpressure: {pause_seconds: 0.25, large_bytes: 1000, large_pause_seconds: 2,"
                   " bytes_per_token: 100}",
     RESAMPLE: "    statuses: [503]\n    connection_errors: false\n"
@@ -103,3 +108,18 @@ def test_a_sample_is_resubmitted_as_the_resample_policy_says(variant: OperationT
         variant.retry_policies[RESAMPLE_POLICY])
     assert (overridden.backoff.initial, overridden.backoff.max, overridden.budget_seconds) == (
         0.01, 7, 3)
+
+
+def test_session_bodies_carry_the_discriminators_of_their_types(variant: OperationTable) -> None:
+    packaged = load_operation_table()
+    assert packaged["create_session"].body_constants() == {"type": "create_session"}
+    assert packaged["session_heartbeat"].body_constants() == {"type": "session_heartbeat"}
+    context = ClientContext(api_key="tml-unused", base_url="http://127.0.0.1:9", table=variant,
+                            environ={})
+    try:  # no session is created until a call needs one: nothing is sent
+        session = context.session
+        assert session is not None
+        assert session._create_body["type"] == "open_session"  # type: ignore[index]
+        assert session._heartbeat_body("s-1") == {"session_id": "s-1", "type": "still_here"}
+    finally:
+        context.close()

@@ -198,6 +198,11 @@ class Operation:
     def params_in(self, location: str) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location == location)
 
+    def body_constants(self) -> dict[str, Any]:
+        """The body fields whose schema fixes their value (``const``), e.g. a discriminator."""
+        return {p.wire_name: p.schema["const"] for p in self.params_in("body")
+                if "const" in p.schema}
+
 
 @dataclass(frozen=True)
 class OperationTable:
