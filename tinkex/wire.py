@@ -33,17 +33,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from tinkex import chunking
 from tinkex import types as T
 from tinkex._lazy import LazyModule
+from tinkex._spec import load_operation_table
 from tinkex.core.engine import BodyEncoder, EncodedBody
 from tinkex.core.errors import InvalidArgumentError
 from tinkex.core.futures import Decoder
 
 if TYPE_CHECKING:
+    from tinkex.core.model.operations import OperationTable
     from tinkex.proto import codec
 else:  # protobuf, numpy and zstandard load with the first protobuf body or result
     codec = LazyModule("tinkex.proto.codec")
@@ -115,6 +117,8 @@ class PassWire:
     protobuf: bool = False
     compress: bool = False
     forward_via_fwdbwd: bool = False
+    table: OperationTable | None = field(default=None, compare=False, repr=False)
+    """The document whose ``protobuf`` keys route the passes (None: the packaged one)."""
 
     @classmethod
     def negotiate(cls, wire_format: WireFormat,
@@ -132,15 +136,21 @@ class PassWire:
                    forward_via_fwdbwd=config.fwd_via_fwdbwd)
 
     def route(self, operation: str) -> PassRoute:
-        """How to send a ``forward`` or ``forward_backward`` pass."""
+        """How to send a ``forward`` or ``forward_backward`` pass.
+
+        In protobuf, a pass goes to the operation the document's ``protobuf.send_as``
+        names (a forward as a forward-only forward_backward), else to its own.
+        """
         if operation not in _INPUT_FIELDS:
             raise InvalidArgumentError(f"not a pass operation: {operation!r}")
-        forward = operation == "forward"
-        if not self.protobuf or (forward and not self.forward_via_fwdbwd):
+        spec = (self.table or load_operation_table())[operation].protobuf
+        target = spec.send_as if spec is not None and spec.send_as else operation
+        sent_as_other = target != operation
+        if not self.protobuf or (sent_as_other and not self.forward_via_fwdbwd):
             return PassRoute(operation, _INPUT_FIELDS[operation], None, _JSON_ESTIMATE)
-        encoder = functools.partial(encode_pass, forward_only=forward, compress=self.compress)
-        return PassRoute("forward_backward", _INPUT_FIELDS["forward_backward"], encoder,
-                         codec.estimate_datum_bytes)
+        encoder = functools.partial(encode_pass, forward_only=sent_as_other,
+                                    compress=self.compress)
+        return PassRoute(target, _INPUT_FIELDS[target], encoder, codec.estimate_datum_bytes)
 
     def estimate(self, *operations: str) -> Callable[[T.Datum], int]:
         """A datum size that fits every one of ``operations``' encodings (the largest).

@@ -140,6 +140,16 @@ CASES = [
      "dispatch_limits:\n  jobs:\n    max_in_flight: 2\n    backpressure: {large_bytes: 10}\n"
      "tracing:\n  env: PETSTORE_OTEL", "large_bytes: 10",
      "pets.yaml:{line}: dispatch_limits.jobs.backpressure: 'pause_seconds' is required"),
+    ("protobuf send_as names no operation", "    pool: polling",
+     "    pool: polling\n    protobuf: {request: JobRequest, send_as: post_job}", "send_as: post_job",
+     "pets.yaml:{line}: operations[4].protobuf.send_as: unknown operation 'post_job'"),
+    ("protobuf send_as to another message", "    pool: polling",
+     "    pool: polling\n    protobuf: {request: JobRequest, send_as: list_pets}",
+     "send_as: list_pets", "pets.yaml:{line}: operations[4].protobuf.send_as: list_pets takes "
+     "protobuf request None, not 'JobRequest'"),
+    ("protobuf message not a name", "    pool: polling",
+     "    pool: polling\n    protobuf: {result: job-result}", "job-result",
+     "pets.yaml:{line}: operations[4].protobuf.result: 'job-result' is not valid here"),
 ]
 
 

@@ -18,8 +18,11 @@ from tinkex._spec import load_operation_table
 from tinkex.codegen.build import compile_file
 from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
 from tinkex.core.model.operations import OperationTable, load_table
+from tinkex.emulator.encoding import _request_decoder
+from tinkex.proto import codec
 from tinkex.sampling_client import RESAMPLE_POLICY, RetryConfig, _retryable
 from tinkex.types import Datum, ModelInput
+from tinkex.wire import PassWire
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNKING = "chunking: {max_items: 1024, max_bytes: 5000000, bytes_per_token: 10, bytes_per_element: 10}"
@@ -30,7 +33,13 @@ RESAMPLE = '    statuses: [408, 409, 410, 429, "5XX"]\n    connection_errors: tr
            '    backoff: {initial: 0.5, multiplier: 2, max: 10, jitter: 0.25}\n'
 CREATE_TYPE = "type: {type: string, const: create_session, default: create_session}"
 BEAT_TYPE = "type: {type: string, const: session_heartbeat, default: session_heartbeat}"
+FORWARD_PROTOBUF = ("protobuf: {request: ForwardBackwardRequest, result: ForwardBackwardOutput,\n"
+                    "               send_as: forward_backward}")
 REPLACEMENTS = {
+    # forward's protobuf request goes to its own route; forward_backward takes none
+    FORWARD_PROTOBUF: "protobuf: {request: ForwardBackwardRequest, result: ForwardBackwardOutput}",
+    "protobuf: {request: ForwardBackwardRequest, result: ForwardBackwardOutput}   #":
+        "protobuf: {result: ForwardBackwardOutput}   #",
     CREATE_TYPE: "type: {type: string, const: open_session, default: open_session}",
     BEAT_TYPE: "type: {type: string, const: still_here, default: still_here}",
     BACKPRESSURE: "backpressure: {pause_seconds: 0.25, large_bytes: 1000, large_pause_seconds: 2,"
@@ -123,3 +132,14 @@ def test_session_bodies_carry_the_discriminators_of_their_types(variant: Operati
         assert session._heartbeat_body("s-1") == {"session_id": "s-1", "type": "still_here"}
     finally:
         context.close()
+
+
+def test_the_protobuf_message_of_each_operation_is_the_documents(variant: OperationTable) -> None:
+    packaged = PassWire(protobuf=True, forward_via_fwdbwd=True)
+    assert packaged.route("forward").operation == "forward_backward"  # send_as
+    assert _request_decoder("forward_backward") is codec.decode_forward_backward_request
+    assert _request_decoder("forward") is None  # it is sent as a forward_backward
+    changed = PassWire(protobuf=True, forward_via_fwdbwd=True, table=variant)
+    assert changed.route("forward").operation == "forward"
+    assert _request_decoder("forward_backward", variant) is None
+    assert _request_decoder("forward", variant) is codec.decode_forward_backward_request

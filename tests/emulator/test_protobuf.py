@@ -22,9 +22,9 @@ from emulator_client import TEXT, Client, StartEmulator, datum, fb_body, optim_b
 
 from tinkex import types as T
 from tinkex.emulator import FaultConfig, auth
-from tinkex.emulator.encoding import PROTOBUF_REQUESTS
+from tinkex.emulator.encoding import _request_decoder
 from tinkex.emulator.handlers.service import CLIENT_CONFIG
-from tinkex.emulator.spec import document_bytes
+from tinkex.emulator.spec import document_bytes, operations
 from tinkex.proto import codec, pb
 from tinkex.proto.compression import UnsupportedEncodingError, compress, decompress
 
@@ -401,7 +401,8 @@ def manifest_protobuf_operations() -> set[str]:
 
 
 def test_the_operations_that_take_protobuf_are_the_ones_the_document_lists() -> None:
-    assert set(PROTOBUF_REQUESTS) == manifest_protobuf_operations() == {"forward_backward"}
+    decoded = {op.operation_id for op in operations() if _request_decoder(op.operation_id)}
+    assert decoded == manifest_protobuf_operations() == {"forward_backward"}
 
 
 def post_proto(client: Client, body: bytes, encoding: str | None = None,

@@ -50,6 +50,7 @@ OPERATION_KEYS = {
     "stream": "x-tinkex-stream",
     "body_encoding": "x-tinkex-body-encoding",
     "chunking": "x-tinkex-chunking",
+    "protobuf": "x-tinkex-protobuf",
     "sdk": "x-tinkex-sdk",
     "poll_interval": "x-tinkex-poll-interval",
 }

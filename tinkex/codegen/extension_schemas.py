@@ -336,6 +336,15 @@ OP_CHUNKING = _obj(
                            "element."}},
     ["max_items", "max_bytes"],
 )
+OP_PROTOBUF = _obj(
+    {"request": {**_IDENT, "description": "The protobuf message of a protobuf request body "
+                 "(a media.request type application/x-protobuf)."},
+     "result": {**_IDENT, "description": "The protobuf message of the future's result, when a "
+                "poll's Accept asks for protobuf."},
+     "send_as": {**_IDENT, "description": "In protobuf, the request goes to this operation "
+                 "(whose protobuf request is the same message) instead."}},
+    [],
+)
 OP_BODY_ENCODING = _obj({"type": {"enum": ["multipart", "raw"]}, "media": _MEDIA}, ["type"])
 MULTIPART = "multipart/form-data"
 RAW_MEDIA = "application/octet-stream"
@@ -390,6 +399,7 @@ OPERATION_EXTENSIONS: dict[str, Schema] = {
     "x-tinkex-stream": OP_STREAM,
     "x-tinkex-body-encoding": OP_BODY_ENCODING,
     "x-tinkex-chunking": OP_CHUNKING,
+    "x-tinkex-protobuf": OP_PROTOBUF,
     "x-tinkex-sdk": OP_SDK,
     "x-tinkex-media": OP_MEDIA,
     "x-tinkex-poll-interval": OP_POLL_INTERVAL,

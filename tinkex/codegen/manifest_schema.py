@@ -190,6 +190,7 @@ OPERATION = _ext(x._obj(
         "stream": x.OP_STREAM,
         "body_encoding": x.OP_BODY_ENCODING,
         "chunking": x.OP_CHUNKING,
+        "protobuf": x.OP_PROTOBUF,
         "sdk": x.OP_SDK,
         "poll_interval": x.OP_POLL_INTERVAL,
         "deprecated": {"type": "boolean"},

@@ -1,15 +1,15 @@
 """What goes over the wire besides JSON: protobuf request bodies and protobuf results.
 
-Requests: an operation listed in :data:`PROTOBUF_REQUESTS` also takes a
-protobuf body (``Content-Type: application/x-protobuf``, optionally
+Requests: an operation whose manifest ``protobuf.request`` names a message also
+takes a protobuf body (``Content-Type: application/x-protobuf``, optionally
 ``Content-Encoding: zstd``). Today that is ``forward_backward`` only: SDK >= 0.25
 always send it so, 0.19 - 0.24.1 only when the client config sets
 ``proto_write_fwdbwd`` (the emulator's ``--proto-fwdbwd``). Its decoded form is a
 :class:`~tinkex.proto.codec.ForwardBackwardCall`, which also carries
 ``forward_only``.
 
-Results: ``ForwardBackwardOutput`` and ``SampleResponse`` are answered as
-protobuf when the poll's ``Accept`` lists ``application/x-protobuf`` (SDK
+Results: the messages of the operations' ``protobuf.result`` (``ForwardBackwardOutput``
+and ``SampleResponse``) are answered as protobuf when the poll's ``Accept`` lists ``application/x-protobuf`` (SDK
 0.18.1 - 0.24.1 list it with JSON and take either; SDK >= 0.25 list only it and
 reject JSON), as JSON otherwise. Every other result, and every non-success
 reply of a poll (try-again, failure, metadata), is JSON whatever ``Accept``
@@ -18,6 +18,7 @@ says, as on the real service.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tinkex._spec import load_operation_table
+from tinkex.core.model.operations import OperationTable
 from tinkex.proto import codec
 from tinkex.proto.compression import UnsupportedEncodingError
 
@@ -35,10 +38,24 @@ log = logging.getLogger("tinkex.emulator")
 JSON = "application/json"
 PROTOBUF = codec.MEDIA_TYPE
 
-#: operationId -> decoder of its protobuf body (body bytes, Content-Encoding) -> handler body.
-PROTOBUF_REQUESTS: dict[str, Callable[[bytes, str | None], Any]] = {
-    "forward_backward": codec.decode_forward_backward_request,
-}
+
+
+def _request_decoder(operation_id: str, table: OperationTable | None = None
+                     ) -> Callable[[bytes, str | None], Any] | None:
+    """The decoder of the protobuf request message the document (default: the packaged one)
+    gives the operation; None when it takes none of its own."""
+    table = table or load_operation_table()
+    spec = table[operation_id].protobuf if operation_id in table else None
+    if spec is None or spec.request is None or spec.send_as is not None:
+        return None
+    return codec.REQUEST_DECODERS.get(spec.request)
+
+
+@functools.cache
+def _protobuf_results() -> frozenset[str]:
+    """The result messages that travel as protobuf: each operation's ``protobuf.result``."""
+    return frozenset(op.protobuf.result for op in load_operation_table()
+                     if op.protobuf is not None and op.protobuf.result)
 
 
 def _media_types(header: str | None) -> list[str]:
@@ -57,7 +74,7 @@ def is_protobuf(content_type: str | None) -> bool:
 
 def decode_request(operation_id: str, body: bytes, content_encoding: str | None) -> Any:
     """The handler's body for a protobuf request; 415 / 400 when it cannot be one."""
-    decoder = PROTOBUF_REQUESTS.get(operation_id)
+    decoder = _request_decoder(operation_id)
     if decoder is None:
         raise ApiError(415, f"{operation_id} takes a JSON body, not {PROTOBUF}")
     if not body:
@@ -74,7 +91,7 @@ def decode_request(operation_id: str, body: bytes, content_encoding: str | None)
 
 def encode_result(result: BaseModel, accept: str | None) -> tuple[bytes, str]:
     """The body and media type of a successful result."""
-    if isinstance(result, codec.PROTO_RESULT_TYPES) and PROTOBUF in _media_types(accept):
+    if type(result).__name__ in _protobuf_results() and PROTOBUF in _media_types(accept):
         log.debug("%s result sent as protobuf", type(result).__name__)
         return codec.encode_result(result), PROTOBUF
     payload = result.model_dump(mode="json", exclude_none=True)

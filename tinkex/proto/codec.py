@@ -19,7 +19,8 @@ when encoding. This module is the public entry point: it re-exports the rest.
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -50,7 +51,7 @@ from .compression import ZSTD, compress, decompress
 from .errors import ProtoDecodeError
 
 __all__ = [
-    "MEDIA_TYPE", "ZSTD", "PROTO_RESULT_TYPES", "ProtoDecodeError", "ProvenanceSpan",
+    "MEDIA_TYPE", "ZSTD", "PROTO_RESULT_TYPES", "REQUEST_DECODERS", "ProtoDecodeError", "ProvenanceSpan",
     "DatumSpans", "ForwardBackwardCall", "compress", "decompress",
     "encode_forward_backward_request", "decode_forward_backward_request",
     "forward_backward_request_to_proto", "forward_backward_request_from_proto",
@@ -64,8 +65,14 @@ __all__ = [
 #: Content type of every protobuf body (request and result).
 MEDIA_TYPE = "application/x-protobuf"
 
-#: Future result types that travel as protobuf (everything else is JSON).
+#: Future result types that have a protobuf form (the document says which results travel so).
 PROTO_RESULT_TYPES: tuple[type[BaseModel], ...] = (T.ForwardBackwardOutput, T.SampleResponse)
+
+#: Request messages of ``tinker_public.proto`` a server decodes, by message name: (body bytes,
+#: Content-Encoding) -> the decoded call. The document names each operation's message.
+REQUEST_DECODERS: dict[str, Callable[[bytes, str | None], Any]] = {
+    "ForwardBackwardRequest": decode_forward_backward_request,
+}
 
 R = TypeVar("R", bound=BaseModel)
 

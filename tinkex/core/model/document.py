@@ -194,7 +194,22 @@ class _References:
             self.problems.append(f"{where}.x-tinkex-rate-limited: needs the x-tinkex-rate-limit "
                                  "section")
         self._results(where, op)
+        self._protobuf(where, op)
         self._sdk(where, op, str(op_id))
+
+    def _protobuf(self, where: str, op: Mapping[str, Any]) -> None:
+        """A ``send_as`` operation exists and takes the same protobuf request message."""
+        spec = op.get("x-tinkex-protobuf") or {}
+        target = spec.get("send_as")
+        if target is None:
+            return
+        where = f"{where}.x-tinkex-protobuf.send_as"
+        self.need("operation", self.op_ids, target, where)
+        sent = next((o.get("x-tinkex-protobuf") or {} for _, _, o in iter_operations(self.doc)
+                     if o.get("operationId") == target), {})
+        if target in self.op_ids and sent.get("request") != spec.get("request"):
+            self.problems.append(f"{where}: {target} takes protobuf request "
+                                 f"{sent.get('request')!r}, not {spec.get('request')!r}")
 
     def _results(self, where: str, op: Mapping[str, Any]) -> None:
         future, stream = op.get("x-tinkex-future"), op.get("x-tinkex-stream")

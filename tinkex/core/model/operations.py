@@ -44,7 +44,7 @@ from .document import (
 from .naming import class_names, keyword_names, python_name
 from .pools import PoolSpec, Timeout, TimeoutOverride
 
-__all__ = ["JSON", "ChunkingSpec", "Operation", "OperationTable", "Param", "load_table", "python_name",
+__all__ = ["JSON", "ChunkingSpec", "Operation", "ProtobufSpec", "OperationTable", "Param", "load_table", "python_name",
            "success_response"]
 
 JSON = "application/json"
@@ -145,6 +145,16 @@ class ChunkingSpec:
 
 
 @dataclass(frozen=True)
+class ProtobufSpec:
+    """The protobuf messages of an operation (``x-tinkex-protobuf``): of its request body, of its
+    future's result, and the operation its protobuf request is sent to (``send_as``)."""
+
+    request: str | None = None
+    result: str | None = None
+    send_as: str | None = None
+
+
+@dataclass(frozen=True)
 class SdkGroup:
     name: str
     class_name: str
@@ -194,6 +204,7 @@ class Operation:
     """The JSON schema of the success answer's body (None: no JSON body)."""
     chunking: ChunkingSpec | None = None
     """How a batch for it is split into requests (``x-tinkex-chunking``)."""
+    protobuf: ProtobufSpec | None = None
 
     def params_in(self, location: str) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.location == location)
@@ -374,6 +385,7 @@ def _operation(doc: Mapping[str, Any], path: str, method: str, raw: Mapping[str,
         poll_interval=(float(raw["x-tinkex-poll-interval"])
                        if "x-tinkex-poll-interval" in raw else None),
         chunking=ChunkingSpec.from_spec(raw.get("x-tinkex-chunking")),
+        protobuf=ProtobufSpec(**raw["x-tinkex-protobuf"]) if "x-tinkex-protobuf" in raw else None,
     )
 
 
