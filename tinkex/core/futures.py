@@ -29,6 +29,7 @@ import pydantic
 from tinkex.core.apifuture import APIFuture as APIFuture
 from tinkex.core.apifuture import CombinedFuture as CombinedFuture
 from tinkex.core.apifuture import QueueStateObserver, notify_observers
+from tinkex.core.codecs import BodyCodecs, is_json, media_type
 from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -102,7 +103,8 @@ class FuturePoller:
                  random: Callable[[], float] = random.random) -> None:
         self.engine = engine
         self.spec = spec
-        self.decoders = dict(decoders or {})
+        self.decoders: BodyCodecs[Decoder] = BodyCodecs.for_document(engine.table.document,
+                                                                     decoders)
         self.pool = TaskPool("poller", spec.poller_threads)
         meta = spec.metadata_only
         self.budget = ByteBudget(meta.budget_bytes) if meta is not None else None
@@ -161,7 +163,7 @@ class FuturePoller:
 
     def _accept(self, media: Sequence[str]) -> str:
         """The Accept header: the declared result media this poller can decode, in order."""
-        return ", ".join(m for m in media if m == "application/json" or m in self.decoders)
+        return ", ".join(m for m in media if is_json(media_type(m)) or m in self.decoders)
 
     def add_queue_state_observer(self, observer: QueueStateObserver) -> None:
         """Call ``observer(state, reason)`` when any future of this poller changes queue state."""
@@ -238,8 +240,8 @@ class FuturePoller:
         return self._on_ok(poll, response)
 
     def _on_ok(self, poll: _Poll, response: Response) -> float | None:
-        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media and media != "application/json" and not media.endswith("+json"):
+        media = media_type(response.headers.get("content-type"))
+        if media and not is_json(media):
             decoder = self.decoders.get(media)
             if decoder is None:
                 raise self._invalid(response, f"no decoder for {media}")

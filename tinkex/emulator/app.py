@@ -142,9 +142,9 @@ async def parse_body(op: spec.Operation, request: Request, limit: int) -> Any:
     if op.body_model is None:
         return None
     raw = await read_body(request, limit)
-    if encoding.is_protobuf(request.headers.get("content-type")):
-        return encoding.decode_request(op.operation_id, raw,
-                                       request.headers.get("content-encoding"))
+    decode = encoding.request_decoders().for_header(request.headers.get("content-type"))
+    if decode is not None:  # a body that is not JSON
+        return decode(op.operation_id, raw, request.headers.get("content-encoding"))
     try:
         data = json.loads(raw)
         _check_json(data, ["body"])

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tinkex._spec import load_operation_table
+from tinkex.core.codecs import BodyCodecs
 from tinkex.core.model.operations import OperationTable
 from tinkex.proto import codec
 from tinkex.proto.compression import UnsupportedEncodingError
@@ -68,8 +69,22 @@ def _media_types(header: str | None) -> list[str]:
     return types
 
 
-def is_protobuf(content_type: str | None) -> bool:
-    return PROTOBUF in _media_types(content_type)
+RequestDecoder = Callable[[str, bytes, str | None], Any]
+"""(operation id, body, Content-Encoding) -> the handler's body."""
+ResultEncoder = Callable[[BaseModel], bytes]
+
+
+@functools.cache
+def request_decoders() -> BodyCodecs[RequestDecoder]:
+    """The decoders of non-JSON request bodies, by the media types the document declares."""
+    return BodyCodecs.for_document(load_operation_table().document, {PROTOBUF: decode_request})
+
+
+@functools.cache
+def result_encoders() -> BodyCodecs[ResultEncoder]:
+    """The encoders of non-JSON results, by the media types the document declares."""
+    return BodyCodecs.for_document(load_operation_table().document,
+                                   {PROTOBUF: codec.encode_result})
 
 
 def decode_request(operation_id: str, body: bytes, content_encoding: str | None) -> Any:
@@ -91,8 +106,11 @@ def decode_request(operation_id: str, body: bytes, content_encoding: str | None)
 
 def encode_result(result: BaseModel, accept: str | None) -> tuple[bytes, str]:
     """The body and media type of a successful result."""
-    if type(result).__name__ in _protobuf_results() and PROTOBUF in _media_types(accept):
-        log.debug("%s result sent as protobuf", type(result).__name__)
-        return codec.encode_result(result), PROTOBUF
+    if type(result).__name__ in _protobuf_results():
+        encoders = result_encoders()
+        for media in _media_types(accept):
+            if media in encoders:
+                log.debug("%s result sent as %s", type(result).__name__, media)
+                return encoders[media](result), media
     payload = result.model_dump(mode="json", exclude_none=True)
     return json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON
