@@ -147,6 +147,9 @@ CASES = [
      "    pool: polling\n    protobuf: {request: JobRequest, send_as: list_pets}",
      "send_as: list_pets", "pets.yaml:{line}: operations[4].protobuf.send_as: list_pets takes "
      "protobuf request None, not 'JobRequest'"),
+    ("error map naming a class that is not a status error", "exception: BadRequestError}",
+     "exception: ConfigError}", "exception: ConfigError",
+     "pets.yaml:{line}: errors.map[0].exception: 'ConfigError' is not an HTTP status error class"),
     ("protobuf message not a name", "    pool: polling",
      "    pool: polling\n    protobuf: {result: job-result}", "job-result",
      "pets.yaml:{line}: operations[4].protobuf.result: 'job-result' is not valid here"),

@@ -118,13 +118,28 @@ def test_a_2xx_body_that_does_not_fit_the_result_type(make_engine, body):
     assert info.value.status_code == 200 and info.value.response.content == body
 
 
-def test_document_naming_an_unknown_exception_is_refused(variant):
+def test_the_document_names_its_own_exception_classes(variant, make_engine):
     def change(doc):
-        doc["x-tinkex-errors"]["map"][0]["exception"] = "TeapotError"
+        doc["x-tinkex-errors"]["map"] = [{"status": 418, "exception": "TeapotError"}]
+    engine = make_engine(variant(change))
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/pets/1", status=418, json={"detail": "short and stout"})
+        with pytest.raises(E.APIStatusError) as info:
+            engine.call("get_pet", pet_id=1)
+    teapot = type(info.value)
+    assert teapot.__name__ == "TeapotError" and teapot is E.status_error("TeapotError")
+    assert teapot is not E.APIStatusError and E.TeapotError is teapot  # type: ignore[attr-defined]
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is teapot and again.status_code == 418
+
+
+def test_document_naming_a_class_that_is_not_a_status_error_is_refused(variant):
+    def change(doc):
+        doc["x-tinkex-errors"]["map"][0]["exception"] = "ConfigError"
     with pytest.raises(DocumentError) as info:
         variant(change)
-    assert "<root>.x-tinkex-errors.map[0].exception: unknown exception class 'TeapotError'" \
-        in str(info.value)
+    assert ("<root>.x-tinkex-errors.map[0].exception: 'ConfigError' is not an HTTP status "
+            "error class") in str(info.value)
 
 
 def test_category_parsing_is_lenient():

@@ -15,8 +15,20 @@ _OPERATION_KEYS = {key: name for name, key in OPERATION_KEYS.items()}
 _EXTENSION = re.compile(r"x-tinkex-[a-z-]+")
 
 
+_INDEXED = re.compile(r"^(.+?)((?:\[\d+\])+)$")
+
+
 def _split(rest: str) -> list[object]:
-    return [int(p) if p.isdigit() else p for p in rest.split(".") if p]
+    """Key path parts of ``a.b[2].c`` or ``a.b.2.c``: ``a``, ``b``, ``2``, ``c``."""
+    parts: list[object] = []
+    for p in rest.split("."):
+        indexed = _INDEXED.match(p)
+        if indexed:
+            parts.append(indexed[1])
+            parts += [int(i) for i in re.findall(r"\d+", indexed[2])]
+        elif p:
+            parts.append(int(p) if p.isdigit() else p)
+    return parts
 
 
 def _operation_index(manifest: dict[str, Any] | None, doc: dict[str, Any], path: str,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -271,7 +272,35 @@ STATUS_ERRORS: dict[str, type[APIStatusError]] = {
         InternalServerError, FutureExpiredError,
     )
 }
-"""The classes a document's error map may name, by name."""
+"""The ready-made status classes, by name; a document's error map may name others."""
+_status_lock = threading.Lock()
+
+
+def status_error_problem(name: str) -> str | None:
+    """Why a document's error map may not name ``name`` (None: it may)."""
+    other = globals().get(name)
+    if other is not None and not (isinstance(other, type) and issubclass(other, APIStatusError)):
+        return f"{name!r} is not an HTTP status error class of tinkex.core.errors"
+    return None
+
+
+def status_error(name: str) -> type[APIStatusError]:
+    """The status class a document's error map names: a ready-made one, else a subclass of
+    :class:`APIStatusError` of that name, made once per process and shared by every
+    document that names it. It lives in this module, so its errors pickle by reference
+    (a process unpickling one must have loaded a document naming it)."""
+    with _status_lock:
+        cls = STATUS_ERRORS.get(name)
+        if cls is None:
+            problem = status_error_problem(name)
+            if problem is not None:
+                raise DocumentError([f"<root>.x-tinkex-errors: {problem}"])
+            cls = type(name, (APIStatusError,), {
+                "__module__": __name__, "__qualname__": name,
+                "__doc__": f"{name}: an HTTP error status, as the API document's error map says."})
+            STATUS_ERRORS[name] = cls
+            globals()[name] = cls
+        return cls
 
 
 @dataclass(frozen=True)
@@ -300,6 +329,6 @@ class ErrorMap:
 
     @classmethod
     def from_spec(cls, rules: Iterable[Mapping[str, Any]]) -> ErrorMap:
-        """From ``x-tinkex-errors.map`` (exception names already checked against STATUS_ERRORS)."""
-        return cls(tuple(ErrorRule(r["status"], STATUS_ERRORS[r["exception"]],
+        """From ``x-tinkex-errors.map`` (each class as :func:`status_error` makes it)."""
+        return cls(tuple(ErrorRule(r["status"], status_error(r["exception"]),
                                    bool(r.get("retryable", False))) for r in rules))

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import STATUS_ERRORS, DocumentError
+from ..errors import DocumentError, status_error_problem
 from ..retry import Backoff, StatusSet
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -155,8 +155,9 @@ class _References:
         errors = doc["x-tinkex-errors"]
         need("type", self.types, errors.get("schema"), "<root>.x-tinkex-errors.schema")
         for i, rule in enumerate(errors["map"]):
-            need("exception class", STATUS_ERRORS, rule["exception"],
-                 f"<root>.x-tinkex-errors.map[{i}].exception")
+            problem = status_error_problem(rule["exception"])
+            if problem is not None:
+                self.problems.append(f"<root>.x-tinkex-errors.map[{i}].exception: {problem}")
         self._root_operations()
 
     def _root_operations(self) -> None:
