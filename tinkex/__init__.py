@@ -42,7 +42,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "NotFoundError": ("tinkex.core.errors", "NotFoundError"),
     "PermissionDeniedError": ("tinkex.core.errors", "PermissionDeniedError"),
     "RateLimitError": ("tinkex.core.errors", "RateLimitError"),
-    "RequestErrorCategory": ("tinkex.core.errors", "RequestErrorCategory"),
+    "RequestErrorCategory": ("tinkex.types", "RequestErrorCategory"),
     "RequestFailedError": ("tinkex.core.errors", "RequestFailedError"),
     "UnprocessableEntityError": ("tinkex.core.errors", "UnprocessableEntityError"),
     "TinkerError": ("tinkex.core.errors", "SDKError"),
@@ -111,7 +111,6 @@ if TYPE_CHECKING:
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
-        RequestErrorCategory,
         RequestFailedError,
         UnprocessableEntityError,
     )

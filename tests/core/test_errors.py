@@ -10,10 +10,12 @@ import requests
 import responses
 
 from tinkex.core import errors as E
-from tinkex.core.errors import DocumentError, RequestErrorCategory, RequestInfo
+from tinkex.core.errors import DocumentError, RequestInfo, error_categories
 from tinkex.core.transport import Headers, Response
 
 from .conftest import BASE, CANARY
+
+RequestErrorCategory: Any = error_categories(["user", "server", "unknown"], "unknown")
 
 FULL_MAP = [
     {"status": 400, "exception": "BadRequestError"},
@@ -145,6 +147,8 @@ def test_document_naming_a_class_that_is_not_a_status_error_is_refused(variant):
 def test_category_parsing_is_lenient():
     assert RequestErrorCategory.parse("User") is RequestErrorCategory.USER
     assert RequestErrorCategory.parse(None) is RequestErrorCategory.UNKNOWN
+    assert error_categories(("user", "server", "unknown"), "unknown") is RequestErrorCategory
+    assert RequestErrorCategory.Server is RequestErrorCategory.SERVER  # the official spellings
 
 
 RESPONSE = Response(429, Headers([("Retry-After", "1")]), b'{"detail":"slow"}', 0.1, "POST",

@@ -28,7 +28,6 @@ from tinkex.core.errors import (
     BadRequestError,
     FutureExpiredError,
     NotFoundError,
-    RequestErrorCategory,
     RequestFailedError,
 )
 from tinkex.core.futures import APIFuture, CombinedFuture, FuturePoller
@@ -50,6 +49,7 @@ TABLE, MODELS = kennel()
 WALK, RUN = TABLE["start_walk"], TABLE["start_run"]
 FAST = dataclasses.replace(TABLE.futures, backoff=Backoff(initial=0.001, max=0.001))
 REPORT = {"dog": "rex", "meters": 42}
+RequestErrorCategory: Any = TABLE.futures.failure.category_type  # the document's categories
 
 
 
@@ -245,6 +245,18 @@ def test_failure_field_raises_request_failed_error_with_its_category(make_poller
     assert isinstance(error, RequestFailedError)
     assert error.category is category and error.request_id == "t1"
     assert "bad leash" in error.message and KEY not in error.message
+
+
+def test_the_categories_are_the_documents(make_poller):
+    table = kennel_variant("categories: [user, server, unknown],\n            default_category: unknown",
+                           "categories: [owner, dog],\n            default_category: dog")
+    kinds: Any = table.futures.failure.category_type
+    assert [c.value for c in kinds] == ["owner", "dog"] and kinds.Owner is kinds.OWNER
+    spec = dataclasses.replace(table.futures, backoff=FAST.backoff)
+    poller, _ = make_poller(spec, t1=[resp(200, {"problem": "?", "blame": "owner"})],
+                            t2=[resp(200, {"problem": "?", "blame": "user"})])
+    assert poller.resolve(WALK, {"ticket": "t1"}, 0.0).exception(5).category is kinds.OWNER
+    assert poller.resolve(WALK, {"ticket": "t2"}, 0.0).exception(5).category is kinds.DOG
 
 
 def test_an_unlisted_category_becomes_the_spec_default(make_poller):

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tinkex.core.errors import ErrorCategory
     from tinkex.core.model.operations import OperationTable
 
 
@@ -29,3 +30,13 @@ def load_operation_table() -> OperationTable:
     from tinkex.core.model.operations import load_table
 
     return load_table(load_document(), check_schemas=False)
+
+
+@functools.cache
+def request_error_category() -> type[ErrorCategory]:
+    """The document's failure categories as an enum: the very one its futures' errors carry
+    (``futures.failure`` in the manifest), without building the operation table."""
+    from tinkex.core.errors import error_categories
+
+    failure = load_document()["x-tinkex-futures"]["failure"]
+    return error_categories(failure["categories"], failure.get("default_category"))

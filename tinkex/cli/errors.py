@@ -53,7 +53,8 @@ def describe(exc: BaseException, base_url: str) -> str:
         reason = match.group(1).strip() if match else str(exc)
         return one_line(f"cannot reach the Tinker API at {base_url}: {reason}")
     if isinstance(exc, RequestFailedError):
-        return one_line(f"request {exc.request_id} failed ({exc.category.value}): {exc.message}")
+        category = getattr(exc.category, "value", exc.category)
+        return one_line(f"request {exc.request_id} failed ({category}): {exc.message}")
     if isinstance(exc, ConfigError):  # name the CLI's flag, not the Python argument
         return one_line(str(exc).replace("the api_key argument", "--api-key"))
     return one_line(str(exc))

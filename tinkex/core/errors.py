@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -233,31 +234,66 @@ class CircuitOpenError(APIError):
         self.retry_after = retry_after
 
 
-class RequestErrorCategory(str, enum.Enum):
-    """Whose fault a failed asynchronous request was, as reported by the server."""
-
-    USER = "user"
-    SERVER = "server"
-    UNKNOWN = "unknown"
-    # The official SDK's spellings (aliases of the members above).
-    User = "user"
-    Server = "server"
-    Unknown = "unknown"
+class ErrorCategory(str, enum.Enum):
+    """Whose fault a failed asynchronous request was: one of the document's failure
+    categories (``x-tinkex-futures.failure``). Each document's categories are an enum of
+    this kind made by :func:`error_categories`; members are named after their value in
+    upper case, with the capitalized spelling as an alias (``USER`` and ``User``)."""
 
     @classmethod
-    def parse(cls, value: object) -> RequestErrorCategory:
-        """The category named by ``value`` (any case); UNKNOWN for anything else."""
+    def parse(cls, value: object) -> ErrorCategory:
+        """The category named by ``value`` (any case); the document's default otherwise."""
         try:
             return cls(str(value).lower())
         except ValueError:
-            return cls.UNKNOWN
+            return cls(_CATEGORY_DEFAULTS[cls])
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        values = tuple(m.value for m in type(self))
+        return _category_member, (type(self).__name__, values, _CATEGORY_DEFAULTS[type(self)],
+                                  self.value)
+
+
+_CATEGORY_DEFAULTS: dict[type[ErrorCategory], str] = {}
+_categories_lock = threading.Lock()
+
+
+@functools.cache
+def _category_enum(name: str, values: tuple[str, ...], default: str) -> type[ErrorCategory]:
+    names: dict[str, str] = {}
+    for value in values:
+        names.setdefault(value.upper(), value)
+        names.setdefault(value.capitalize(), value)
+    cls = ErrorCategory(name, names, module=__name__, qualname=name)  # type: ignore[call-overload]
+    _CATEGORY_DEFAULTS[cls] = default
+    return cls  # type: ignore[no-any-return]
+
+
+def error_categories(values: Iterable[str], default: str | None = None,
+                     name: str = "RequestErrorCategory") -> type[ErrorCategory]:
+    """The enum of a document's failure categories (``default``: what an unlisted value
+    becomes, else the last one), made once per process for equal arguments."""
+    values = tuple(dict.fromkeys(str(v).lower() for v in values))
+    if not values:
+        raise ValueError("a failure category enum needs at least one category")
+    fallback = (default or values[-1]).lower()
+    if fallback not in values:
+        values += (fallback,)
+    with _categories_lock:
+        return _category_enum(name, values, fallback)
+
+
+def _category_member(name: str, values: tuple[str, ...], default: str,
+                     value: str) -> ErrorCategory:
+    """Unpickle a category member: its enum, rebuilt from its values if this process lacks it."""
+    return error_categories(values, default, name)(value)
 
 
 class RequestFailedError(SDKError):
     """An asynchronous request (a future) completed with a failure."""
 
     def __init__(self, message: str, request_id: str,
-                 category: RequestErrorCategory = RequestErrorCategory.UNKNOWN) -> None:
+                 category: ErrorCategory | str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request_id = request_id

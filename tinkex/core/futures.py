@@ -36,7 +36,6 @@ from tinkex.core.errors import (
     APIStatusError,
     APITimeoutError,
     FutureExpiredError,
-    RequestErrorCategory,
     RequestFailedError,
     RequestInfo,
 )
@@ -314,8 +313,10 @@ class FuturePoller:
         category = body.get(failure.category_field) if failure.category_field else None
         if category not in failure.categories:
             category = failure.default_category
+        kind = failure.category_type
         return RequestFailedError(self.engine.config.redactor.text(message),
-                                  str(poll.future.request_id), RequestErrorCategory.parse(category))
+                                  str(poll.future.request_id),
+                                  kind.parse(category) if kind is not None else category)
 
     def _status_error(self, response: Response, cls: type[APIStatusError],
                       what: str) -> APIStatusError:

@@ -10,7 +10,7 @@ the types SDK 0.38 defines as dataclasses work with ``dataclasses.replace``.
 
 import sys as _sys
 
-from tinkex.core import errors as _errors
+from tinkex._spec import request_error_category as _request_error_category
 
 from ._compat import *  # noqa: F403
 from ._dataclasses import install as _dataclasses
@@ -20,8 +20,9 @@ from ._modules import install as _modules
 from ._views import TopkLogprobs as TopkLogprobs
 from .identity import WhoamiResponse as WhoamiResponse
 
-# The category of a failed request, with the official spellings (User, Server, Unknown) too.
-RequestErrorCategory = _errors.RequestErrorCategory  # type: ignore[assignment, misc]
+# The category of a failed request: the manifest's failure categories as an enum, with the
+# official spellings (User, Server, Unknown) too.
+RequestErrorCategory = _request_error_category()  # type: ignore[assignment, misc]
 
 _dataclasses(globals())
 _modules(_sys.modules[__name__], globals())

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import DocumentError, status_error_problem
+from ..errors import DocumentError, ErrorCategory, error_categories, status_error_problem
 from ..retry import Backoff, StatusSet
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -343,6 +343,8 @@ class FailureSpec:
     category_field: str | None
     categories: tuple[str, ...]
     default_category: str | None
+    category_type: type[ErrorCategory] | None = None
+    """The categories as an enum (:func:`~tinkex.core.errors.error_categories`); None: none."""
 
 
 @dataclass(frozen=True)
@@ -494,8 +496,7 @@ def parse_futures(spec: Mapping[str, Any] | None) -> FutureSpec | None:
                                Backoff.from_spec(nr["backoff"]) if nr.get("backoff") else None),
         queue_state=(QueueStateSpec(qs["field"], qs.get("reason_field"), tuple(qs.get("values") or ()))
                      if qs else None),
-        failure=FailureSpec(fail["field"], fail.get("category_field"),
-                            tuple(fail.get("categories") or ()), fail.get("default_category")),
+        failure=_failure(fail),
         metadata_only=(MetadataOnlySpec(meta["request_field"], meta["field"], meta["value"],
                                         meta["size_field"], meta["budget_bytes"]) if meta else None),
         expired_statuses=StatusSet.of(spec.get("expired_statuses")),
@@ -503,6 +504,13 @@ def parse_futures(spec: Mapping[str, Any] | None) -> FutureSpec | None:
         backoff=Backoff.from_spec(spec["backoff"]),
         backoff_statuses=StatusSet.of(spec["backoff_statuses"]),
     )
+
+
+def _failure(spec: Mapping[str, Any]) -> FailureSpec:
+    categories = tuple(spec.get("categories") or ())
+    default = spec.get("default_category")
+    return FailureSpec(spec["field"], spec.get("category_field"), categories, default,
+                       error_categories(categories, default) if categories else None)
 
 
 def parse_session(spec: Mapping[str, Any] | None) -> SessionSpec | None:
