@@ -30,12 +30,14 @@ from tinkex.core.errors import (
     APIConnectionError,
     APIStatusError,
     ClientClosedError,
+    ConfigError,
     FutureExpiredError,
     InvalidArgumentError,
     checking_arguments,
 )
 from tinkex.core.futures import APIFuture
 from tinkex.core.model.document import DispatchLimitSpec
+from tinkex.core.model.operations import OperationTable
 from tinkex.core.retry import Backoff, RetryPolicy
 from tinkex.core.streaming import Stream
 from tinkex.paths import TinkerPath
@@ -152,6 +154,14 @@ def _new_binding_lock() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_binding_lock)
+
+
+def _resample_policy(table: OperationTable) -> RetryPolicy:
+    policy = table.retry_policies.get(RESAMPLE_POLICY)
+    if policy is None:
+        raise ConfigError(f"the API document has no {RESAMPLE_POLICY!r} retry policy, which "
+                          "says how a failed sample is submitted again")
+    return policy
 
 
 def _retryable(exc: BaseException, policy: RetryPolicy) -> bool:
@@ -347,7 +357,11 @@ class SamplingClient(Offloads, ResolvedClient):
     def _retry_or_fail(self, outer: APIFuture[SampleResponse], request: dict[str, Any],
                        started: float, attempt: int, exc: BaseException) -> None:
         cfg = self.retry_config
-        policy = cfg.resolved(self._ctx.engine.table.retry_policies[RESAMPLE_POLICY])
+        try:
+            policy = cfg.resolved(_resample_policy(self._ctx.engine.table))
+        except ConfigError as problem:  # settle, never raise: this may run in a callback
+            outer.settle(exc=problem)
+            return
         elapsed = time.monotonic() - started
         budget = policy.budget_seconds
         if (not (cfg.enable_retry_logic and _retryable(exc, policy))
