@@ -110,7 +110,8 @@ def encode_result(result: BaseModel, accept: str | None) -> tuple[bytes, str]:
         encoders = result_encoders()
         for media in _media_types(accept):
             if media in encoders:
-                log.debug("%s result sent as %s", type(result).__name__, media)
+                log.debug("%s result sent as %s", type(result).__name__,
+                          "protobuf" if media == PROTOBUF else media)
                 return encoders[media](result), media
     payload = result.model_dump(mode="json", exclude_none=True)
     return json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON
