@@ -23,7 +23,8 @@ from tinkex.codegen.clients import generate_clients
 from tinkex.codegen.stubs import generate_stub, generated_class_names
 from tinkex.core.errors import APIStatusError
 from tinkex.core.model.operations import OperationTable, load_table
-from tinkex.emulator import Emulator, spec
+from tinkex.emulator import Emulator
+from tinkex.emulator.http import served as spec
 from tinkex.rest_client import RestClient
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,10 @@ import pytest
 import requests
 from emulator_client import StartEmulator
 
-from tinkex.emulator import Emulator, spec
-from tinkex.emulator.handlers import HANDLERS, check_registry, unserved
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator import Emulator
+from tinkex.emulator.http import served as spec
+from tinkex.emulator.http.handlers import HANDLERS, check_registry, unserved
+from tinkex.emulator.run.process import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import ApiError
+from tinkex.emulator.errors import HTTPProblem
+
 from .model import PRESETS
 
 
@@ -34,7 +35,7 @@ class Catalog:
         """The preset behind ``name``; 400 listing the available models otherwise."""
         preset = self.lookup(name)
         if preset is None:
-            raise ApiError(400, f"unknown base model {name!r}; available: "
+            raise HTTPProblem(400, f"unknown base model {name!r}; available: "
                                 f"{', '.join(self.names())}")
         return preset
 

@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from tinkex import types as T
+from tinkex.emulator.errors import UserError
 
-from .errors import UserError
 from .model import IMAGE_PLACEHOLDER, SampleResult
 
 MAX_TENSOR_ELEMENTS = 10_000_000

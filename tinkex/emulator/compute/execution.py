@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ServerFailure, UserError
-from .futures import FutureRecord, FutureStore
+from tinkex.emulator.errors import ServerFailure, UserError
+from tinkex.emulator.state.requests import FutureRecord, FutureStore
 
 log = logging.getLogger("tinkex.emulator")
 

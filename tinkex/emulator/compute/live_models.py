@@ -13,11 +13,12 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from tinkex.emulator.errors import UserError
+from tinkex.emulator.state.store import Run, Sampler, Store
+from tinkex.emulator.state.weights import WeightFiles
+
 from .catalog import Catalog
-from .errors import UserError
 from .model import LoraConfig, ModelConfig, TrainableModel, get_base_weights, get_config
-from .state import Run, Sampler, Store
-from .weights import WeightFiles
 
 _SAMPLER_CACHE = 16
 

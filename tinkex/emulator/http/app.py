@@ -28,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import encoding, spec
+from tinkex.emulator.errors import HTTPProblem
+
+from . import encoding, served
 from .console.pages import routes as console_routes
-from .errors import ApiError
 from .faults import DropConnections, applies_to
 from .handlers import HANDLERS, RAW_CHECKS, Call, check_registry
 from .handlers.rest import download_archive
@@ -65,14 +66,14 @@ def _check_json(value: Any, loc: list[Any]) -> None:
     if isinstance(value, bool):
         return
     if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
-        raise ApiError(422, _field_error(loc, "integer does not fit in 64 bits"))
+        raise HTTPProblem(422, _field_error(loc, "integer does not fit in 64 bits"))
     if isinstance(value, float) and not math.isfinite(value):
-        raise ApiError(422, _field_error(loc, "number must be finite"))
+        raise HTTPProblem(422, _field_error(loc, "number must be finite"))
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ApiError(422, _field_error(loc, "string is not valid UTF-8")) from None
+            raise HTTPProblem(422, _field_error(loc, "string is not valid UTF-8")) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_json(key, loc)
@@ -85,37 +86,37 @@ def _check_json(value: Any, loc: list[Any]) -> None:
 def _check_range(value: int, schema: dict[str, Any], loc: list[Any]) -> None:
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and value < low:
-        raise ApiError(422, _field_error(loc, f"must be >= {low}", "greater_than_equal"))
+        raise HTTPProblem(422, _field_error(loc, f"must be >= {low}", "greater_than_equal"))
     if high is not None and value > high:
-        raise ApiError(422, _field_error(loc, f"must be <= {high}", "less_than_equal"))
+        raise HTTPProblem(422, _field_error(loc, f"must be <= {high}", "less_than_equal"))
 
 
-def _coerce_param(param: spec.Param, raw: str) -> Any:
+def _coerce_param(param: served.Param, raw: str) -> Any:
     schema = param.schema
     loc = [param.location, param.name]
     if schema.get("type") == "integer":
         try:
             value = int(raw)
         except ValueError:
-            raise ApiError(422, _field_error(loc, "value is not a valid integer",
+            raise HTTPProblem(422, _field_error(loc, "value is not a valid integer",
                                              "int_parsing")) from None
         _check_json(value, loc)
         _check_range(value, schema, loc)
         return value
     if "enum" in schema and raw not in schema["enum"]:
         allowed = ", ".join(map(str, schema["enum"]))
-        raise ApiError(422, _field_error(loc, f"must be one of: {allowed}", "enum"))
+        raise HTTPProblem(422, _field_error(loc, f"must be one of: {allowed}", "enum"))
     return raw
 
 
-def parse_params(op: spec.Operation, request: Request) -> dict[str, Any]:
+def parse_params(op: served.Operation, request: Request) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for param in op.params:
         source = request.path_params if param.location == "path" else request.query_params
         raw = source.get(param.name)
         if raw is None:
             if param.required:
-                raise ApiError(422, _field_error([param.location, param.name], "field required",
+                raise HTTPProblem(422, _field_error([param.location, param.name], "field required",
                                                  "missing"))
             values[param.name] = param.schema.get("default")
         else:
@@ -125,7 +126,7 @@ def parse_params(op: spec.Operation, request: Request) -> dict[str, Any]:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    too_big = ApiError(413, f"request body is larger than {limit} bytes")
+    too_big = HTTPProblem(413, f"request body is larger than {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big
@@ -138,7 +139,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def parse_body(op: spec.Operation, request: Request, limit: int) -> Any:
+async def parse_body(op: served.Operation, request: Request, limit: int) -> Any:
     if op.body_model is None:
         return None
     raw = await read_body(request, limit)
@@ -149,24 +150,24 @@ async def parse_body(op: spec.Operation, request: Request, limit: int) -> Any:
         data = json.loads(raw)
         _check_json(data, ["body"])
     except RecursionError:
-        raise ApiError(400, "request body is nested too deeply") from None
+        raise HTTPProblem(400, "request body is nested too deeply") from None
     except ValueError as e:
         msg = "request body is required" if not raw.strip() else f"malformed JSON body: {e}"
-        raise ApiError(400, msg) from None
+        raise HTTPProblem(400, msg) from None
     raw_check = RAW_CHECKS.get(op.operation_id)
     if raw_check is not None:
         raw_check(data)
     try:
         return op.body_model.model_validate(data)
     except ValidationError as e:
-        raise ApiError(422, [{"loc": ["body", *err["loc"]], "msg": err["msg"],
+        raise HTTPProblem(422, [{"loc": ["body", *err["loc"]], "msg": err["msg"],
                               "type": err["type"]} for err in e.errors()]) from None
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
+def _endpoint(services: Services, ops: dict[str, served.Operation]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         op = ops[request.method]
         trace = request.headers.get("traceparent")
@@ -175,7 +176,7 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
                      op.operation_id, trace)
         try:
             if op.operation_id not in HANDLERS:
-                raise ApiError(501, f"the emulator does not implement operation "
+                raise HTTPProblem(501, f"the emulator does not implement operation "
                                     f"{op.operation_id!r} ({request.method} {op.path})",
                                {"x-should-retry": "false"})  # asking again will not help
             if applies_to(op.path):
@@ -192,7 +193,7 @@ def _endpoint(services: Services, ops: dict[str, spec.Operation]) -> Endpoint:
             if inspect.isawaitable(result):
                 result = await result
             return to_response(result)
-        except ApiError as e:
+        except HTTPProblem as e:
             return error_response(e.status, e.detail, e.headers)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
@@ -208,22 +209,22 @@ async def _not_routed(request: Request, exc: Exception) -> Response:
 
 def build_app(services: Services) -> Any:
     """The ASGI app (Starlette inside the connection-dropping fault layer)."""
-    operations = spec.operations()
+    operations = served.operations()
     check_registry(operations)
-    by_path: dict[str, dict[str, spec.Operation]] = defaultdict(dict)
+    by_path: dict[str, dict[str, served.Operation]] = defaultdict(dict)
     for op in operations:
         by_path[op.path][op.method] = op
     routes: list[BaseRoute] = [Route(path, _endpoint(services, ops), methods=list(ops))
                                for path, ops in by_path.items()]
 
     async def openapi(request: Request) -> Response:
-        return Response(spec.document_bytes(), media_type="application/json")
+        return Response(served.document_bytes(), media_type="application/json")
 
     def download(fetch: Callable[..., Awaitable[Response]]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
                 return await fetch(services, **request.path_params)
-            except ApiError as e:
+            except HTTPProblem as e:
                 return error_response(e.status, e.detail)
         return endpoint
 

@@ -22,7 +22,8 @@ from typing import IO, Any
 
 from starlette.responses import StreamingResponse
 
-from .errors import ApiError
+from tinkex.emulator.errors import HTTPProblem
+
 from .signing import Signer
 
 _CHUNK = 64 * 1024
@@ -62,7 +63,7 @@ class SignedLinks:
         try:
             return Signer(self._secret, kind).verify(token, "download URL")
         except (ValueError, KeyError):
-            raise ApiError(403, "invalid download URL signature") from None
+            raise HTTPProblem(403, "invalid download URL signature") from None
 
 
 def build_archive(weights: Path, manifest: dict[str, Any]) -> IO[bytes]:

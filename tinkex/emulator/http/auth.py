@@ -19,7 +19,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import ApiError
+from tinkex.emulator.errors import HTTPProblem
+
 from .signing import BadToken, ExpiredToken, JwtSigner
 
 HEADER = "x-api-key"
@@ -83,9 +84,9 @@ def owner_of(headers: Mapping[str, str]) -> str:
     """
     key = headers.get(HEADER)
     if not key:
-        raise ApiError(401, "missing X-API-Key header")
+        raise HTTPProblem(401, "missing X-API-Key header")
     if not key.startswith(PREFIX) or len(key) == len(PREFIX):
-        raise ApiError(401, f"invalid API key: it must start with {PREFIX!r}")
+        raise HTTPProblem(401, f"invalid API key: it must start with {PREFIX!r}")
     return owner_of_key(key).owner
 
 
@@ -95,8 +96,8 @@ def owner_for_urn(urn: str) -> str | None:
     return "user-" + urn[len(prefix):] if urn.startswith(prefix) else None
 
 
-def _invalid_token(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": INVALID_TOKEN.format(message)})
+def _invalid_token(message: str) -> HTTPProblem:
+    return HTTPProblem(401, message, headers={"WWW-Authenticate": INVALID_TOKEN.format(message)})
 
 
 class Authenticator:
@@ -117,17 +118,17 @@ class Authenticator:
         """The caller's identity; 401 when the credential is missing, malformed or stale."""
         value = headers.get(HEADER)
         if not value:
-            raise ApiError(401, "missing X-API-Key header")
+            raise HTTPProblem(401, "missing X-API-Key header")
         if value.startswith(JWT_PREFIX):
             identity = self.identify_jwt(value)
         elif value.startswith(PREFIX) and len(value) > len(PREFIX):
             identity = owner_of_key(value)
         else:
-            raise ApiError(401, f"invalid API key: it must start with {PREFIX!r} "
+            raise HTTPProblem(401, f"invalid API key: it must start with {PREFIX!r} "
                                 "(or be a JWT from /api/v1/auth/token)")
         if self._is_revoked(identity.key_hash):
             raise (_invalid_token("the API key behind this token was revoked")
-                   if identity.via_jwt else ApiError(401, "this API key was revoked"))
+                   if identity.via_jwt else HTTPProblem(401, "this API key was revoked"))
         if identity.via_jwt and self._refuse_every and self._refuse_now(value):
             raise _invalid_token("the JWT was refused (fault injection: get a new one)")
         return identity

@@ -25,10 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tinkex.emulator.errors import HTTPProblem
 from tinkex.proto import codec
 from tinkex.proto.compression import UnsupportedEncodingError
-
-from .errors import ApiError
 
 log = logging.getLogger("tinkex.emulator")
 
@@ -59,17 +58,17 @@ def decode_request(operation_id: str, body: bytes, content_encoding: str | None)
     """The handler's body for a protobuf request; 415 / 400 when it cannot be one."""
     decoder = PROTOBUF_REQUESTS.get(operation_id)
     if decoder is None:
-        raise ApiError(415, f"{operation_id} takes a JSON body, not {PROTOBUF}")
+        raise HTTPProblem(415, f"{operation_id} takes a JSON body, not {PROTOBUF}")
     if not body:
-        raise ApiError(400, "request body is required")
+        raise HTTPProblem(400, "request body is required")
     log.debug("%s: protobuf body, %d bytes, Content-Encoding %s", operation_id, len(body),
               content_encoding or "identity")
     try:
         return decoder(body, content_encoding)
     except UnsupportedEncodingError as e:
-        raise ApiError(415, str(e)) from None
+        raise HTTPProblem(415, str(e)) from None
     except ValueError as e:  # ProtoDecodeError and invalid values
-        raise ApiError(400, f"malformed protobuf body: {e}") from None
+        raise HTTPProblem(400, f"malformed protobuf body: {e}") from None
 
 
 def encode_result(result: BaseModel, accept: str | None) -> tuple[bytes, str]:

@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from .config import FaultConfig
-from .errors import ApiError
-from .futures import FutureRecord
+from tinkex.emulator.config import FaultConfig
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.state.requests import FutureRecord
 
 PAUSE_REASONS = {
     "paused_rate_limit": "concurrent training clients rate limit hit (injected by the emulator)",
@@ -83,9 +83,9 @@ class Faults:
         if self._roll(self.config.rate_5xx, "5xx"):
             with self._lock:
                 status = self._rng.choice(_ERROR_STATUSES)
-            raise ApiError(status, f"injected server error ({operation_id})")
+            raise HTTPProblem(status, f"injected server error ({operation_id})")
         if operation_id == "asample" and self._roll(self.config.rate_429, "429"):
-            raise ApiError(429, "sampling backpressure (injected): retry later",
+            raise HTTPProblem(429, "sampling backpressure (injected): retry later",
                            {"Retry-After": "1"})
 
     def pause(self, record: FutureRecord) -> None:

@@ -18,27 +18,31 @@ from pathlib import Path
 from typing import Any
 
 from tinkex import types as T
+from tinkex.emulator.compute.catalog import Catalog
+from tinkex.emulator.compute.execution import Executor
+from tinkex.emulator.compute.live_models import Models
+from tinkex.emulator.compute.model import PRESETS
+from tinkex.emulator.compute.sample_seeds import SampleSeeds
+from tinkex.emulator.compute.tokenizer_files import (
+    hub_cache,
+    install_in_hub_cache,
+    write_tokenizer_dir,
+)
+from tinkex.emulator.config import EmulatorConfig
+from tinkex.emulator.errors import HTTPProblem, not_found
+from tinkex.emulator.state.completions import Completions
+from tinkex.emulator.state.history import History
+from tinkex.emulator.state.ledger import Ledger
+from tinkex.emulator.state.requests import FutureRecord, FutureStore
+from tinkex.emulator.state.store import Checkpoint, Run, Session, Store
+from tinkex.emulator.state.weights import WeightFiles
 from tinkex.paths import TinkerPath, TinkerPathError
 
 from .archive import SignedLinks
 from .auth import Authenticator, urn_of
-from .catalog import Catalog
-from .completions import Completions
-from .config import EmulatorConfig
 from .console.access import ConsoleAccess
-from .errors import ApiError, not_found
-from .execution import Executor
 from .faults import Faults
-from .futures import FutureRecord, FutureStore
-from .history import History
-from .ledger import Ledger
-from .model import PRESETS
-from .runtime import Models
-from .sample_seeds import SampleSeeds
 from .signing import JwtSigner
-from .state import Checkpoint, Run, Session, Store
-from .tokenizer_files import hub_cache, install_in_hub_cache, write_tokenizer_dir
-from .weights import WeightFiles
 
 _NAME = re.compile(r"[A-Za-z0-9._:+=@-]{1,200}")
 
@@ -46,7 +50,7 @@ _NAME = re.compile(r"[A-Za-z0-9._:+=@-]{1,200}")
 def check_name(name: str | None) -> str:
     """Checkpoint names become URL segments and ids: no slashes, nothing exotic."""
     if name is None or not _NAME.fullmatch(name) or name in (".", ".."):
-        raise ApiError(400, f"invalid checkpoint name {name!r}: use 1-200 characters "
+        raise HTTPProblem(400, f"invalid checkpoint name {name!r}: use 1-200 characters "
                             "from letters, digits and ._:+=@-")
     return name
 
@@ -56,7 +60,7 @@ def parse_tinker_path(path: str) -> tuple[str, str, str]:
     try:
         parsed = TinkerPath.parse(path)
     except TinkerPathError as e:
-        raise ApiError(400, str(e)) from None
+        raise HTTPProblem(400, str(e)) from None
     return parsed.training_run_id, parsed.kind, parsed.name
 
 
@@ -117,7 +121,7 @@ class Services:
         if session is None or session.owner != owner:
             raise not_found("session", session_id)
         if active and session.finished_reason is not None:
-            raise ApiError(400, f"session {session_id!r} was finished "
+            raise HTTPProblem(400, f"session {session_id!r} was finished "
                                 f"({session.finished_reason}); start a new session")
         return session
 
@@ -127,7 +131,7 @@ class Services:
             raise not_found("model", run_id)
         if active:
             if run.frozen:
-                raise ApiError(400, f"training run {run_id!r} holds copied weights and cannot "
+                raise HTTPProblem(400, f"training run {run_id!r} holds copied weights and cannot "
                                     "be trained on; create a training client from its checkpoint")
             self.session(owner, run.session_id)
         return run
@@ -135,10 +139,10 @@ class Services:
     def project_for(self, owner: str, project_id: str) -> str:
         """Use (or claim) a project id; 403 when it belongs to another account."""
         if not project_id:
-            raise ApiError(400, "project_id must not be empty")
+            raise HTTPProblem(400, "project_id must not be empty")
         holder = self.ledger.project_owner(project_id, claim_for=owner)
         if holder != owner:
-            raise ApiError(403, f"project {project_id!r} belongs to another account")
+            raise HTTPProblem(403, f"project {project_id!r} belongs to another account")
         return project_id
 
     def checkpoint(self, owner: str, run_id: str, kind: str, name: str, *,

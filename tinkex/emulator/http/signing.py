@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from .errors import ApiError
+from tinkex.emulator.errors import HTTPProblem
 
 
 def _b64(data: bytes) -> str:
@@ -54,10 +54,10 @@ class Signer:
         except (TypeError, UnicodeEncodeError):
             valid = False
         if not valid:
-            raise ApiError(403, f"invalid {what} signature")
+            raise HTTPProblem(403, f"invalid {what} signature")
         claims: dict[str, Any] = json.loads(_unb64(payload))
         if claims["e"] < time.time():
-            raise ApiError(410, f"this {what} has expired; request a new one")
+            raise HTTPProblem(410, f"this {what} has expired; request a new one")
         return claims
 
 

@@ -20,10 +20,9 @@ from types import TracebackType
 from typing import Any
 
 from tinkex.core.asgi import ASGITransport
-
-from .app import build_app
-from .config import EmulatorConfig
-from .services import Services
+from tinkex.emulator.config import EmulatorConfig
+from tinkex.emulator.http.app import build_app
+from tinkex.emulator.http.services import Services
 
 _instances = itertools.count(1)
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import uvicorn
 
-from .app import build_app
-from .config import EmulatorConfig
-from .services import Services
+from tinkex.emulator.config import EmulatorConfig
+from tinkex.emulator.http.app import build_app
+from tinkex.emulator.http.services import Services
 
 _GRACEFUL_SHUTDOWN = 3
 _instances = itertools.count(1)

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tinkex import types as T
+from tinkex.emulator.config import Prices
 
-from .config import Prices
 from .ledger import Ledger
 
 HOUR = 3600.0

@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from .futures import FutureRecord, FutureStore
+from .requests import FutureRecord, FutureStore
 
 CLONE_BLOCK = 1_000_000_000
 Target = tuple[str, int]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .state import Store
+from .store import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ApiError, not_found
+from tinkex.emulator.errors import HTTPProblem, not_found
 
 _MAX_TOMBSTONES = 100_000
 _REQUEST_ID = re.compile(r"req-[0-9a-f]{32}")
@@ -91,10 +91,10 @@ class FutureStore:
         with self._lock:
             record = self._records.get(request_id)
             if record is None and request_id in self.lost:
-                raise ApiError(410, self.lost[request_id])
+                raise HTTPProblem(410, self.lost[request_id])
             if record is None and (request_id in self._expired
                                    or _REQUEST_ID.fullmatch(request_id)):
-                raise ApiError(410, f"future {request_id!r} has expired")
+                raise HTTPProblem(410, f"future {request_id!r} has expired")
         if record is None or record.owner != owner:
             raise not_found("future", request_id)
         return record

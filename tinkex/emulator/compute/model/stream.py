@@ -1,6 +1,6 @@
 """Sampling one sequence token by token, for the streaming sampling route.
 
-The same steps as :func:`~tinkex.emulator.model.sampling.sample` with one
+The same steps as :func:`~tinkex.emulator.compute.model.sampling.sample` with one
 sample (same random stream, same stop rules), so a stream and a sample with
 the same seed produce the same tokens; each token is yielded as soon as it is
 chosen, before the next forward step runs.

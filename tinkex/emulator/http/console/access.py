@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tinkex.emulator.errors import HTTPProblem
+
 from .. import auth
-from ..errors import ApiError
 from ..signing import Signer
 
 #: How long a browser stays signed in after following a link or signing in.
@@ -58,7 +59,7 @@ class ConsoleAccess:
             return None
         try:
             return str(self._sessions.verify(cookie, "console session")["o"])
-        except (ApiError, ValueError, KeyError):
+        except (HTTPProblem, ValueError, KeyError):
             return None  # expired, or signed by another emulator on this host
 
     # -- signing in and out ---------------------------------------------------------
@@ -79,8 +80,8 @@ class ConsoleAccess:
         target = f"{PREFIX}/{path}" + (f"?{request.url.query}" if request.url.query else "")
         try:
             owner = str(self._links.verify(token, "console link")["o"])
-        except (ApiError, ValueError, KeyError) as e:
-            expired = isinstance(e, ApiError) and e.status == 410
+        except (HTTPProblem, ValueError, KeyError) as e:
+            expired = isinstance(e, HTTPProblem) and e.status == 410
             return login_redirect(target, "expired" if expired else "invalid")
         return self._signed_in(request, owner, target)
 
@@ -93,7 +94,7 @@ class ConsoleAccess:
         target = safe_next((form.get("next") or [""])[0])
         try:
             owner = auth.owner_of({auth.HEADER: key})
-        except ApiError as e:
+        except HTTPProblem as e:
             return None, str(e.detail)
         return self._signed_in(request, owner, target), None
 

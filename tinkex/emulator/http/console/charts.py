@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..history import Step
+from tinkex.emulator.state.history import Step
 
 #: Series colours, in order (train, eval, ...).
 PALETTE = ("#2563eb", "#ea580c", "#16a34a")

@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import ApiError
+from tinkex.emulator.errors import HTTPProblem
+
 from ..handlers.rest import archive_of
 from ..services import Services
 from . import playground, views
@@ -69,7 +70,7 @@ class Console:
                                                  if request.url.query else "")
                     return login_redirect(target)
                 return await handler(request, owner)
-            except ApiError as e:
+            except HTTPProblem as e:
                 return self._error(request, e.status, str(e.detail), owner)
         return endpoint
 
@@ -91,7 +92,7 @@ class Console:
                 Route("/login", self.login, methods=["GET", "POST"]),
                 Route("/logout", self.logout, methods=["POST"]),
                 Route("/link/{rest:path}", self.access.follow_link),
-                Mount("/static", StaticFiles(packages=[("tinkex.emulator.console", "static")]),
+                Mount("/static", StaticFiles(packages=[("tinkex.emulator.http.console", "static")]),
                       name="static"),
             ]),
         ]

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinkex.emulator.compute.model import sample
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.state.store import Sampler
 from tinkex.tokenizers import ByteTokenizer
 
-from ..errors import ApiError
-from ..model import sample
 from ..services import Services
-from ..state import Sampler
 
 MAX_TOKENS = 512
 MAX_SAMPLES = 8
@@ -73,7 +73,7 @@ class Query:
         return value
 
     def sampling_args(self) -> dict[str, Any] | None:
-        """The keyword arguments of :func:`~tinkex.emulator.model.sample`, or None (see errors)."""
+        """The keyword arguments of :func:`~tinkex.emulator.compute.model.sample`, or None (see errors)."""
         args = {"max_tokens": self._number("max_tokens", int, 1, MAX_TOKENS),
                 "temperature": self._number("temperature", float, 0.0, 2.0),
                 "top_p": self._number("top_p", float, 0.0, 1.0),
@@ -114,7 +114,7 @@ async def run(s: Services, owner: str, query: Query) -> tuple[list[Completion], 
     args = query.sampling_args()
     try:
         sampler = _sampler(s, owner, query)
-    except ApiError as e:
+    except HTTPProblem as e:
         query.errors["checkpoint" if query.mode == "checkpoint" else "base_model"] = str(e.detail)
         return [], 0.0
     if args is None:

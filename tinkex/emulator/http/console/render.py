@@ -71,7 +71,7 @@ def segment(value: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("tinkex.emulator.console", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tinkex.emulator.http.console", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, iso=iso, relative=relative, size=size, metric=value_label,

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tinkex import types as T
+from tinkex.emulator.errors import not_found
+from tinkex.emulator.state.history import Sample, Step
+from tinkex.emulator.state.store import Run, Sampler, Session
 from tinkex.paths import TinkerPath, TinkerPathError
 
-from ..errors import not_found
 from ..handlers.rest import wire_checkpoint, wire_run
-from ..history import Sample, Step
 from ..services import Services
-from ..state import Run, Sampler, Session
 from .charts import Plot, layout, run_charts
 
 

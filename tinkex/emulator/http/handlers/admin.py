@@ -2,7 +2,7 @@
 
 Every account is an organization of its own, administered by its one user, so
 each sees its own log and usage. All three views are computed from what the
-emulator recorded while serving requests (see ``ledger.py``), not made up.
+emulator recorded while serving requests (see :mod:`tinkex.emulator.state.ledger`), not made up.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from tinkex import types as T
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.state.billing import GB, usage_events
 
-from ..billing import GB, usage_events
-from ..errors import ApiError
 from ..services import Services
 from .registry import Call, handles
 from .sessions import default_project, session_project
@@ -33,7 +33,7 @@ def get_audit_log(s: Services, call: Call) -> T.AuditLogResponse:
         try:
             day = date.fromisoformat(call.params["day"])
         except ValueError:
-            raise ApiError(422, [{"loc": ["query", "day"], "msg": "must be a date, YYYY-MM-DD",
+            raise HTTPProblem(422, [{"loc": ["query", "day"], "msg": "must be a date, YYYY-MM-DD",
                                   "type": "date_parsing"}]) from None
         start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
         stop = start + 86400
@@ -52,12 +52,12 @@ def _instant(call: Call, name: str) -> datetime:
     try:
         value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(422, [{"loc": ["query", name], "msg": "must be an RFC 3339 date-time",
+        raise HTTPProblem(422, [{"loc": ["query", name], "msg": "must be an RFC 3339 date-time",
                               "type": "datetime_parsing"}]) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     if value.minute or value.second or value.microsecond:
-        raise ApiError(400, f"{name} must be on a UTC hour boundary, got {raw}")
+        raise HTTPProblem(400, f"{name} must be on a UTC hour boundary, got {raw}")
     return value
 
 
@@ -65,11 +65,11 @@ def _instant(call: Call, name: str) -> datetime:
 def get_billing_usage(s: Services, call: Call) -> T.BillingUsageResponse:
     start, stop = _instant(call, "starting_on"), _instant(call, "ending_before")
     if start.timestamp() > time.time():
-        raise ApiError(400, "starting_on must not be in the future")
+        raise HTTPProblem(400, "starting_on must not be in the future")
     if stop <= start:
-        raise ApiError(400, "ending_before must be after starting_on")
+        raise HTTPProblem(400, "ending_before must be after starting_on")
     if stop - start > MAX_WINDOW:
-        raise ApiError(400, "the window may span at most 14 days")
+        raise HTTPProblem(400, "the window may span at most 14 days")
 
     def describe(session_id: str | None) -> tuple[str | None, str | None, Any]:
         session = s.store.session(session_id) if session_id else None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tinkex import types as T
+from tinkex.emulator.errors import HTTPProblem
 
-from ..errors import ApiError
 from ..services import Services
 from .registry import Call, handles
 
@@ -13,13 +13,13 @@ from .registry import Call, handles
 def auth_token(s: Services, call: Call) -> T.AuthTokenResponse:
     # Also accepts a JWT (SDK 0.38 exchanges a JWT given as api_key): same principal.
     if not s.config.jwt_auth:
-        raise ApiError(404, "JWT auth is disabled on this server (pjwt_auth_enabled is false)")
+        raise HTTPProblem(404, "JWT auth is disabled on this server (pjwt_auth_enabled is false)")
     return T.AuthTokenResponse(jwt=s.auth.mint(call.who, s.config.jwt_ttl))
 
 
 def _key_only(call: Call) -> None:
     if call.who.via_jwt:
-        raise ApiError(401, "this endpoint takes the API key itself, not a JWT")
+        raise HTTPProblem(401, "this endpoint takes the API key itself, not a JWT")
 
 
 @handles("get_self_api_key")

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from tinkex import types as T
+from tinkex.emulator.compute.model import Datum
+from tinkex.emulator.compute.model.graph_loss import GraphError, build
+from tinkex.emulator.errors import HTTPProblem, UserError, not_found
+from tinkex.emulator.state.ledger import CustomLoss
+from tinkex.emulator.state.store import Run
 
-from ..errors import ApiError, UserError, not_found
-from ..ledger import CustomLoss
-from ..model import Datum
-from ..model.graph_loss import GraphError, build
 from ..services import Services
-from ..state import Run
 from .registry import Call, handles
 
 CUSTOM = "custom"
@@ -56,13 +56,13 @@ def loss_for(s: Services, run: Run, config: dict[str, Any] | None) -> CustomLoss
     """The uploaded loss a pass names; 400/404 when it is missing or another session's."""
     loss_id = (config or {}).get("loss_id")
     if not isinstance(loss_id, str):
-        raise ApiError(400, 'loss_fn "custom" needs loss_fn_config {"loss_id": <id from '
+        raise HTTPProblem(400, 'loss_fn "custom" needs loss_fn_config {"loss_id": <id from '
                             'create_custom_loss>}')
     loss = s.ledger.custom_loss(loss_id)
     if loss is None or loss.owner != run.owner:
         raise not_found("custom loss", loss_id)
     if loss.session_id != run.session_id:
-        raise ApiError(400, f"custom loss {loss_id!r} belongs to another session")
+        raise HTTPProblem(400, f"custom loss {loss_id!r} belongs to another session")
     return loss
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from tinkex import types as T
+from tinkex.emulator.errors import not_found
+from tinkex.emulator.state.requests import FutureRecord
 
 from ..encoding import encode_result
-from ..errors import not_found
-from ..futures import FutureRecord
 from ..services import Services
 from .registry import Call, handles
 

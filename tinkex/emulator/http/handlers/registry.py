@@ -1,6 +1,6 @@
 """The handler registry: one handler per ``operationId``, registered with :func:`handles`.
 
-A handler takes the :class:`~tinkex.emulator.services.Services` and a
+A handler takes the :class:`~tinkex.emulator.http.services.Services` and a
 :class:`Call` (owner, validated body, parameters, raw request) and returns a
 pydantic model, a JSON value, ``None`` or a Starlette response; it may be a
 coroutine (long polls). An operation of the document without a handler is
@@ -18,8 +18,8 @@ from starlette.requests import Request
 
 if TYPE_CHECKING:
     from ..auth import Identity
+    from ..served import Operation
     from ..services import Services
-    from ..spec import Operation
 
 
 @dataclass(frozen=True)

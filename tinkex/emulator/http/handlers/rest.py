@@ -14,12 +14,12 @@ from typing import Any
 from starlette.responses import Response
 
 from tinkex import types as T
+from tinkex.emulator.errors import HTTPProblem, not_found
+from tinkex.emulator.state.store import Checkpoint, Run
 from tinkex.paths import CHECKPOINT_TYPES
 
 from ..archive import stream_archive
-from ..errors import ApiError, not_found
 from ..services import Services
-from ..state import Checkpoint, Run
 from .paging import page
 from .registry import Call, handles
 
@@ -117,7 +117,7 @@ def delete_checkpoint(s: Services, call: Call) -> None:
 def publish_checkpoint(s: Services, call: Call) -> None:
     c = _own(s, call)
     if c.public:
-        raise ApiError(409, f"checkpoint {c.kind}/{c.name} is already public")
+        raise HTTPProblem(409, f"checkpoint {c.kind}/{c.name} is already public")
     s.store.set_public(c.run_id, c.kind, c.name, True)
     s.audit_checkpoint(call.owner, "checkpoint_publish", c)
 
@@ -126,7 +126,7 @@ def publish_checkpoint(s: Services, call: Call) -> None:
 def unpublish_checkpoint(s: Services, call: Call) -> None:
     c = _own(s, call)
     if not c.public:
-        raise ApiError(409, f"checkpoint {c.kind}/{c.name} is not public")
+        raise HTTPProblem(409, f"checkpoint {c.kind}/{c.name} is not public")
     s.store.set_public(c.run_id, c.kind, c.name, False)
     s.audit_checkpoint(call.owner, "checkpoint_unpublish", c)
 
@@ -136,7 +136,7 @@ def set_checkpoint_ttl(s: Services, call: Call) -> None:
     body: T.CheckpointTtlRequest = call.body
     c = _own(s, call)
     if body.ttl_seconds is not None and not 0 < body.ttl_seconds <= MAX_TTL:
-        raise ApiError(400, f"ttl_seconds must be between 1 and {MAX_TTL} (or null)")
+        raise HTTPProblem(400, f"ttl_seconds must be between 1 and {MAX_TTL} (or null)")
     s.store.set_expiry(c.run_id, c.kind, c.name, body.ttl_seconds)
     s.audit_checkpoint(call.owner, "checkpoint_ttl_set", c, ttl_seconds=body.ttl_seconds)
 
@@ -165,14 +165,14 @@ async def download_archive(s: Services, token: str) -> Response:
     claims: dict[str, Any] = s.links.open("archive", token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
     if c is None or c.owner != claims["o"]:
-        raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
+        raise HTTPProblem(404, "the checkpoint behind this archive URL no longer exists")
     return await archive_of(s, c)
 
 
 async def archive_of(s: Services, c: Checkpoint) -> Response:
     """The tar.gz of a checkpoint (its weights and a ``checkpoint.json``); 404 without files."""
     if not s.files.path(c.storage_key).exists():
-        raise ApiError(404, "the checkpoint behind this archive URL no longer exists")
+        raise HTTPProblem(404, "the checkpoint behind this archive URL no longer exists")
     run = s.store.run(c.run_id)
     manifest = {"tinker_path": f"tinker://{c.run_id}/{c.kind}/{c.name}",
                 "checkpoint_type": CHECKPOINT_TYPES[c.kind],

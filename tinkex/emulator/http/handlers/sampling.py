@@ -20,15 +20,15 @@ import numpy as np
 from starlette.responses import StreamingResponse
 
 from tinkex import types as T
+from tinkex.emulator.compute import convert
+from tinkex.emulator.compute.model import SampleResult, get_config, sample
+from tinkex.emulator.compute.model.stream import StreamedToken, check_params
+from tinkex.emulator.compute.model.stream import sample_stream as model_stream
+from tinkex.emulator.errors import HTTPProblem, UserError, not_found
+from tinkex.emulator.state.store import Sampler
 from tinkex.tokenizers import ByteTokenizer
 
-from .. import convert
-from ..errors import ApiError, UserError, not_found
-from ..model import SampleResult, get_config, sample
-from ..model.stream import StreamedToken, check_params
-from ..model.stream import sample_stream as model_stream
 from ..services import Services
-from ..state import Sampler
 from .registry import Call, handles
 
 MAX_SAMPLES = 256
@@ -56,13 +56,13 @@ def create_sampling_session(s: Services, call: Call) -> T.CreateSamplingSessionR
         s.catalog.preset(body.base_model)
         base_model, weights_key = body.base_model, None
     else:
-        raise ApiError(400, "create_sampling_session needs base_model or model_path")
+        raise HTTPProblem(400, "create_sampling_session needs base_model or model_path")
     if not s.store.add_sampler(sampler_id, call.owner, body.session_id, base_model,
                                body.model_path, weights_key, source_run_id):
         existing = s.store.sampler(sampler_id)
         if existing is None or (existing.base_model, existing.model_path) != (
                 base_model, body.model_path):
-            raise ApiError(409, f"sampling session {sampler_id!r} already exists")
+            raise HTTPProblem(409, f"sampling session {sampler_id!r} already exists")
     return T.CreateSamplingSessionResponse(sampling_session_id=sampler_id,
                                            type="create_sampling_session")
 
@@ -95,7 +95,7 @@ def _sampler_for(s: Services, owner: str, body: T.SampleRequest) -> Sampler:
     if body.base_model is not None:
         s.catalog.preset(body.base_model)
         return Sampler(f"base:{body.base_model}", owner, "", body.base_model, None, None)
-    raise ApiError(400, "asample needs sampling_session_id (or base_model / model_path)")
+    raise HTTPProblem(400, "asample needs sampling_session_id (or base_model / model_path)")
 
 
 def _prompt_length(prompt: T.ModelInput) -> int | None:
@@ -131,8 +131,8 @@ class _Targets:
             self.request, scores if self.gather is None else scores[self.gather])
 
 
-def _bad(field: str, msg: str) -> ApiError:
-    return ApiError(400, f"{field}: {msg}")
+def _bad(field: str, msg: str) -> HTTPProblem:
+    return HTTPProblem(400, f"{field}: {msg}")
 
 
 def _targets_of(tensor: T.TensorData, rows: int | None, vocab: int) -> _Targets:
@@ -153,7 +153,7 @@ def _targets_of(tensor: T.TensorData, rows: int | None, vocab: int) -> _Targets:
         try:
             ids = convert.array_of(tensor, name)
         except UserError as e:
-            raise ApiError(400, str(e)) from None
+            raise HTTPProblem(400, str(e)) from None
         values = ids.reshape(-1)
     else:
         if crow is None or col is None:
@@ -221,7 +221,7 @@ def asample(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.SampleRequest = call.body
     sampler = _sampler_for(s, call.owner, body)
     if not 1 <= body.num_samples <= MAX_SAMPLES:
-        raise ApiError(400, f"num_samples must be between 1 and {MAX_SAMPLES}")
+        raise HTTPProblem(400, f"num_samples must be between 1 and {MAX_SAMPLES}")
     max_len = s.catalog.max_context(sampler.base_model)
     vocab = get_config(s.catalog.preset(sampler.base_model)).vocab_size
     prompt_len = _prompt_length(body.prompt)
@@ -285,7 +285,7 @@ def sample_stream(s: Services, call: Call) -> StreamingResponse:
         check_params(get_config(s.catalog.preset(sampler.base_model)), max_tokens,
                      params.temperature, params.top_k, params.top_p)
     except (UserError, ValueError) as exc:
-        raise ApiError(400, str(exc)) from None
+        raise HTTPProblem(400, str(exc)) from None
 
     def events() -> Iterator[bytes]:
         # Starlette runs a plain iterator in its thread pool: each step of the model

@@ -15,12 +15,12 @@ from typing import Any
 from starlette.responses import Response
 
 from tinkex import types as T
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.state.ledger import RequestRow
+from tinkex.emulator.state.store import Session
 
 from ..auth import owner_for_urn, urn_of
-from ..errors import ApiError
-from ..ledger import RequestRow
 from ..services import Services
-from ..state import Session
 from .paging import page
 from .registry import Call, handles
 from .rest import wire_time
@@ -42,7 +42,7 @@ def session_heartbeat(s: Services, call: Call) -> T.SessionHeartbeatResponse:
     session = s.session(call.owner, body.session_id, active=False)
     if session.finished_reason is not None:
         # 410 is what stops the heartbeat loop of SDK >= 0.27.2.
-        raise ApiError(410, f"session {body.session_id!r} is finished")
+        raise HTTPProblem(410, f"session {body.session_id!r} is finished")
     s.store.touch_session(body.session_id)
     return T.SessionHeartbeatResponse(type="session_heartbeat")
 
@@ -144,7 +144,7 @@ def search_sessions(s: Services, call: Call) -> T.SessionSearchResponse:
             holder = s.ledger.project_owner(project)
             if holder not in (None, call.owner) or (
                     project.startswith("proj-default-") and project != default_project(call.owner)):
-                raise ApiError(403, f"project {project!r} is not one you may list")
+                raise HTTPProblem(403, f"project {project!r} is not one you may list")
     owners, now = _owners(call, body.owner), time.time()
     found: list[T.SessionSummary] = []
     cursor = body.cursor
@@ -206,7 +206,7 @@ async def download_trace(s: Services, token: str) -> Response:
     claims = s.links.open("trace", token)
     session = s.store.session(claims["s"])
     if session is None or session.owner != claims["o"]:
-        raise ApiError(404, "the session behind this URL no longer exists")
+        raise HTTPProblem(404, "the session behind this URL no longer exists")
     trace = build_trace(session, s.ledger.requests(session.session_id))
     return Response(json.dumps(trace, separators=(",", ":")), media_type="application/json",
                     headers={"Content-Disposition":

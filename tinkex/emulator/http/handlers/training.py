@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from tinkex import types as T
+from tinkex.emulator.compute import convert
+from tinkex.emulator.compute.model import Datum, LoraConfig
+from tinkex.emulator.errors import HTTPProblem, ServerFailure, UserError
+from tinkex.emulator.state.store import Run
 from tinkex.proto.codec import ForwardBackwardCall
 
-from .. import convert
 from ..auth import urn_of
-from ..errors import ApiError, ServerFailure, UserError
-from ..model import Datum, LoraConfig
 from ..services import Services, check_name
-from ..state import Run
 from .custom_loss import CUSTOM, loss_for, run_custom
 from .registry import Call, checks_raw, handles
 
@@ -36,7 +36,7 @@ def _lora(config: T.LoraConfig | None) -> dict[str, Any]:
     try:
         LoraConfig(**lora)
     except (TypeError, ValueError) as e:
-        raise ApiError(400, f"invalid lora_config: {e}") from None
+        raise HTTPProblem(400, f"invalid lora_config: {e}") from None
     return lora
 
 
@@ -49,7 +49,7 @@ def _new_run(s: Services, owner: str, session_id: str, model_seq_id: int, base_m
     run = s.store.run(run_id)
     assert run is not None
     if run.base_model != base_model or run.lora != lora:
-        raise ApiError(409, f"model {run_id!r} already exists with other settings")
+        raise HTTPProblem(409, f"model {run_id!r} already exists with other settings")
     return run
 
 
@@ -61,14 +61,14 @@ PRE_SESSION_SDK = (
 @checks_raw("create_model")
 def _create_model_needs_a_session(data: Any) -> None:
     if isinstance(data, dict) and "base_model" in data and "session_id" not in data:
-        raise ApiError(400, PRE_SESSION_SDK)
+        raise HTTPProblem(400, PRE_SESSION_SDK)
 
 
 @handles("create_model")
 def create_model(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.CreateModelRequest = call.body
     if body.optimizer_config is not None and body.optimizer_config.type != "adamw":
-        raise ApiError(400, f"optimizer {body.optimizer_config.type!r} is not supported; "
+        raise HTTPProblem(400, f"optimizer {body.optimizer_config.type!r} is not supported; "
                             "the emulator has adamw only")
     run = _new_run(s, call.owner, body.session_id, body.model_seq_id, body.base_model,
                    _lora(body.lora_config), body.user_metadata)
@@ -136,7 +136,7 @@ def _record_pass(s: Services, run_id: str, batch: list[Datum], loss_fn: str,
 def _pass(s: Services, call: Call, model_id: str, seq_id: int | None,
           fb_input: T.ForwardBackwardInput, backward: bool) -> T.UntypedAPIFuture:
     if not fb_input.data:  # protobuf bodies bypass the JSON schema's minItems
-        raise ApiError(400, "data: is empty; a pass needs at least one datum")
+        raise HTTPProblem(400, "data: is empty; a pass needs at least one datum")
     run = s.run(call.owner, model_id)
     max_len = s.catalog.max_context(run.base_model)
     custom = (loss_for(s, run, fb_input.loss_fn_config)
@@ -184,7 +184,7 @@ def forward_backward(s: Services, call: Call) -> T.UntypedAPIFuture:
 def optim_step(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.OptimStepRequest = call.body
     if body.optimizer_params is not None:
-        raise ApiError(400, "optimizer_params (dimuon) is not supported; send adam_params")
+        raise HTTPProblem(400, "optimizer_params (dimuon) is not supported; send adam_params")
     run = s.run(call.owner, body.model_id)
     params = (body.adam_params or T.AdamParams()).model_dump()
 
@@ -220,7 +220,7 @@ def _save(s: Services, run: Run, kind: str, name: str, state: dict[str, np.ndarr
 
 def _check_ttl(ttl_seconds: int | None) -> int | None:
     if ttl_seconds is not None and ttl_seconds <= 0:
-        raise ApiError(400, "ttl_seconds must be positive (or null for no expiry)")
+        raise HTTPProblem(400, "ttl_seconds must be positive (or null for no expiry)")
     return ttl_seconds
 
 
@@ -238,7 +238,7 @@ def save_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
                                          type="save_weights")
             return s.future(s.submit(call.owner, "SaveWeights", lambda: done),
                             model_id=run.run_id)
-        raise ApiError(409, f"checkpoint weights/{name} already exists (set overwrite)")
+        raise HTTPProblem(409, f"checkpoint weights/{name} already exists (set overwrite)")
 
     def work() -> T.SaveWeightsResponse:
         state = s.models.get(run.run_id).state_dict(include_optimizer=True)
@@ -274,7 +274,7 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
             return s.future(s.submit(call.owner, "SaveWeightsForSampler", lambda: done),
                             model_id=run.run_id)
         if existing is not None:
-            raise ApiError(409, f"sampling session {sampler_id!r} already exists")
+            raise HTTPProblem(409, f"sampling session {sampler_id!r} already exists")
 
         def work() -> T.SaveWeightsForSamplerResponseInternal:
             state = s.models.get(run.run_id).state_dict(include_optimizer=False)
@@ -284,7 +284,7 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
             return T.SaveWeightsForSamplerResponseInternal(sampling_session_id=sampler_id,
                                                           type="save_weights_for_sampler")
     else:
-        raise ApiError(400, "save_weights_for_sampler needs a path (named save) or "
+        raise HTTPProblem(400, "save_weights_for_sampler needs a path (named save) or "
                             "sampling_session_seq_id (ephemeral save)")
     record = s.submit_training(call.owner, run, body.seq_id, "SaveWeightsForSampler", work)
     return s.future(record, model_id=run.run_id)
@@ -319,13 +319,13 @@ def load_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
     elif body.session_id is not None and body.model_seq_id is not None:
         base = body.base_model or source.base_model
         if s.catalog.preset(base) != s.catalog.preset(source.base_model):
-            raise ApiError(400, f"checkpoint {body.path!r} was trained on "
+            raise HTTPProblem(400, f"checkpoint {body.path!r} was trained on "
                                 f"{source.base_model!r}, not {base!r}")
         run = _new_run(s, call.owner, body.session_id, body.model_seq_id, base, source.lora,
                        body.user_metadata)
         seq_id, key = None, ("create", run.run_id)
     else:
-        raise ApiError(400, "load_weights needs model_id (load into an existing model) or "
+        raise HTTPProblem(400, "load_weights needs model_id (load into an existing model) or "
                             "session_id and model_seq_id (create a model from the checkpoint)")
     storage_key, creating = checkpoint.storage_key, body.model_id is None
     s.audit_checkpoint(call.owner, "checkpoint_read", checkpoint, purpose="load_weights")

@@ -21,11 +21,11 @@ from typing import Any
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from tinkex import types as T
+from tinkex.emulator.compute.model import get_config
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.state.store import Checkpoint
 
-from ..errors import ApiError
-from ..model import get_config
 from ..services import Services
-from ..state import Checkpoint
 from .registry import Call, handles
 from .rest import MAX_TTL, wire_time
 
@@ -39,11 +39,11 @@ def _copy_target(s: Services, call: Call, body: T.CopyWeightsRequest,
     """(session id, run id) of the copy; the session is created for project copies."""
     if body.session_id is not None:
         if body.model_seq_id is None:
-            raise ApiError(400, "copy_weights with session_id needs model_seq_id too")
+            raise HTTPProblem(400, "copy_weights with session_id needs model_seq_id too")
         s.session(call.owner, body.session_id)
         return body.session_id, f"{body.session_id}:train:{body.model_seq_id}"
     if not body.destination_project_id:
-        raise ApiError(400, "copy_weights needs destination_project_id, or session_id and "
+        raise HTTPProblem(400, "copy_weights needs destination_project_id, or session_id and "
                             "model_seq_id")
     project = s.project_for(call.owner, body.destination_project_id)
     key = call.request.headers.get("x-idempotency-key") or uuid.uuid4().hex
@@ -61,7 +61,7 @@ def copy_weights(s: Services, call: Call) -> T.CopyWeightsResponse:
     body: T.CopyWeightsRequest = call.body
     token = call.request.headers.get(ACCESS_TOKEN_HEADER) or body.weights_access_token
     if body.ttl_seconds is not None and not MIN_COPY_TTL <= body.ttl_seconds <= MAX_TTL:
-        raise ApiError(400, f"ttl_seconds must be between {MIN_COPY_TTL} and {MAX_TTL} "
+        raise HTTPProblem(400, f"ttl_seconds must be between {MIN_COPY_TTL} and {MAX_TTL} "
                             "(or null for no expiry)")
     source = s.checkpoint_at(call.owner, body.source_path, token)
     source_run = s.store.run(source.run_id)
@@ -75,7 +75,7 @@ def copy_weights(s: Services, call: Call) -> T.CopyWeightsResponse:
         s.audit_checkpoint(call.owner, "checkpoint_read", source, purpose="copy")
         s.audit_checkpoint(call.owner, "checkpoint_copy", source, destination=path)
     elif s.store.checkpoint(run_id, source.kind, source.name) is None:
-        raise ApiError(409, f"training run {run_id!r} already exists")
+        raise HTTPProblem(409, f"training run {run_id!r} already exists")
     return T.CopyWeightsResponse(tinker_path=path)
 
 
@@ -85,7 +85,7 @@ def get_external_weights_urls(s: Services, call: Call) -> T.ExternalWeightsUrlsR
     c = s.checkpoint(call.owner, p["training_run_id"], p["checkpoint_kind"], p["checkpoint_name"],
                      public_ok=True)
     if c.kind != "external_weights":
-        raise ApiError(400, f"{c.kind}/{c.name} is not an external weights checkpoint; "
+        raise HTTPProblem(400, f"{c.kind}/{c.name} is not an external weights checkpoint; "
                             "export one with save_weights_external")
     token, expires = s.links.issue("external", {"r": c.run_id, "k": c.kind, "n": c.name,
                                                 "o": c.owner})
@@ -112,7 +112,7 @@ async def download_external(s: Services, token: str, name: str) -> Response:
     claims = s.links.open("external", token)
     c = s.store.checkpoint(claims["r"], claims["k"], claims["n"])
     if c is None or c.owner != claims["o"] or not s.files.path(c.storage_key).exists():
-        raise ApiError(404, "the checkpoint behind this URL no longer exists")
+        raise HTTPProblem(404, "the checkpoint behind this URL no longer exists")
     if name == "adapter_model.safetensors":
         return FileResponse(s.files.path(c.storage_key), media_type="application/octet-stream",
                             filename=name)
@@ -125,4 +125,4 @@ async def download_external(s: Services, token: str, name: str) -> Response:
         return JSONResponse({"model_type": "tinkex-byte-transformer", "name": run.base_model,
                              **{k: v for k, v in dataclasses.asdict(config).items()
                                 if k != "name"}})
-    raise ApiError(404, f"no file {name!r} in this export; files: {', '.join(EXTERNAL_FILES)}")
+    raise HTTPProblem(404, f"no file {name!r} in this export; files: {', '.join(EXTERNAL_FILES)}")
