@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tinkex.core.model import Param
 from tinkex.emulator.errors import HTTPProblem
 
 from . import encoding, served
@@ -37,6 +38,7 @@ from .handlers import HANDLERS, RAW_CHECKS, Call, check_registry
 from .handlers.rest import download_archive
 from .handlers.sessions import download_trace
 from .handlers.weights import download_external
+from .served import ServedOperation
 from .services import Services
 
 log = logging.getLogger("tinkex.emulator")
@@ -83,7 +85,7 @@ def _check_json(value: Any, loc: list[Any]) -> None:
             _check_json(item, [*loc, i])
 
 
-def _check_range(value: int, schema: dict[str, Any], loc: list[Any]) -> None:
+def _check_range(value: int, schema: Mapping[str, Any], loc: list[Any]) -> None:
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and value < low:
         raise HTTPProblem(422, _field_error(loc, f"must be >= {low}", "greater_than_equal"))
@@ -91,9 +93,9 @@ def _check_range(value: int, schema: dict[str, Any], loc: list[Any]) -> None:
         raise HTTPProblem(422, _field_error(loc, f"must be <= {high}", "less_than_equal"))
 
 
-def _coerce_param(param: served.Param, raw: str) -> Any:
+def _coerce_param(param: Param, raw: str) -> Any:
     schema = param.schema
-    loc = [param.location, param.name]
+    loc = [param.location, param.wire_name]
     if schema.get("type") == "integer":
         try:
             value = int(raw)
@@ -109,18 +111,18 @@ def _coerce_param(param: served.Param, raw: str) -> Any:
     return raw
 
 
-def parse_params(op: served.Operation, request: Request) -> dict[str, Any]:
+def parse_params(op: ServedOperation, request: Request) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for param in op.params:
         source = request.path_params if param.location == "path" else request.query_params
-        raw = source.get(param.name)
+        raw = source.get(param.wire_name)
         if raw is None:
             if param.required:
-                raise HTTPProblem(422, _field_error([param.location, param.name], "field required",
-                                                 "missing"))
-            values[param.name] = param.schema.get("default")
+                raise HTTPProblem(422, _field_error([param.location, param.wire_name],
+                                                    "field required", "missing"))
+            values[param.wire_name] = param.schema.get("default")
         else:
-            values[param.name] = _coerce_param(param, raw)
+            values[param.wire_name] = _coerce_param(param, raw)
     return values
 
 
@@ -139,12 +141,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def parse_body(op: served.Operation, request: Request, limit: int) -> Any:
+async def parse_body(op: ServedOperation, request: Request, limit: int) -> Any:
     if op.body_model is None:
         return None
     raw = await read_body(request, limit)
     if encoding.is_protobuf(request.headers.get("content-type")):
-        return encoding.decode_request(op.operation_id, raw,
+        return encoding.decode_request(op.operation.id, raw,
                                        request.headers.get("content-encoding"))
     try:
         data = json.loads(raw)
@@ -154,7 +156,7 @@ async def parse_body(op: served.Operation, request: Request, limit: int) -> Any:
     except ValueError as e:
         msg = "request body is required" if not raw.strip() else f"malformed JSON body: {e}"
         raise HTTPProblem(400, msg) from None
-    raw_check = RAW_CHECKS.get(op.operation_id)
+    raw_check = RAW_CHECKS.get(op.operation.id)
     if raw_check is not None:
         raw_check(data)
     try:
@@ -167,29 +169,32 @@ async def parse_body(op: served.Operation, request: Request, limit: int) -> Any:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _endpoint(services: Services, ops: dict[str, served.Operation]) -> Endpoint:
+def _endpoint(services: Services, ops: dict[str, ServedOperation]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        op = ops[request.method]
+        served_op = ops[request.method]
+        op = served_op.operation
         trace = request.headers.get("traceparent")
         if trace is not None and log.isEnabledFor(logging.INFO):  # joins the caller's trace
             log.info("%s %s (%s) traceparent=%s", request.method, request.url.path,
-                     op.operation_id, trace)
+                     op.id, trace)
         try:
-            if op.operation_id not in HANDLERS:
+            if op.id not in HANDLERS:
                 raise HTTPProblem(501, f"the emulator does not implement operation "
-                                    f"{op.operation_id!r} ({request.method} {op.path})",
+                                       f"{op.id!r} ({request.method} {op.path})",
                                {"x-should-retry": "false"})  # asking again will not help
             if applies_to(op.path):
-                await services.faults.before_operation(op.operation_id)
+                await services.faults.before_operation(op.id)
             identity = services.auth.identify(request.headers) if op.auth else None
             call = Call(owner=identity.owner if identity else "", identity=identity,
-                        params=parse_params(op, request),
-                        body=await parse_body(op, request, services.config.max_body_bytes),
+                        params=parse_params(served_op, request),
+                        body=await parse_body(served_op, request,
+                                              services.config.max_body_bytes),
                         request=request)
+            seq_field = served_op.sequence_field
             resent = (services.resent(call.owner, getattr(call.body, "model_id", None),
-                                      getattr(call.body, op.sequence_field, None))
-                      if op.sequence_field is not None else None)
-            result = resent or HANDLERS[op.operation_id](services, call)
+                                      getattr(call.body, seq_field, None))
+                      if seq_field is not None else None)
+            result = resent or HANDLERS[op.id](services, call)
             if inspect.isawaitable(result):
                 result = await result
             return to_response(result)
@@ -210,10 +215,10 @@ async def _not_routed(request: Request, exc: Exception) -> Response:
 def build_app(services: Services) -> Any:
     """The ASGI app (Starlette inside the connection-dropping fault layer)."""
     operations = served.operations()
-    check_registry(operations)
-    by_path: dict[str, dict[str, served.Operation]] = defaultdict(dict)
-    for op in operations:
-        by_path[op.path][op.method] = op
+    check_registry(s.operation for s in operations)
+    by_path: dict[str, dict[str, ServedOperation]] = defaultdict(dict)
+    for s in operations:
+        by_path[s.operation.path][s.operation.method] = s
     routes: list[BaseRoute] = [Route(path, _endpoint(services, ops), methods=list(ops))
                                for path, ops in by_path.items()]
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 if TYPE_CHECKING:
+    from tinkex.core.model import Operation
+
     from ..auth import Identity
-    from ..served import Operation
     from ..services import Services
 
 
@@ -66,12 +67,12 @@ def checks_raw(operation_id: str) -> Callable[[RawCheck], RawCheck]:
 
 def unserved(operations: Iterable[Operation]) -> list[str]:
     """The operations of the document that no handler serves (each answers 501)."""
-    return sorted({op.operation_id for op in operations} - set(HANDLERS))
+    return sorted({op.id for op in operations} - set(HANDLERS))
 
 
 def check_registry(operations: Iterable[Operation]) -> None:
     """Fail loudly if a handler serves an operation the document does not have."""
-    extra = sorted(set(HANDLERS) - {op.operation_id for op in operations})
+    extra = sorted(set(HANDLERS) - {op.id for op in operations})
     if extra:
         raise RuntimeError(f"emulator handlers do not match the API document: "
                            f"no operation for {extra}")
