@@ -36,7 +36,7 @@ class Catalog:
         preset = self.lookup(name)
         if preset is None:
             raise HTTPProblem(400, f"unknown base model {name!r}; available: "
-                                f"{', '.join(self.names())}")
+                                   f"{', '.join(self.names())}")
         return preset
 
     def max_context(self, name: str) -> int:

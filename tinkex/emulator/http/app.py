@@ -101,7 +101,7 @@ def _coerce_param(param: Param, raw: str) -> Any:
             value = int(raw)
         except ValueError:
             raise HTTPProblem(422, _field_error(loc, "value is not a valid integer",
-                                             "int_parsing")) from None
+                                                "int_parsing")) from None
         _check_json(value, loc)
         _check_range(value, schema, loc)
         return value
@@ -163,7 +163,7 @@ async def parse_body(op: ServedOperation, request: Request, limit: int) -> Any:
         return op.body_model.model_validate(data)
     except ValidationError as e:
         raise HTTPProblem(422, [{"loc": ["body", *err["loc"]], "msg": err["msg"],
-                              "type": err["type"]} for err in e.errors()]) from None
+                                 "type": err["type"]} for err in e.errors()]) from None
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -181,7 +181,7 @@ def _endpoint(services: Services, ops: dict[str, ServedOperation]) -> Endpoint:
             if op.id not in HANDLERS:
                 raise HTTPProblem(501, f"the emulator does not implement operation "
                                        f"{op.id!r} ({request.method} {op.path})",
-                               {"x-should-retry": "false"})  # asking again will not help
+                                  {"x-should-retry": "false"})  # asking again will not help
             if applies_to(op.path):
                 await services.faults.before_operation(op.id)
             identity = services.auth.identify(request.headers) if op.auth else None

@@ -125,7 +125,7 @@ class Authenticator:
             identity = owner_of_key(value)
         else:
             raise HTTPProblem(401, f"invalid API key: it must start with {PREFIX!r} "
-                                "(or be a JWT from /api/v1/auth/token)")
+                                   "(or be a JWT from /api/v1/auth/token)")
         if self._is_revoked(identity.key_hash):
             raise (_invalid_token("the API key behind this token was revoked")
                    if identity.via_jwt else HTTPProblem(401, "this API key was revoked"))

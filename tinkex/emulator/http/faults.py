@@ -86,7 +86,7 @@ class Faults:
             raise HTTPProblem(status, f"injected server error ({operation_id})")
         if operation_id == "asample" and self._roll(self.config.rate_429, "429"):
             raise HTTPProblem(429, "sampling backpressure (injected): retry later",
-                           {"Retry-After": "1"})
+                              {"Retry-After": "1"})
 
     def pause(self, record: FutureRecord) -> None:
         """Hold a new future in a paused queue for the configured time."""

@@ -51,7 +51,7 @@ def check_name(name: str | None) -> str:
     """Checkpoint names become URL segments and ids: no slashes, nothing exotic."""
     if name is None or not _NAME.fullmatch(name) or name in (".", ".."):
         raise HTTPProblem(400, f"invalid checkpoint name {name!r}: use 1-200 characters "
-                            "from letters, digits and ._:+=@-")
+                               "from letters, digits and ._:+=@-")
     return name
 
 
@@ -122,7 +122,7 @@ class Services:
             raise not_found("session", session_id)
         if active and session.finished_reason is not None:
             raise HTTPProblem(400, f"session {session_id!r} was finished "
-                                f"({session.finished_reason}); start a new session")
+                                   f"({session.finished_reason}); start a new session")
         return session
 
     def run(self, owner: str, run_id: str, *, active: bool = True) -> Run:
@@ -132,7 +132,7 @@ class Services:
         if active:
             if run.frozen:
                 raise HTTPProblem(400, f"training run {run_id!r} holds copied weights and cannot "
-                                    "be trained on; create a training client from its checkpoint")
+                                       "be trained on; create a training client from its checkpoint")
             self.session(owner, run.session_id)
         return run
 

@@ -34,7 +34,7 @@ def get_audit_log(s: Services, call: Call) -> T.AuditLogResponse:
             day = date.fromisoformat(call.params["day"])
         except ValueError:
             raise HTTPProblem(422, [{"loc": ["query", "day"], "msg": "must be a date, YYYY-MM-DD",
-                                  "type": "date_parsing"}]) from None
+                                     "type": "date_parsing"}]) from None
         start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
         stop = start + 86400
     prefix = _EVENT_PREFIXES.get(event_type)
@@ -53,7 +53,7 @@ def _instant(call: Call, name: str) -> datetime:
         value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
         raise HTTPProblem(422, [{"loc": ["query", name], "msg": "must be an RFC 3339 date-time",
-                              "type": "datetime_parsing"}]) from None
+                                 "type": "datetime_parsing"}]) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     if value.minute or value.second or value.microsecond:

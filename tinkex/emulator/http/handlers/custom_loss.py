@@ -57,7 +57,7 @@ def loss_for(s: Services, run: Run, config: dict[str, Any] | None) -> CustomLoss
     loss_id = (config or {}).get("loss_id")
     if not isinstance(loss_id, str):
         raise HTTPProblem(400, 'loss_fn "custom" needs loss_fn_config {"loss_id": <id from '
-                            'create_custom_loss>}')
+                               'create_custom_loss>}')
     loss = s.ledger.custom_loss(loss_id)
     if loss is None or loss.owner != run.owner:
         raise not_found("custom loss", loss_id)

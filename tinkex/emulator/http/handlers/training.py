@@ -69,7 +69,7 @@ def create_model(s: Services, call: Call) -> T.UntypedAPIFuture:
     body: T.CreateModelRequest = call.body
     if body.optimizer_config is not None and body.optimizer_config.type != "adamw":
         raise HTTPProblem(400, f"optimizer {body.optimizer_config.type!r} is not supported; "
-                            "the emulator has adamw only")
+                               "the emulator has adamw only")
     run = _new_run(s, call.owner, body.session_id, body.model_seq_id, body.base_model,
                    _lora(body.lora_config), body.user_metadata)
 
@@ -285,7 +285,7 @@ def save_weights_for_sampler(s: Services, call: Call) -> T.UntypedAPIFuture:
                                                           type="save_weights_for_sampler")
     else:
         raise HTTPProblem(400, "save_weights_for_sampler needs a path (named save) or "
-                            "sampling_session_seq_id (ephemeral save)")
+                               "sampling_session_seq_id (ephemeral save)")
     record = s.submit_training(call.owner, run, body.seq_id, "SaveWeightsForSampler", work)
     return s.future(record, model_id=run.run_id)
 
@@ -320,13 +320,13 @@ def load_weights(s: Services, call: Call) -> T.UntypedAPIFuture:
         base = body.base_model or source.base_model
         if s.catalog.preset(base) != s.catalog.preset(source.base_model):
             raise HTTPProblem(400, f"checkpoint {body.path!r} was trained on "
-                                f"{source.base_model!r}, not {base!r}")
+                                   f"{source.base_model!r}, not {base!r}")
         run = _new_run(s, call.owner, body.session_id, body.model_seq_id, base, source.lora,
                        body.user_metadata)
         seq_id, key = None, ("create", run.run_id)
     else:
         raise HTTPProblem(400, "load_weights needs model_id (load into an existing model) or "
-                            "session_id and model_seq_id (create a model from the checkpoint)")
+                               "session_id and model_seq_id (create a model from the checkpoint)")
     storage_key, creating = checkpoint.storage_key, body.model_id is None
     s.audit_checkpoint(call.owner, "checkpoint_read", checkpoint, purpose="load_weights")
 

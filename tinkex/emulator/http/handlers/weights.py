@@ -44,7 +44,7 @@ def _copy_target(s: Services, call: Call, body: T.CopyWeightsRequest,
         return body.session_id, f"{body.session_id}:train:{body.model_seq_id}"
     if not body.destination_project_id:
         raise HTTPProblem(400, "copy_weights needs destination_project_id, or session_id and "
-                            "model_seq_id")
+                               "model_seq_id")
     project = s.project_for(call.owner, body.destination_project_id)
     key = call.request.headers.get("x-idempotency-key") or uuid.uuid4().hex
     # The same idempotency key (a retried call) names the same copy.
@@ -62,7 +62,7 @@ def copy_weights(s: Services, call: Call) -> T.CopyWeightsResponse:
     token = call.request.headers.get(ACCESS_TOKEN_HEADER) or body.weights_access_token
     if body.ttl_seconds is not None and not MIN_COPY_TTL <= body.ttl_seconds <= MAX_TTL:
         raise HTTPProblem(400, f"ttl_seconds must be between {MIN_COPY_TTL} and {MAX_TTL} "
-                            "(or null for no expiry)")
+                               "(or null for no expiry)")
     source = s.checkpoint_at(call.owner, body.source_path, token)
     source_run = s.store.run(source.run_id)
     assert source_run is not None
@@ -86,7 +86,7 @@ def get_external_weights_urls(s: Services, call: Call) -> T.ExternalWeightsUrlsR
                      public_ok=True)
     if c.kind != "external_weights":
         raise HTTPProblem(400, f"{c.kind}/{c.name} is not an external weights checkpoint; "
-                            "export one with save_weights_external")
+                               "export one with save_weights_external")
     token, expires = s.links.issue("external", {"r": c.run_id, "k": c.kind, "n": c.name,
                                                 "o": c.owner})
     base = str(call.request.base_url).rstrip("/")
