@@ -242,7 +242,7 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
 
 
 def emulator_rows(pythons: dict[str, Path], rounds: int) -> list[Row]:
-    from tinkex.emulator.process import EmulatorProcess
+    from tinkex.emulator.run.process import EmulatorProcess
 
     seq = Row("emulator: sample sequential (server compute in)", "ms",
               targets={"0.24.1": 1.0, "0.38.0": 1.0})
