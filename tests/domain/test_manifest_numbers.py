@@ -18,7 +18,7 @@ from tinkex._spec import load_operation_table
 from tinkex.codegen.build import compile_file
 from tinkex.core.errors import APIConnectionError, APIStatusError, FutureExpiredError
 from tinkex.core.model.operations import OperationTable, load_table
-from tinkex.emulator.encoding import _request_decoder
+from tinkex.emulator.http.encoding import _request_decoder
 from tinkex.proto import codec
 from tinkex.sampling_client import RESAMPLE_POLICY, RetryConfig, _retryable
 from tinkex.types import Datum, ModelInput

@@ -21,10 +21,11 @@ import zstandard
 from emulator_client import TEXT, Client, StartEmulator, datum, fb_body, optim_body
 
 from tinkex import types as T
-from tinkex.emulator import FaultConfig, auth
-from tinkex.emulator.encoding import _request_decoder
-from tinkex.emulator.handlers.service import CLIENT_CONFIG
-from tinkex.emulator.spec import document_bytes, operations
+from tinkex.emulator import FaultConfig
+from tinkex.emulator.http import auth
+from tinkex.emulator.http.encoding import _request_decoder
+from tinkex.emulator.http.handlers.service import CLIENT_CONFIG
+from tinkex.emulator.http.served import document_bytes, operations
 from tinkex.proto import codec, pb
 from tinkex.proto.compression import UnsupportedEncodingError, compress, decompress
 
@@ -401,7 +402,7 @@ def manifest_protobuf_operations() -> set[str]:
 
 
 def test_the_operations_that_take_protobuf_are_the_ones_the_document_lists() -> None:
-    decoded = {op.operation_id for op in operations() if _request_decoder(op.operation_id)}
+    decoded = {op.operation.id for op in operations() if _request_decoder(op.operation.id)}
     assert decoded == manifest_protobuf_operations() == {"forward_backward"}
 
 

@@ -10,6 +10,13 @@ test with the ``tinkex_emulator`` pytest fixture, or in-process::
 The server's dependencies (starlette, uvicorn, safetensors, jinja2) are imported only
 when one of these names is used, so the pytest plugin and ``EmulatorProcess``
 work without them in the test process.
+
+The package is laid out by role, each layer importing only those below it:
+:mod:`.errors` (the outcomes every layer raises) and :mod:`.config` (the
+settings) are shared; :mod:`.state` keeps rows, files and accepted requests;
+:mod:`.compute` holds the numpy model and the threads that run it; :mod:`.http`
+is the Starlette application, its handlers and the console; :mod:`.run` starts
+it all (thread, foreground, in-process, child process, pytest fixture).
 """
 
 from __future__ import annotations
@@ -19,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .__main__ import main
     from .config import EmulatorConfig, FaultConfig
-    from .server import Emulator
+    from .run.server import Emulator
 
 __all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "main"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Emulator":
-        from .server import Emulator
+        from .run.server import Emulator
         return Emulator
     if name in ("EmulatorConfig", "FaultConfig"):
         from . import config
