@@ -47,8 +47,9 @@ Semantics (documented here because the HTTP server exposes them unchanged):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -285,66 +286,101 @@ def sample(
     logits = logits[0]
     result = SampleResult(sequences=[])
     if prompt_logprobs or topk_prompt_logprobs or prompt_alt_tokens_k or targets is not None:
-        # lp[i - 1] is the distribution over prompt[i] given prompt[:i]
-        lp = log_softmax(logits.astype(np.float64))
-        first = 1 if prompt_logprobs_last_n is None else P - int(prompt_logprobs_last_n)
-        if prompt_logprobs:
-            plp: list[float | None] = [None] * first
-            plp += [None if image_mask[0, i] else float(lp[i - 1, ids[0, i]])
-                    for i in range(first, P)]
-            result.prompt_logprobs = plp
-        if topk_prompt_logprobs:
-            k = min(int(topk_prompt_logprobs), cfg.vocab_size)
-            tk: list[TopkRow | None] = [None] * first
-            tk += _topk_rows(lp[first - 1 : P - 1], k)
-            result.topk_prompt_logprobs = tk
-        if prompt_alt_tokens_k:
-            # own stream (a child of `seed`), so the samples stay those of `seed`
-            alt_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-            result.prompt_alt_tokens = draw_alternatives(
-                logits[:-1], lp[:-1], int(prompt_alt_tokens_k), temperature, alt_rng)
-        if targets is not None:
-            cells = targets.astype(np.int64)
-            rows = np.arange(P - 1)[:, None]
-            scored = lp[rows, np.maximum(cells, 0)]
-            result.target_prompt_logprobs = np.where(cells >= 0, scored, 0.0).astype(np.float32)
+        _score_prompt(result, cfg, logits, ids, image_mask, seed, temperature,
+                      prompt_logprobs, topk_prompt_logprobs, prompt_logprobs_last_n,
+                      prompt_alt_tokens_k, targets)
     k_sample = min(int(topk_sample_logprobs), cfg.vocab_size)
-
     n_new = min(int(max_tokens), cfg.max_seq_len - P)
-    tokens: list[list[int]] = [[] for _ in range(S)]
-    logprobs: list[list[float]] = [[] for _ in range(S)]
-    topk: list[list[TopkRow]] = [[] for _ in range(S)]
-    text = [bytearray() for _ in range(S)]
-    reasons: list[str | None] = [None] * S
+    runs = [_Run() for _ in range(S)]
+    chosen_at = _decode(cfg, W, logits, cache, P, n_new, S, temperature, top_k, top_p, rng,
+                        k_sample)
+    for chosen, lp, step_topk in chosen_at:
+        for s, run in enumerate(runs):
+            if run.reason is None:
+                run.take(int(chosen[s]), lp[s], None if step_topk is None else step_topk[s],
+                         stop_ids, stop_strs)
+        if all(run.reason is not None for run in runs):
+            chosen_at.close()
+            break
+    result.sequences = [
+        SampledSequence(run.tokens, run.logprobs, run.reason or "length",
+                        run.topk if k_sample else None)
+        for run in runs
+    ]
+    return result
+
+
+class _Run:
+    """One sequence being sampled: its tokens so far, and why it stopped (None: still going)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.logprobs: list[float] = []
+        self.topk: list[TopkRow] = []
+        self.text = bytearray()
+        self.reason: str | None = None
+
+    def take(self, tok: int, lp: np.ndarray, topk: TopkRow | None,
+             stop_ids: set[int], stop_strs: Sequence[bytes]) -> None:
+        self.tokens.append(tok)
+        self.logprobs.append(float(lp[tok]))
+        if topk is not None:
+            self.topk.append(topk)
+        if tok in stop_ids:
+            self.reason = "stop"
+        elif stop_strs and tok < 256:
+            self.text.append(tok)
+            if any(self.text.endswith(x) for x in stop_strs):
+                self.reason = "stop"
+
+
+def _decode(cfg: ModelConfig, W: Weights, logits: np.ndarray, cache: Any, P: int, n_new: int,
+            S: int, temperature: float, top_k: int, top_p: float, rng: np.random.Generator,
+            k_sample: int) -> Generator[tuple[np.ndarray, np.ndarray, list[TopkRow] | None],
+                                        None, None]:
+    """Yield, step by step, the tokens chosen for the ``S`` sequences, their log-probabilities
+    and (``k_sample``) top-k rows; the KV decoder is built only if a second step is wanted."""
     next_logits = np.repeat(logits[-1:], S, axis=0)
     decoder = None
     for step in range(n_new):
         chosen = choose_tokens(next_logits, temperature, top_k, top_p, rng)
         lp = log_softmax(next_logits.astype(np.float64))
-        step_topk = _topk_rows(lp, k_sample) if k_sample else None
-        for s in range(S):
-            if reasons[s] is not None:
-                continue
-            tok = int(chosen[s])
-            tokens[s].append(tok)
-            logprobs[s].append(float(lp[s, tok]))
-            if step_topk is not None:
-                topk[s].append(step_topk[s])
-            if tok in stop_ids:
-                reasons[s] = "stop"
-            elif stop_strs and tok < 256:
-                text[s].append(tok)
-                if any(text[s].endswith(x) for x in stop_strs):
-                    reasons[s] = "stop"
-        if all(r is not None for r in reasons) or step == n_new - 1:
-            break
+        yield chosen, lp, (_topk_rows(lp, k_sample) if k_sample else None)
+        if step == n_new - 1:
+            return
         if decoder is None:
             kv = [(c["k"], c["v"]) for c in cache.layers]
             decoder = _KVDecoder(cfg, W, kv, S, P + n_new)
         next_logits = decoder.step(chosen, P + step)
-    result.sequences = [
-        SampledSequence(tokens[s], logprobs[s], reasons[s] or "length",
-                        topk[s] if k_sample else None)
-        for s in range(S)
-    ]
-    return result
+
+
+def _score_prompt(result: SampleResult, cfg: ModelConfig, logits: np.ndarray, ids: np.ndarray,
+                  image_mask: np.ndarray, seed: int | None, temperature: float,
+                  prompt_logprobs: bool, topk_prompt_logprobs: int,
+                  prompt_logprobs_last_n: int | None, prompt_alt_tokens_k: int,
+                  targets: np.ndarray | None) -> None:
+    """Fill ``result``'s prompt scores: log-probabilities, top-k rows, alternatives, targets."""
+    P = ids.shape[1]
+    # lp[i - 1] is the distribution over prompt[i] given prompt[:i]
+    lp = log_softmax(logits.astype(np.float64))
+    first = 1 if prompt_logprobs_last_n is None else P - int(prompt_logprobs_last_n)
+    if prompt_logprobs:
+        plp: list[float | None] = [None] * first
+        plp += [None if image_mask[0, i] else float(lp[i - 1, ids[0, i]])
+                for i in range(first, P)]
+        result.prompt_logprobs = plp
+    if topk_prompt_logprobs:
+        k = min(int(topk_prompt_logprobs), cfg.vocab_size)
+        tk: list[TopkRow | None] = [None] * first
+        tk += _topk_rows(lp[first - 1 : P - 1], k)
+        result.topk_prompt_logprobs = tk
+    if prompt_alt_tokens_k:
+        # own stream (a child of `seed`), so the samples stay those of `seed`
+        alt_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        result.prompt_alt_tokens = draw_alternatives(
+            logits[:-1], lp[:-1], int(prompt_alt_tokens_k), temperature, alt_rng)
+    if targets is not None:
+        cells = targets.astype(np.int64)
+        rows = np.arange(P - 1)[:, None]
+        scored = lp[rows, np.maximum(cells, 0)]
+        result.target_prompt_logprobs = np.where(cells >= 0, scored, 0.0).astype(np.float32)
