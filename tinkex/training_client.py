@@ -20,6 +20,7 @@ from tinkex._resolved import ResolvedClient
 from tinkex._twins import Offloads, awaiting, backgrounded, submitting
 from tinkex.core.errors import InvalidArgumentError, checking_arguments
 from tinkex.core.futures import APIFuture, CombinedFuture
+from tinkex.core.options import RequestOptions
 from tinkex.core.sequencing import SequenceBlock
 from tinkex.custom_loss import forward_backward_custom
 from tinkex.loss_handle import LossHandle
@@ -137,7 +138,7 @@ class TrainingClient(Offloads, ResolvedClient):
         """
         route = self._ctx.pass_wire.route(operation)
         call = functools.partial(self._ctx.engine.call, route.operation,
-                                 encode_body=route.encode_body)
+                                 RequestOptions(encode_body=route.encode_body))
         futures: list[APIFuture[ForwardBackwardOutput]] = []
         config: dict[str, float | str] | None = dict(loss_fn_config) if loss_fn_config else None
         for number, chunk in zip(numbers, chunks, strict=True):

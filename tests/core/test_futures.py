@@ -192,7 +192,7 @@ def test_polls_carry_the_spec_fields_and_headers(make_poller):
     assert first["body"] == {"ticket": "t1", "summary_ok": True}
     assert first["headers"] == {"X-Poll-Round": "0", "X-Job-Kind": "Walk"}
     assert first["accept"] == "application/json"
-    assert first["timeout"] == 5.0
+    assert first["options"].timeout == 5.0
     assert second["headers"]["X-Poll-Round"] == "1"
     assert future.result() == MODELS.WalkReport(**REPORT)
 

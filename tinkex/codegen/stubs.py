@@ -61,7 +61,8 @@ def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _method(spec: Method) -> list[str]:
-    args = ["self", "*"] + [f"{p.name}: {p.annotation}" + ("" if p.required else " = ...")
+    args = ["self", "*"] + [f"{p.name}: {p.annotation}"
+                            + ("" if p.required else f" = {p.default_source}")
                             for p in spec.params]
     lines = [f"    def {spec.name}(", *[f"        {a}," for a in args],
              f"    ) -> {spec.returns}:"]
@@ -116,6 +117,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
         "",
         "from tinkex.core.engine import Engine",
         "from tinkex.core.futures import APIFuture",
+        "from tinkex.core.options import NOT_GIVEN, NotGiven",
         "from tinkex.core.raw import RawResponse",
         "from tinkex.core.streaming import Stream, StreamedRawResponse",
         "from tinkex.core.uploads import FileContent, FileInput",
