@@ -690,9 +690,10 @@ class Engine:
             body = {k: v for k, v in fields.items() if v is not None}
             if dump:
                 body = pydantic_core.to_jsonable_python(body, exclude_none=True)
-        for name in plan.nullable:  # an explicit None where null is allowed is sent as null
-            if name in fields and fields[name] is None:
-                body[name] = None
+        if plan.nullable:  # an explicit None where null is allowed is sent as null
+            for name, value in fields.items():
+                if value is None and name in plan.nullable:
+                    body[name] = None
         if extra:
             body.update(extra)
         return body

@@ -18,7 +18,8 @@ from .naming import CALL_OPTIONS
 from .operations import RAW_CONTENT, Operation, OperationTable
 
 __all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "ApiClass", "Method", "Param",
-           "PassThroughMethod", "Property", "View", "api_shape", "pass_through_methods"]
+           "PassThroughMethod", "Property", "View", "api_shape", "operation_params",
+           "pass_through_methods"]
 
 REQUIRED: Any = object()
 """The default of a parameter that has none (the caller must pass it)."""
@@ -237,16 +238,21 @@ VIEWS = (
 )
 
 
-def _params(op: Operation, annotations: Mapping[str, str]) -> tuple[Param, ...]:
-    """An operation's keywords (an optional one defaults to NOT_GIVEN), then the call options.
+def operation_params(op: Operation, annotations: Mapping[str, str]) -> tuple[Param, ...]:
+    """An operation's keywords in a method signature: an optional one defaults to NOT_GIVEN.
 
     The manifest's default of an optional parameter is not repeated in the
     signature: the engine fills it in for an argument that is not given.
     """
-    own = [Param(p.name, annotations[p.name]) if p.required
-           else Param(p.name, f"{annotations[p.name]} | NotGiven", NOT_GIVEN)
-           for p in op.params]
-    return tuple(own + [Param(name, ann, None) for name, ann in CALL_OPTIONS])
+    return tuple(Param(p.name, annotations[p.name]) if p.required
+                 else Param(p.name, f"{annotations[p.name]} | NotGiven", NOT_GIVEN)
+                 for p in op.params)
+
+
+def _params(op: Operation, annotations: Mapping[str, str]) -> tuple[Param, ...]:
+    """The operation's keywords, then the per-call options."""
+    return operation_params(op, annotations) + tuple(Param(name, ann, None)
+                                                     for name, ann in CALL_OPTIONS)
 
 
 def _group_methods(ops: list[Operation], types: Annotations, view: View | None
