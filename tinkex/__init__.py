@@ -190,7 +190,11 @@ class ExperimentalWarning(FutureWarning):
 
 
 class RequestOptions(TypedDict, total=False):
-    """Per-call options of the low-level API (``tinkex._api``), as keyword arguments."""
+    """Per-call options of the low-level API (``tinkex._api``), as keyword arguments.
+
+    The engine receives them as one frozen :class:`tinkex.core.options.RequestOptions`
+    (``RequestOptions.of(**these)``).
+    """
 
     timeout: float | tuple[float, float] | None
     max_retries: int | None
