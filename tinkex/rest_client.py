@@ -26,7 +26,7 @@ from tinkex.core.errors import (
     InvalidArgumentError,
 )
 from tinkex.core.futures import APIFuture
-from tinkex.core.options import NOT_GIVEN, NotGiven
+from tinkex.core.options import NOT_GIVEN, NotGiven, given
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
 from tinkex.types import (
@@ -205,7 +205,7 @@ class RestClient(SessionlessClient, RestClientOperations):
             raise InvalidArgumentError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
         copied = self._run(self._rest.copy_weights, source_path=path,
                            destination_project_id=destination_project_id,
-                           ttl_seconds=ttl_seconds,
+                           ttl_seconds=given(ttl_seconds),
                            x_tinker_weights_access_token=weights_access_token)
         return copied.map(lambda response: str(response.tinker_path))
 

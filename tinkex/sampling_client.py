@@ -35,6 +35,7 @@ from tinkex.core.errors import (
     checking_arguments,
 )
 from tinkex.core.futures import APIFuture
+from tinkex.core.options import given
 from tinkex.core.streaming import Stream
 from tinkex.paths import TinkerPath
 from tinkex.tokenizers import get_tokenizer
@@ -178,7 +179,7 @@ class SamplingClient(Offloads, ResolvedClient):
         created = context.api.sampling.create_sampling_session(
             session_id=context.session_id,
             sampling_session_seq_id=context.next_number("sampling_session_seq_id"),
-            base_model=base_model, model_path=model_path)
+            base_model=given(base_model), model_path=given(model_path))
         return cls(context, created.sampling_session_id, base_model=base_model,
                    retry_config=retry_config, record_stability_info=record_stability_info)
 

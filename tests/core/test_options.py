@@ -29,6 +29,7 @@ from tinkex.core.options import (
     NotGiven,
     Omit,
     RequestOptions,
+    given,
     is_given,
     omit,
     split_options,
@@ -158,6 +159,7 @@ def test_not_given_is_a_falsy_singleton_distinct_from_none():
     assert NotGiven() is NOT_GIVEN and not NOT_GIVEN and repr(NOT_GIVEN) == "NOT_GIVEN"
     assert pickle.loads(pickle.dumps(NOT_GIVEN)) is NOT_GIVEN
     assert is_given(None) and not is_given(NOT_GIVEN)
+    assert given(None) is NOT_GIVEN and given(0) == 0 and given("") == ""
     assert Omit() is omit and not omit and pickle.loads(pickle.dumps(omit)) is omit
     assert tinkex.NOT_GIVEN is NOT_GIVEN and tinkex.NotGiven is NotGiven
     assert tinkex.omit is omit and tinkex.Omit is Omit

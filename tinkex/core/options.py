@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .transport import Timeout
 
 __all__ = ["DEFAULT_OPTIONS", "NOT_GIVEN", "NotGiven", "NotGivenOr", "Omit", "RequestOptions",
-           "OPTION_NAMES", "is_given", "omit", "split_options"]
+           "OPTION_NAMES", "given", "is_given", "omit", "split_options"]
 
 _T = TypeVar("_T")
 
@@ -90,6 +90,12 @@ class Omit:
 
 omit: Final = Omit()
 """``extra_headers={"Accept": omit}``: that header is not sent."""
+
+
+def given(value: _T | None) -> _T | NotGiven:
+    """``value``, or NOT_GIVEN for None: for callers whose None means "no value"
+    (the official SDK's domain methods), so that nothing is sent rather than a null."""
+    return NOT_GIVEN if value is None else value
 
 
 def is_given(value: _T | NotGiven) -> bool:
