@@ -242,7 +242,7 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
 
 
 def emulator_rows(pythons: dict[str, Path], rounds: int) -> list[Row]:
-    from tinkex.emulator.process import EmulatorProcess
+    from tinkex.emulator.run.process import EmulatorProcess
 
     seq = Row("emulator: sample sequential (server compute in)", "ms",
               targets={"0.24.1": 1.0, "0.38.0": 1.0})
@@ -304,8 +304,10 @@ def import_rows(pythons: dict[str, Path], rounds: int) -> list[Row]:
                absolute=(0.20, "≤0.20 s"))
     rss = Row("  same, peak RSS", "MiB", targets={"0.24.1": 1.0, "0.38.0": 1.0},
               absolute=(45 * 2**20, "≤45 MiB"))
+    # The client stack itself (engine, clients, every wire type) loads on first use: its cost
+    # is compared with the official SDK's, which loads the same at import.
     first_wall = Row("import + ServiceClient and types resolved, wall", "s",
-                     targets={"0.24.1": 1.0, "0.38.0": 1.0}, absolute=(0.20, "≤0.20 s"))
+                     targets={"0.24.1": 1.0, "0.38.0": 1.0})
     first_rss = Row("  same, peak RSS", "MiB", targets={"0.24.1": 1.0, "0.38.0": 1.0},
                     absolute=(45 * 2**20, "≤45 MiB"))
     for client in CLIENTS:  # once each first: bytecode compiled into the cache

@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--min-ratio", type=float, default=0.9)
     args = parser.parse_args()
-    from tinkex.emulator.process import EmulatorProcess
+    from tinkex.emulator.run.process import EmulatorProcess
 
     with tempfile.TemporaryDirectory() as tmp, \
             EmulatorProcess(Path(tmp) / "data", args=["--workers", "2"]) as emulator, \

@@ -37,7 +37,7 @@ import numpy as np
 import tinkex
 from tinkex import types
 from tinkex.core.futures import APIFuture
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 MB = 1024 * 1024
 MODEL = "tinkex/micro-lm"

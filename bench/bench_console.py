@@ -30,7 +30,7 @@ from urllib.parse import quote
 import requests
 from bench_emulator import Bench  # the same raw HTTP client (this folder is on sys.path)
 
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 TARGET_MS = 300.0
 TEXT = [256, *b"the quick brown fox jumps over the lazy dog"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 BASE_MODEL = "tinkex/tiny-lm"
 BATCH, SEQ_LEN = 64, 128

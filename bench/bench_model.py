@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinkex.emulator.model import Datum, LoraConfig, TrainableModel, encode
+from tinkex.emulator.compute.model import Datum, LoraConfig, TrainableModel, encode
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:

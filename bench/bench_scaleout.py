@@ -34,7 +34,7 @@ from typing import Any
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 BASE_MODEL = os.environ.get("TINKER_BASE_MODEL", "tinkex/tiny-lm")
 WORKERS = (1, 2, 4)

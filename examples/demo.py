@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",

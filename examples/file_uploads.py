@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.build import build  # type: ignore[import-untyped]  # noqa: E402
+
 from tinkex.core import ClientConfig, Engine, OperationTable, build_api  # noqa: E402
 
 MANIFEST = """

@@ -15,7 +15,7 @@ from cli_helpers import Invoke, Seeded, new_key, seed
 from click.testing import CliRunner, Result
 
 from tinkex.cli import cli
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import Seeded
 
-from tinkex.emulator.process import _LISTENING
+from tinkex.emulator.run.process import _LISTENING
 
 SCRIPT = Path(sys.executable).with_name("tinkex")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tinkex.cli"]

@@ -23,7 +23,8 @@ from tinkex.codegen.clients import generate_clients
 from tinkex.codegen.stubs import generate_stub, generated_class_names
 from tinkex.core.errors import APIStatusError
 from tinkex.core.model.operations import OperationTable, load_table
-from tinkex.emulator import Emulator, spec
+from tinkex.emulator import Emulator
+from tinkex.emulator.http import served as served_operations
 from tinkex.rest_client import RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,13 +88,13 @@ def served(document: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
            ) -> Iterator[tuple[str, OperationTable]]:
     """An emulator routed from the fixture document (no handler for the new operation)."""
     table = load_table(document)
-    monkeypatch.setattr(spec, "load_operation_table", lambda: table)
-    spec.operations.cache_clear()
+    monkeypatch.setattr(served_operations, "load_operation_table", lambda: table)
+    served_operations.operations.cache_clear()
     try:
         with Emulator(data_dir=tmp_path / "emu") as emulator:
             yield emulator.base_url, table
     finally:
-        spec.operations.cache_clear()
+        served_operations.operations.cache_clear()
 
 
 def test_the_new_method_is_callable_and_served_501(served, generated):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

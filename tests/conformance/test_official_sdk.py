@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from releases import CPU_TORCH, FAST, NEEDS_TORCH, PRE_SESSION, RELEASES
 
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "conformance"

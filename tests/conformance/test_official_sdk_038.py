@@ -28,7 +28,7 @@ from proto_schema import describe
 from test_official_sdk import INSTALL_TIMEOUT, official_sdk_python
 
 from tinkex import types as T
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 from tinkex.proto import codec, pb
 
 HERE = Path(__file__).parent

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tinkex.emulator.console import font
-from tinkex.emulator.console.charts import Chart, Series, layout, linear_ticks, log_ticks
-from tinkex.emulator.errors import ApiError
-from tinkex.emulator.history import SAMPLES_KEPT, History
-from tinkex.emulator.signing import Signer
-from tinkex.emulator.state import Store
+from tinkex.emulator.errors import HTTPProblem
+from tinkex.emulator.http.console import font
+from tinkex.emulator.http.console.charts import Chart, Series, layout, linear_ticks, log_ticks
+from tinkex.emulator.http.signing import Signer
+from tinkex.emulator.state.history import SAMPLES_KEPT, History
+from tinkex.emulator.state.store import Store
 
 # -- history ---------------------------------------------------------------------------
 
@@ -168,16 +168,16 @@ def test_tokens_expire_and_are_bound_to_their_purpose() -> None:
     links = Signer(b"k" * 32, "console-link")
     token, _ = links.sign({"o": "owner"}, ttl=60)
     assert links.verify(token)["o"] == "owner"
-    with pytest.raises(ApiError) as other_purpose:
+    with pytest.raises(HTTPProblem) as other_purpose:
         Signer(b"k" * 32, "archive").verify(token)
     assert other_purpose.value.status == 403
-    with pytest.raises(ApiError) as other_key:
+    with pytest.raises(HTTPProblem) as other_key:
         Signer(b"x" * 32, "console-link").verify(token)
     assert other_key.value.status == 403
     payload, _, signature = token.partition(".")
-    with pytest.raises(ApiError):
+    with pytest.raises(HTTPProblem):
         links.verify(payload[:-2] + "AA." + signature)
     expired, _ = links.sign({"o": "owner"}, ttl=-1)
-    with pytest.raises(ApiError) as late:
+    with pytest.raises(HTTPProblem) as late:
         links.verify(expired, "console link")
     assert late.value.status == 410 and "console link has expired" in str(late.value.detail)

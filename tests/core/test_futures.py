@@ -25,11 +25,13 @@ from tinkex.core.errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     BadRequestError,
     FutureExpiredError,
     NotFoundError,
     RequestErrorCategory,
     RequestFailedError,
+    RequestInfo,
 )
 from tinkex.core.futures import APIFuture, CombinedFuture, FuturePoller
 from tinkex.core.retry import Backoff
@@ -262,6 +264,28 @@ def test_expired_and_other_client_errors_are_terminal(make_poller):
     forbidden = poller.resolve(WALK, {"ticket": "t3"}, 0.0).exception(5)
     assert type(forbidden) is APIStatusError and forbidden.status_code == 403
     assert [len(engine.polls(t)) for t in ("t1", "t2", "t3")] == [1, 1, 1]
+
+
+def test_after_a_caller_poll_outlasts_its_wait_callers_leave_polls_to_the_pool(make_poller):
+    def held_past_the_caller(kwargs: dict[str, Any]) -> Any:
+        if kwargs["timeout"] == futures.CALLER_POLL_TIMEOUT:  # the server holds the poll
+            return APITimeoutError("held", request=RequestInfo("POST", "http://kennel.test/r"))
+        return resp(200, REPORT)
+
+    poller, engine = make_poller(t1=[held_past_the_caller], t2=[held_past_the_caller])
+    threads = poller.pool.max_threads
+    poller.pool.max_threads = 0  # no pool thread takes the polls until the test allows it
+    first = poller.resolve(WALK, {"ticket": "t1"}, 0.0)
+    second = poller.resolve(WALK, {"ticket": "t2"}, 0.0)
+    assert first._on_block is not None and second._on_block is not None
+    first._on_block()  # what result() does before it blocks: the caller polls, then hands back
+    assert [p["timeout"] for p in engine.polls("t1")] == [futures.CALLER_POLL_TIMEOUT]
+    second._on_block()  # within the pause: this caller leaves its poll to the pool
+    assert engine.polls("t2") == []
+    poller.pool.max_threads = threads
+    poller.pool.kick()
+    assert first.result(5).meters == 42 and second.result(5).meters == 42
+    assert [p["timeout"] for p in engine.polls("t2")] == [poller.spec.poll_timeout]
 
 
 def test_bad_requests_are_retried_up_to_the_spec_limit(make_poller):

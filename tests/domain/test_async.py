@@ -20,7 +20,7 @@ import pytest
 import tinkex
 from tinkex import types
 from tinkex.core.apifuture import APIFuture
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 KEY = "tml-async-key"
 

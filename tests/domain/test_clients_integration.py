@@ -14,7 +14,7 @@ import pytest
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 KEY = "tml-integration-key"
 SENTENCE = "The quick brown fox jumps over the lazy dog."

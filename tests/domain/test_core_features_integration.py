@@ -11,7 +11,7 @@ import pytest
 
 import tinkex
 from tinkex.core.raw import RawResponse
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 KEY = "tml-observability-key"
 

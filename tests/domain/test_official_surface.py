@@ -20,7 +20,7 @@ from recording_proxy import RecordingProxy
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 KEY = "tml-surface-key"
 

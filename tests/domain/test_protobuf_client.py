@@ -19,7 +19,7 @@ from recording_proxy import Exchange, RecordingProxy
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 from tinkex.proto import codec
 
 KEY = "tml-protobuf-client"

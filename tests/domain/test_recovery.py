@@ -12,7 +12,7 @@ import pytest
 import tinkex
 from tinkex import types
 from tinkex.emulator import FaultConfig
-from tinkex.emulator.inprocess import InProcessEmulator
+from tinkex.emulator.run.inprocess import InProcessEmulator
 from tinkex.recovery import RecoveryError, RecoveryExecutor, RecoveryMonitor, RecoveryPolicy
 
 KEY = "tml-recovery"

@@ -10,7 +10,7 @@ import pytest
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.inprocess import InProcessEmulator
+from tinkex.emulator.run.inprocess import InProcessEmulator
 from tinkex.regularizers import (
     L1,
     L2,

@@ -120,7 +120,7 @@ def test_flags_come_from_the_environment_and_the_command_line_wins(tmp_path) -> 
 
 
 def test_corrupt_after_counts_optimizer_steps_per_run(tmp_path) -> None:
-    from tinkex.emulator.faults import Faults
+    from tinkex.emulator.http.faults import Faults
 
     config = parse_config(["--data-dir", str(tmp_path), "--fault-corrupt-after", "2"], env={})
     faults = Faults(config.faults)

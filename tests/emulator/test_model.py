@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tinkex.emulator.model import (
+from tinkex.emulator.compute.model import (
     BOS_ID,
     EOS_ID,
     IMAGE_PLACEHOLDER,
@@ -25,8 +25,8 @@ from tinkex.emulator.model import (
     encode,
     get_base_weights,
 )
-from tinkex.emulator.model.sampling import choose_tokens
-from tinkex.emulator.model.transformer import forward, log_softmax
+from tinkex.emulator.compute.model.sampling import choose_tokens
+from tinkex.emulator.compute.model.transformer import forward, log_softmax
 
 SMALL = ModelConfig(name="test/small", d_model=16, n_layers=2, n_heads=2, d_mlp=32, max_seq_len=16)
 

@@ -21,10 +21,11 @@ import zstandard
 from emulator_client import TEXT, Client, StartEmulator, datum, fb_body, optim_body
 
 from tinkex import types as T
-from tinkex.emulator import FaultConfig, auth
-from tinkex.emulator.encoding import PROTOBUF_REQUESTS
-from tinkex.emulator.handlers.service import CLIENT_CONFIG
-from tinkex.emulator.spec import document_bytes
+from tinkex.emulator import FaultConfig
+from tinkex.emulator.http import auth
+from tinkex.emulator.http.encoding import PROTOBUF_REQUESTS
+from tinkex.emulator.http.handlers.service import CLIENT_CONFIG
+from tinkex.emulator.http.served import document_bytes
 from tinkex.proto import codec, pb
 from tinkex.proto.compression import UnsupportedEncodingError, compress, decompress
 

@@ -15,8 +15,8 @@ import pytest
 from emulator_client import TEXT, Client
 
 from tinkex import types as T
-from tinkex.emulator.model import LoraConfig, TrainableModel, get_base_weights, get_config
-from tinkex.emulator.model.transformer import forward, log_softmax
+from tinkex.emulator.compute.model import LoraConfig, TrainableModel, get_base_weights, get_config
+from tinkex.emulator.compute.model.transformer import forward, log_softmax
 from tinkex.proto import codec
 
 PROTO = "application/x-protobuf"

@@ -13,30 +13,31 @@ import pytest
 import requests
 from emulator_client import StartEmulator
 
-from tinkex.emulator import Emulator, spec
-from tinkex.emulator.handlers import HANDLERS, check_registry, unserved
-from tinkex.emulator.process import EmulatorProcess
+from tinkex._spec import load_operation_table
+from tinkex.emulator import Emulator
+from tinkex.emulator.http.handlers import HANDLERS, check_registry, unserved
+from tinkex.emulator.run.process import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_operation_has_exactly_one_handler() -> None:
-    operations = spec.operations()
+    operations = load_operation_table()
     assert unserved(operations) == []  # the operations that would answer 501: none
-    assert {op.operation_id for op in operations} == set(HANDLERS)
+    assert {op.id for op in operations} == set(HANDLERS)
     check_registry(operations)
 
 
 def test_a_handler_without_an_operation_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(HANDLERS, "frobnicate", lambda s, c: None)
     with pytest.raises(RuntimeError, match="no operation for \\['frobnicate'\\]"):
-        check_registry(spec.operations())
+        check_registry(load_operation_table())
 
 
 def test_an_operation_without_a_handler_answers_501_naming_it(
         monkeypatch: pytest.MonkeyPatch, start_emulator: StartEmulator) -> None:
     monkeypatch.delitem(HANDLERS, "healthz")
-    assert unserved(spec.operations()) == ["healthz"]
+    assert unserved(load_operation_table()) == ["healthz"]
     emulator = start_emulator()  # starts anyway
     answer = requests.get(emulator.base_url + "/api/v1/healthz", timeout=10)
     assert answer.status_code == 501

@@ -121,7 +121,7 @@ print(json.dumps({"models": [m.model_name for m in caps.supported_models],
 
 def test_openapi_python_client_talks_to_the_emulator(generated_client: tuple[Path, str],
                                                       tmp_path: Path) -> None:
-    from tinkex.emulator.process import EmulatorProcess
+    from tinkex.emulator.run.process import EmulatorProcess
 
     out, _ = generated_client
     python = Path(openapi_python_client()[0])

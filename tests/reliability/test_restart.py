@@ -19,7 +19,7 @@ import pytest
 
 import tinkex
 from tinkex import types
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 MICRO = "tinkex/micro-lm"
 

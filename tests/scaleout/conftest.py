@@ -19,7 +19,7 @@ from scaleout_helpers import wait_until
 
 import tinkex
 from tinkex import _worker_context as worker_context
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

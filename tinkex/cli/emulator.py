@@ -60,7 +60,7 @@ def serve(port: int, host: str, data_dir: Path | None,
         raise click.ClickException(f"the emulator needs {', '.join(missing)}: "
                                    "pip install 'tinkex[emulator]'")
     from tinkex.emulator.config import parse_config
-    from tinkex.emulator.server import Emulator
+    from tinkex.emulator.run.server import Emulator
 
     with contextlib.ExitStack() as stack:
         if data_dir is None:

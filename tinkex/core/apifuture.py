@@ -72,10 +72,13 @@ class APIFuture(concurrent.futures.Future[T]):
         return self._wait(super().exception, timeout)
 
     def _wait(self, wait: Callable[[float | None], U], timeout: float | None) -> U:
-        if self._on_wait is not None:
-            self._on_wait()
-        if timeout is None and self._on_block is not None and not self.done():
-            self._on_block()
+        # A done future (the common case inside done-callbacks) touches no pool: kicking
+        # one takes its lock, which every thread of the pool contends for.
+        if not self.done():
+            if self._on_wait is not None:
+                self._on_wait()
+            if timeout is None and self._on_block is not None:
+                self._on_block()
         try:
             return wait(timeout)
         except concurrent.futures.TimeoutError:  # a distinct class before Python 3.11

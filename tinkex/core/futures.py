@@ -63,6 +63,12 @@ request is dropped), and the caller waits on the future, where ``cancel()`` or
 """
 
 
+CALLER_POLL_PAUSE = 30.0
+"""Seconds callers leave polls to the poller threads after a caller's poll outlasted
+CALLER_POLL_TIMEOUT: results that are slow tend to stay slow (training steps), and
+every such poll costs a dropped connection."""
+
+
 class _HandBack(Exception):
     """A caller's own poll outlasted CALLER_POLL_TIMEOUT: the pool polls from here."""
 
@@ -113,6 +119,7 @@ class FuturePoller:
         self._live: dict[APIFuture[Any], _Poll] = {}
         self._parked: list[_Poll] = []  # waiting for byte budget
         self._stopped = False
+        self._callers_wait_until = 0.0  # monotonic; see CALLER_POLL_PAUSE
 
     # ---- public -------------------------------------------------------------------------
 
@@ -147,13 +154,18 @@ class FuturePoller:
 
         The answer then reaches the caller without passing through a poller
         thread (two thread hand-offs fewer per result); a poll already running
-        on a poller thread, or waiting out a backoff, is left to the pool.
+        on a poller thread, or waiting out a backoff, is left to the pool. After
+        one such poll outlasted CALLER_POLL_TIMEOUT, callers leave every poll to
+        the pool for CALLER_POLL_PAUSE seconds.
         """
         ticket = poll.ticket
+        if time.monotonic() < self._callers_wait_until:
+            return
         while ticket is not None and not poll.future.done() and self.pool.take(ticket):
             try:
                 again = self._run(poll, CALLER_POLL_TIMEOUT)
             except _HandBack:
+                self._callers_wait_until = time.monotonic() + CALLER_POLL_PAUSE
                 self.pool.requeue(ticket)
                 return
             if again is None:

@@ -179,6 +179,8 @@ class TaskPool:
 
     def kick(self) -> None:
         """Make sure queued tasks have a thread (after a fork, none has started yet)."""
+        if not self._heap:  # nothing queued: no need to take the lock the workers wait on
+            return
         with self._cond:
             if self._heap and not self._stopping:
                 self._wake_or_start()

@@ -10,7 +10,7 @@ headers, URL, time spent and attempts made, the body as bytes, text or JSON, and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .retry import RetryReport
 from .transport import Headers, Response
@@ -18,18 +18,34 @@ from .transport import Headers, Response
 T = TypeVar("T")
 
 
-class RawResponse(Generic[T]):
-    """A fully read response of one logical call (its last attempt), parsed on demand."""
+class _Head(Protocol):
+    """What both kinds of response have before their body is read."""
 
-    __slots__ = ("_response", "_report", "_parse", "_parsed", "operation_id")
+    @property
+    def status(self) -> int: ...
 
-    def __init__(self, operation_id: str, response: Response, report: RetryReport,
-                 parse: Callable[[Response], T]) -> None:
+    @property
+    def headers(self) -> Headers: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
+
+
+H = TypeVar("H", bound=_Head)
+
+
+class CallResponse(Generic[H]):
+    """The status line and headers of one logical call's last attempt, and what the call took."""
+
+    __slots__ = ("_response", "_report", "operation_id")
+
+    def __init__(self, operation_id: str, response: H, report: RetryReport) -> None:
         self.operation_id = operation_id
         self._response = response
         self._report = report
-        self._parse = parse
-        self._parsed: list[T] = []
 
     @property
     def status_code(self) -> int:
@@ -51,7 +67,8 @@ class RawResponse(Generic[T]):
 
     @property
     def elapsed(self) -> float:
-        """Seconds the whole call took: every attempt and the waits between them."""
+        """Seconds the call took, every attempt and the waits between them included: until
+        the body was read, or for a streamed response until its headers arrived."""
         return self._report.elapsed
 
     @property
@@ -62,6 +79,18 @@ class RawResponse(Generic[T]):
     @property
     def retries_taken(self) -> int:
         return self._report.attempts - 1
+
+
+class RawResponse(CallResponse[Response], Generic[T]):
+    """A fully read response of one logical call (its last attempt), parsed on demand."""
+
+    __slots__ = ("_parse", "_parsed")
+
+    def __init__(self, operation_id: str, response: Response, report: RetryReport,
+                 parse: Callable[[Response], T]) -> None:
+        super().__init__(operation_id, response, report)
+        self._parse = parse
+        self._parsed: list[T] = []
 
     @property
     def content(self) -> bytes:

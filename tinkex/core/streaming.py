@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .raw import CallResponse
 from .retry import RetryReport
-from .transport import Headers, Response, StreamedResponse
+from .transport import Response, StreamedResponse
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -173,7 +174,7 @@ class Stream(Generic[T]):
         return f"<Stream {self.response.method} {self.response.url} ({state})>"
 
 
-class StreamedRawResponse(Generic[R]):
+class StreamedRawResponse(CallResponse[StreamedResponse], Generic[R]):
     """``with_streaming_response``: the response once its headers are in, its body unread.
 
     Use it in a ``with`` block (which releases the connection); read the body
@@ -182,37 +183,12 @@ class StreamedRawResponse(Generic[R]):
     streaming operation, else the typed result).
     """
 
+    __slots__ = ("_parse",)
+
     def __init__(self, operation_id: str, response: StreamedResponse, report: RetryReport,
                  parse: Callable[[StreamedResponse], R]) -> None:
-        self.operation_id = operation_id
-        self._response = response
-        self._report = report
+        super().__init__(operation_id, response, report)
         self._parse = parse
-
-    @property
-    def status_code(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Headers:
-        return self._response.headers
-
-    @property
-    def url(self) -> str:
-        return self._response.url
-
-    @property
-    def method(self) -> str:
-        return self._response.method
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds until the headers of the successful attempt arrived, retries included."""
-        return self._report.elapsed
-
-    @property
-    def attempts(self) -> int:
-        return self._report.attempts
 
     @property
     def is_closed(self) -> bool:

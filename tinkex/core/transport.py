@@ -155,6 +155,23 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 _TRANSPORT_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError,
                      http.client.HTTPException, OSError)
+_FAILURES = _TIMEOUTS + _TRANSPORT_ERRORS
+
+
+def _failure(exc: BaseException, method: str, url: str, redact: Callable[[str], str],
+             timed_out: str = "timed out", broke: str = "") -> APIConnectionError:
+    """Our error for a transport failure: APITimeoutError for a timeout, else APIConnectionError.
+
+    ``timed_out`` / ``broke`` say what was happening (``broke`` empty: just the cause).
+    The failure's frames are released first (see :func:`_release_frames`).
+    """
+    _release_frames(exc)
+    request = RequestInfo(method, url)
+    if isinstance(exc, _TIMEOUTS):
+        return APITimeoutError(redact(f"{method} {url}: {timed_out} ({_describe(exc)})"),
+                               request=request)
+    what = f"{broke} ({_describe(exc)})" if broke else _describe(exc)
+    return APIConnectionError(redact(f"{method} {url}: {what}"), request=request)
 
 
 def _release_frames(exc: BaseException | None) -> None:
@@ -226,8 +243,12 @@ class _Pool:
         prepared.prepare_body(data if data is not None else [], None, None)
         prepared.prepare_auth(None, url)
         prepared.prepare_hooks({})
-        adapter = session.get_adapter(prepared.url or url)
-        return adapter.send(prepared, stream=stream, timeout=timeout, verify=env["verify"],
+        full_url = prepared.url or url
+        # Plain HTTP verifies nothing; a CA bundle path (REQUESTS_CA_BUNDLE) would still
+        # cost the adapter a stat() per request to tell a file from a directory.
+        verify = env["verify"] if full_url.startswith("https:") else True
+        adapter = session.get_adapter(full_url)
+        return adapter.send(prepared, stream=stream, timeout=timeout, verify=verify,
                             cert=env["cert"], proxies=env["proxies"])
 
 
@@ -288,14 +309,8 @@ class Transport:
                 body = raw.content
             finally:
                 raw.close()
-        except _TIMEOUTS as exc:
-            _release_frames(exc)
-            raise APITimeoutError(self._redact(f"{method} {url}: timed out ({_describe(exc)})"),
-                                  request=RequestInfo(method, url)) from exc
-        except _TRANSPORT_ERRORS as exc:
-            _release_frames(exc)
-            raise APIConnectionError(self._redact(f"{method} {url}: {_describe(exc)}"),
-                                     request=RequestInfo(method, url)) from exc
+        except _FAILURES as exc:
+            raise _failure(exc, method, url, self._redact) from exc
         return Response(raw.status_code, Headers(raw.headers.items()), body,
                         self._clock() - started, method, url)
 
@@ -321,14 +336,8 @@ class Transport:
                     raw.close()
                 return Response(raw.status_code, Headers(raw.headers.items()), body,
                                 self._clock() - started, method, url)
-        except _TIMEOUTS as exc:
-            _release_frames(exc)
-            raise APITimeoutError(self._redact(f"{method} {url}: timed out ({_describe(exc)})"),
-                                  request=RequestInfo(method, url)) from exc
-        except _TRANSPORT_ERRORS as exc:
-            _release_frames(exc)
-            raise APIConnectionError(self._redact(f"{method} {url}: {_describe(exc)}"),
-                                     request=RequestInfo(method, url)) from exc
+        except _FAILURES as exc:
+            raise _failure(exc, method, url, self._redact) from exc
         return StreamedResponse(raw, self._clock() - started, method, url, self._redact)
 
     def close(self) -> None:
@@ -382,16 +391,9 @@ class StreamedResponse:
                 if not chunk:
                     break
                 yield chunk
-        except _TIMEOUTS as exc:
-            _release_frames(exc)
-            raise APITimeoutError(self._redact(f"{self.method} {self.url}: timed out while "
-                                               f"streaming ({_describe(exc)})"),
-                                  request=RequestInfo(self.method, self.url)) from exc
-        except _TRANSPORT_ERRORS as exc:
-            _release_frames(exc)
-            raise APIConnectionError(self._redact(f"{self.method} {self.url}: the stream broke "
-                                                  f"({_describe(exc)})"),
-                                     request=RequestInfo(self.method, self.url)) from exc
+        except _FAILURES as exc:
+            raise _failure(exc, self.method, self.url, self._redact,
+                           "timed out while streaming", "the stream broke") from exc
         finally:
             self.close()
 

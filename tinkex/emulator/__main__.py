@@ -2,7 +2,7 @@
 
 Prints exactly one line to stdout once requests are served,
 ``tinkex emulator listening on http://127.0.0.1:PORT`` (what
-:class:`~tinkex.emulator.process.EmulatorProcess` waits for); logs go to
+:class:`~tinkex.emulator.run.process.EmulatorProcess` waits for); logs go to
 stderr. SIGINT and SIGTERM shut it down cleanly with exit status 0.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .config import parse_config
-from .server import Emulator
+from .run.server import Emulator
 
 
 def main(argv: Sequence[str] | None = None) -> int:

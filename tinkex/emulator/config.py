@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                     f"(e.g. {ENV_PREFIX}FAULT_5XX_RATE).")
     p.add_argument("--data-dir", type=Path, required=True,
                    help="where the database and weights live")
+    _server_options(p.add_argument_group("server"))
+    _client_config_options(p.add_argument_group(
+        "what the client config announces (features of newer SDKs)"))
+    _fault_options(p.add_argument_group("fault injection (seeded; for chaos testing)"))
+    return p
+
+
+def _server_options(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--alias", type=_alias, action="append", default=[], metavar="NAME=BASE",
@@ -173,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lifetime of the console sign-in links handed out in the client "
                         "config (a browser then stays signed in for 12 hours)")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--prices", type=_prices, default=Prices(), metavar="NAME=USD,...",
+                   help="billing price table: training, sampling_prefill, sampling_prefill_cached, "
+                        "sampling_sample (USD per million tokens), storage_gb_month")
+    p.add_argument("--hf-cache", default="auto", metavar="auto|off|DIR",
+                   help="Hugging Face hub cache to install the byte tokenizer in under each model's "
+                        "name, so transformers loads it offline (auto: HF_HUB_CACHE, HF_HOME/hub "
+                        "or ~/.cache/huggingface/hub)")
+    p.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
+                   help="refuse request bodies larger than this (413, before parsing)")
+    p.add_argument("--jwt-ttl", type=_seconds, default=3600.0,
+                   help="lifetime of minted JWTs in seconds (default 3600)")
+
+
+def _client_config_options(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--proto-fwdbwd", type=_flag, nargs="?", const=True, default=False,
                    help="client config proto_write_fwdbwd: SDK 0.19 - 0.24.1 send forward_backward "
                         "as protobuf (SDK >= 0.25 always do; JSON is accepted either way)")
@@ -182,8 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jwt-auth", type=_flag, nargs="?", const=True, default=True,
                    help="client config pjwt_auth_enabled (default on): SDK >= 0.18 exchange the key "
                         "for a short-lived JWT at /api/v1/auth/token; plain keys keep working")
-    p.add_argument("--jwt-ttl", type=_seconds, default=3600.0,
-                   help="lifetime of minted JWTs in seconds (default 3600)")
     p.add_argument("--retrieve-futures", type=_flag, nargs="?", const=True, default=False,
                    help="client config sample_use_retrieve_futures: SDK >= 0.26.2 wait for "
                         "sampling results with one session-level poll per sampling client")
@@ -194,16 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--custom-loss-server-side", type=_flag, nargs="?", const=True, default=False,
                    help="client config custom_loss_server_side: SDK >= 0.36 upload traced custom "
                         "losses, which the emulator then runs")
-    p.add_argument("--prices", type=_prices, default=Prices(), metavar="NAME=USD,...",
-                   help="billing price table: training, sampling_prefill, sampling_prefill_cached, "
-                        "sampling_sample (USD per million tokens), storage_gb_month")
-    p.add_argument("--hf-cache", default="auto", metavar="auto|off|DIR",
-                   help="Hugging Face hub cache to install the byte tokenizer in under each model's "
-                        "name, so transformers loads it offline (auto: HF_HUB_CACHE, HF_HOME/hub "
-                        "or ~/.cache/huggingface/hub)")
-    p.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
-                   help="refuse request bodies larger than this (413, before parsing)")
-    faults = p.add_argument_group("fault injection (seeded; for chaos testing)")
+
+
+def _fault_options(faults: argparse._ArgumentGroup) -> None:
     faults.add_argument("--fault-seed", type=int, default=0)
     faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0,
                         help="share of API requests answered with a 5xx before running")
@@ -227,7 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-corrupt-after", type=int, default=0, metavar="STEPS",
                         help="mark each training run corrupted after STEPS optimizer steps: "
                              "get_training_run says corrupted, its training requests fail")
-    return p
 
 
 def _env_defaults(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> list[str]:

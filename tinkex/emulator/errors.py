@@ -1,11 +1,19 @@
-"""Errors that handlers raise to answer with a status and a ``{"detail": ...}`` body."""
+"""The outcomes every layer of the emulator may raise, and what each becomes.
+
+:class:`HTTPProblem` is answered at once with its status and a ``{"detail": ...}``
+body (by :mod:`tinkex.emulator.http.app`); :class:`UserError` and
+:class:`ServerFailure` fail a request's future with category ``user`` or
+``server``. They are plain exceptions, so state and compute raise them without
+importing anything of the HTTP layer. (``HTTPProblem`` is the server's side of
+an answer; the client's exceptions are :mod:`tinkex.core.errors`.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class ApiError(Exception):
+class HTTPProblem(Exception):
     """An expected failure: the client asked for something wrong, missing or not allowed."""
 
     def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None):
@@ -15,9 +23,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def not_found(what: str, ident: str) -> ApiError:
+def not_found(what: str, ident: str) -> HTTPProblem:
     """404 for both "does not exist" and "belongs to someone else" (no existence leak)."""
-    return ApiError(404, f"{what} {ident!r} not found")
+    return HTTPProblem(404, f"{what} {ident!r} not found")
 
 
 class ServerFailure(Exception):

@@ -2,23 +2,21 @@
 
 Aliases of unions and scalars (``ModelID``, ``ModelInputChunk``, ...), small
 request/result models the official SDK exposes, and the provenance spans of a
-:class:`Datum` (plain frozen dataclasses, as in SDK 0.38; they travel only in
-the protobuf ``forward_backward`` body).
+:class:`Datum` (defined in ``_views``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
-from tinkex.core.errors import InvalidArgumentError
 from tinkex.paths import TinkerPath
 
 from . import _generated as g
 from ._base import WireModel
+from ._views import PromptProvenanceSpan, SampledProvenanceSpan
 
 ModelID: TypeAlias = str
 RequestID: TypeAlias = str
@@ -111,42 +109,6 @@ class ParsedCheckpointTinkerPath(WireModel):
         return cls(tinker_path=tinker_path, training_run_id=path.training_run_id,
                    checkpoint_type=path.checkpoint_type,  # type: ignore[arg-type]
                    checkpoint_id=path.checkpoint_id)
-
-
-def _check_span(kind: str, sequence_id: str, offset: int, length: int) -> None:
-    if length < 0:
-        raise InvalidArgumentError(f"{kind}.length must be 0 or more, not {length}")
-    if offset < 0:
-        raise InvalidArgumentError(f"{kind}.offset must be 0 or more, not {offset}")
-    if not sequence_id:
-        raise InvalidArgumentError(f"{kind}.sequence_id must not be empty")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PromptProvenanceSpan:
-    """Datum positions copied from positions ``[offset, offset + length)`` of a request's prompt.
-
-    ``sequence_id`` is a :attr:`SampledSequence.sequence_id` of that request.
-    """
-
-    sequence_id: str
-    offset: int = 0
-    length: int
-
-    def __post_init__(self) -> None:
-        _check_span(type(self).__name__, self.sequence_id, self.offset, self.length)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampledProvenanceSpan:
-    """Datum positions copied from sampled tokens ``[offset, offset + length)`` of a sequence."""
-
-    sequence_id: str
-    offset: int = 0
-    length: int
-
-    def __post_init__(self) -> None:
-        _check_span(type(self).__name__, self.sequence_id, self.offset, self.length)
 
 
 ProvenanceSpans: TypeAlias = list[PromptProvenanceSpan | SampledProvenanceSpan]

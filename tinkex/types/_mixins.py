@@ -2,13 +2,14 @@
 
 datamodel-code-generator makes ``class ModelInput(ModelInputMixin)``, so the
 helpers live on the generated classes themselves and nested fields use the same
-classes. This module must not import ``_generated`` at import time (that module
-imports this one); helpers import it lazily.
+classes. This module must not import ``_generated`` (that module imports this
+one); the package hands the generated module to :func:`use_generated`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
@@ -47,10 +48,23 @@ LOSS_INPUT_DTYPES: dict[str, str] = {
 }
 
 
-def _generated() -> Any:
-    from . import _generated
+_GENERATED: ModuleType | None = None
 
-    return _generated
+
+def use_generated(module: ModuleType) -> None:
+    """Give the helpers the generated classes (the package calls this once it has imported them).
+
+    The generated models are built on the mixins here, so this module cannot import
+    theirs: the package hands it over instead.
+    """
+    global _GENERATED
+    _GENERATED = module
+
+
+def _generated() -> Any:
+    if _GENERATED is None:  # only while tinkex.types itself is being imported
+        raise RuntimeError("tinkex.types is not fully imported yet")
+    return _GENERATED
 
 
 # SDKs 0.3 - 0.16 omit the chunk ``type``; the kind follows from the keys present.

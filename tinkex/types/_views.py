@@ -2,13 +2,16 @@
 
 Numpy views of sampling results (``tokens_np``, ``prompt_logprobs_np``, ...),
 chunk lengths, console links of saved checkpoints, and a datum's provenance
-spans. Like ``_mixins``, this module must not import ``_generated`` at import time.
+spans (plain frozen dataclasses, as in SDK 0.38; they travel only in the
+protobuf ``forward_backward`` body). Like ``_mixins``, this module imports
+nothing of ``_generated``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import Field, field_validator
@@ -146,8 +149,6 @@ class ProvenanceMixin(WireModel):
     @field_validator("model_input_spans", "loss_fn_input_spans")
     @classmethod
     def _spans(cls, spans: list[Any] | None) -> list[Any] | None:
-        from ._compat import PromptProvenanceSpan, SampledProvenanceSpan
-
         for span in spans or ():
             if not isinstance(span, (PromptProvenanceSpan, SampledProvenanceSpan)):
                 raise TypeError(f"provenance spans must be PromptProvenanceSpan or "
@@ -176,3 +177,39 @@ class OptimStepRequestMixin(WireModel):
     def optim_params(self) -> Any:
         """The step's parameters, whichever optimizer they are for (Dimuon or Adam)."""
         return self.optimizer_params or self.adam_params  # type: ignore[attr-defined]
+
+
+def _check_span(kind: str, sequence_id: str, offset: int, length: int) -> None:
+    if length < 0:
+        raise InvalidArgumentError(f"{kind}.length must be 0 or more, not {length}")
+    if offset < 0:
+        raise InvalidArgumentError(f"{kind}.offset must be 0 or more, not {offset}")
+    if not sequence_id:
+        raise InvalidArgumentError(f"{kind}.sequence_id must not be empty")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptProvenanceSpan:
+    """Datum positions copied from positions ``[offset, offset + length)`` of a request's prompt.
+
+    ``sequence_id`` is a :attr:`SampledSequence.sequence_id` of that request.
+    """
+
+    sequence_id: str
+    offset: int = 0
+    length: int
+
+    def __post_init__(self) -> None:
+        _check_span(type(self).__name__, self.sequence_id, self.offset, self.length)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampledProvenanceSpan:
+    """Datum positions copied from sampled tokens ``[offset, offset + length)`` of a sequence."""
+
+    sequence_id: str
+    offset: int = 0
+    length: int
+
+    def __post_init__(self) -> None:
+        _check_span(type(self).__name__, self.sequence_id, self.offset, self.length)
