@@ -9,7 +9,7 @@ import pytest
 
 import tinkex
 from tinkex import NOT_GIVEN
-from tinkex.emulator.process import EmulatorProcess
+from tinkex.emulator.run.process import EmulatorProcess
 
 KEY = "tml-not-given-key"
 
