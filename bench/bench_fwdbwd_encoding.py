@@ -84,6 +84,7 @@ def tinkex_case(sink: str, data: list[Any], encoding: str) -> Callable[[], int]:
     from tinkex.core.config import ClientConfig
     from tinkex.core.engine import Engine, EngineHooks
     from tinkex.core.model.operations import load_table
+    from tinkex.core.options import RequestOptions
     from tinkex.types import _generated
 
     table = load_table(load_document())
@@ -99,10 +100,12 @@ def tinkex_case(sink: str, data: list[Any], encoding: str) -> Callable[[], int]:
         encode = functools.partial(wire.encode_pass, forward_only=False,
                                    compress=encoding == "protobuf-zstd")
 
+    options = RequestOptions(encode_body=encode)
+
     def send() -> int:
         fb_input = types.ForwardBackwardInput(data=datums, loss_fn="cross_entropy")
-        ticket = engine.call("forward_backward", model_id="bench", forward_backward_input=fb_input,
-                             encode_body=encode)
+        ticket = engine.call("forward_backward", options, model_id="bench",
+                             forward_backward_input=fb_input)
         return int(ticket.request_id.removeprefix("sink-"))
 
     return send

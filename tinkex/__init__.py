@@ -47,6 +47,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "UnprocessableEntityError": ("tinkex.core.errors", "UnprocessableEntityError"),
     "TinkerError": ("tinkex.core.errors", "SDKError"),
     "APIFuture": ("tinkex.core.futures", "APIFuture"),
+    "NOT_GIVEN": ("tinkex.core.options", "NOT_GIVEN"),
+    "NotGiven": ("tinkex.core.options", "NotGiven"),
+    "Omit": ("tinkex.core.options", "Omit"),
+    "omit": ("tinkex.core.options", "omit"),
     "Timeout": ("tinkex.core.transport", "Timeout"),
     "BackcompatSamplingClientFuture": ("tinkex.lib.public_interfaces", "BackcompatSamplingClientFuture"),
     "BackcompatTrainingClientFuture": ("tinkex.lib.public_interfaces", "BackcompatTrainingClientFuture"),
@@ -116,6 +120,7 @@ if TYPE_CHECKING:
     )
     from tinkex.core.errors import SDKError as TinkerError
     from tinkex.core.futures import APIFuture
+    from tinkex.core.options import NOT_GIVEN, NotGiven, Omit, omit
     from tinkex.core.transport import Timeout
     from tinkex.lib.public_interfaces import (
         BackcompatSamplingClientFuture,
@@ -184,7 +189,11 @@ class ExperimentalWarning(FutureWarning):
 
 
 class RequestOptions(TypedDict, total=False):
-    """Per-call options of the low-level API (``tinkex._api``), as keyword arguments."""
+    """Per-call options of the low-level API (``tinkex._api``), as keyword arguments.
+
+    The engine receives them as one frozen :class:`tinkex.core.options.RequestOptions`
+    (``RequestOptions.of(**these)``).
+    """
 
     timeout: float | tuple[float, float] | None
     max_retries: int | None
@@ -208,5 +217,5 @@ __all__ = [
     "RateLimitError", "RequestErrorCategory", "RequestFailedError", "RestClient", "RetryConfig",
     "SampleResponse", "SampledSequence", "SamplingClient", "SamplingParams", "ServiceClient",
     "TensorData", "TinkerError", "TrainingClient", "TrainingRun", "UnprocessableEntityError",
-    "__version__", "checkpoints", "types",
+    "NOT_GIVEN", "NotGiven", "Omit", "omit", "__version__", "checkpoints", "types",
 ]

@@ -147,6 +147,55 @@ class _HoldingPoller:
         return future
 
 
+class SessionCounters:
+    """Per-session counters from 0 (``model_seq_id``, ``sampling_session_seq_id``), thread-safe."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._lock = threading.Lock()
+
+    def next(self, counter: str) -> int:
+        with self._lock:
+            return next(self._counters.setdefault(counter, itertools.count()))
+
+
+class ServerFacts:
+    """What a client learns from the server, once: its client config and the pass wire.
+
+    The only state of a context that changes after construction, kept here so that
+    the context itself is set up once and read-only afterwards.
+    """
+
+    def __init__(self, fetch_config: Callable[[], ClientConfigResponse],
+                 wire_format: wire.WireFormat) -> None:
+        self._fetch_config = fetch_config
+        self._wire_format = wire_format
+        self.config: ClientConfigResponse | None = None
+        """The client config, once something fetched it (None until then)."""
+        self._pass_wire: wire.PassWire | None = None
+        self._pass_wire_lock = threading.Lock()
+
+    def fetched_config(self) -> ClientConfigResponse:
+        """The client config, fetched on first use, then cached."""
+        if self.config is None:
+            self.config = self._fetch_config()
+        return self.config
+
+    def pass_wire(self) -> wire.PassWire:
+        """Negotiated on the first call from ``wire_format`` and (unless it is ``"json"``)
+        the client config; a server without one (404) gets JSON."""
+        with self._pass_wire_lock:
+            if self._pass_wire is None:
+                config = None
+                if self._wire_format != "json":
+                    try:
+                        config = self.fetched_config()
+                    except NotFoundError:
+                        config = None
+                self._pass_wire = wire.PassWire.negotiate(self._wire_format, config)
+            return self._pass_wire
+
+
 def _jwt_enabled(context: weakref.ref[ClientContext]) -> Callable[[], bool]:
     """Whether the server wants JWTs: its client config, once fetched, says so.
 
@@ -156,7 +205,7 @@ def _jwt_enabled(context: weakref.ref[ClientContext]) -> Callable[[], bool]:
     """
     def enabled() -> bool:
         ctx = context()
-        config = ctx._server_config if ctx is not None else None
+        config = ctx.server.config if ctx is not None else None
         return bool(config is not None and config.pjwt_auth_enabled)
     return enabled
 
@@ -221,13 +270,12 @@ class ClientContext:
         self.user_metadata = dict(user_metadata or {})
         self.display_name = display_name
         self._tags = _tags(env, table.api.env.get("tags"))
-        self._counters: dict[str, itertools.count[int]] = {}
-        self._counter_lock = threading.Lock()
+        self.counters = SessionCounters()
         self._event_index = itertools.count()
         self._sessionless_id = f"sessionless-{uuid.uuid4()}"
-        self._server_config: ClientConfigResponse | None = None
-        self._pass_wire: wire.PassWire | None = None
-        self._pass_wire_lock = threading.Lock()
+        api = self.api
+        self.server = ServerFacts(
+            lambda: api.service.get_client_config(sdk_version=__version__), self.wire_format)
         # Background threads get plain data and small closures, never this context: a
         # client nobody references any more can then be garbage-collected, and its
         # ThreadOwner's finalizer stops the threads (pending futures keep it alive, below).
@@ -263,16 +311,12 @@ class ClientContext:
 
     def next_number(self, counter: str) -> int:
         """Per-session counters from 0: ``model_seq_id``, ``sampling_session_seq_id``."""
-        with self._counter_lock:
-            numbers = self._counters.setdefault(counter, itertools.count())
-            return next(numbers)
+        return self.counters.next(counter)
 
     @property
     def server_config(self) -> ClientConfigResponse:
         """The server's client configuration (feature flags), fetched once."""
-        if self._server_config is None:
-            self._server_config = self.api.service.get_client_config(sdk_version=__version__)
-        return self._server_config
+        return self.server.fetched_config()
 
     def console_base_url(self, fetch: bool = True) -> str:
         """Where the console lives (see :mod:`tinkex.console`), from the server's client config.
@@ -281,7 +325,7 @@ class ClientContext:
         cached); without, only a config already fetched counts. A server without a client
         config, or a closed client, has the hosted console.
         """
-        config = self._server_config
+        config = self.server.config
         if config is None and fetch and not self.owner.closed:
             try:
                 config = self.server_config
@@ -296,16 +340,7 @@ class ClientContext:
         Settled on the first pass, from ``wire_format`` and (unless that is
         ``"json"``) the server's client config; a server without one (404) gets JSON.
         """
-        with self._pass_wire_lock:
-            if self._pass_wire is None:
-                config = None
-                if self.wire_format != "json":
-                    try:
-                        config = self.server_config
-                    except NotFoundError:
-                        config = None
-                self._pass_wire = wire.PassWire.negotiate(self.wire_format, config)
-            return self._pass_wire
+        return self.server.pass_wire()
 
     def whoami(self) -> WhoamiResponse:
         """The calling principal, from the claims of the JWT this client holds (no request

@@ -26,6 +26,7 @@ from tinkex.core.errors import (
     InvalidArgumentError,
 )
 from tinkex.core.futures import APIFuture
+from tinkex.core.options import NOT_GIVEN, NotGiven, given
 from tinkex.core.transport import Response
 from tinkex.paths import TinkerPath
 from tinkex.types import (
@@ -109,16 +110,22 @@ class RestClient(SessionlessClient, RestClientOperations):
         run_id = TinkerPath.parse(tinker_path).training_run_id
         return self.get_training_run(run_id, access_scope)
 
-    def iter_training_runs(self, page_size: int = 20, access_scope: AccessScopeName = "owned",
+    def iter_training_runs(self, page_size: int | NotGiven = NOT_GIVEN,
+                           access_scope: AccessScopeName | NotGiven = NOT_GIVEN,
                            project_id: str | None = None) -> Iterator[TrainingRun]:
-        """Every training run, fetching pages of ``page_size`` as needed."""
+        """Every training run, fetching pages of ``page_size`` as needed.
+
+        Not given, the page size and scope are the operation's defaults (the manifest's).
+        """
         return self._rest.iter_list_training_runs(
             limit=page_size, access_scope=access_scope, project_id=project_id)
 
     # ---- checkpoints --------------------------------------------------------------------
 
-    def iter_user_checkpoints(self, page_size: int = 100) -> Iterator[Checkpoint]:
-        """All your checkpoints, newest first, fetching pages as needed."""
+    def iter_user_checkpoints(self, page_size: int | NotGiven = NOT_GIVEN
+                              ) -> Iterator[Checkpoint]:
+        """All your checkpoints, newest first, fetching pages (by default of the
+        operation's default size) as needed."""
         return self._rest.iter_list_user_checkpoints(limit=page_size)
 
     def _by_id(self, fn: Callable[..., T], training_run_id: str, checkpoint_id: str,
@@ -198,7 +205,7 @@ class RestClient(SessionlessClient, RestClientOperations):
             raise InvalidArgumentError("copy_weights needs destination_project_id (or TINKER_PROJECT_ID)")
         copied = self._run(self._rest.copy_weights, source_path=path,
                            destination_project_id=destination_project_id,
-                           ttl_seconds=ttl_seconds,
+                           ttl_seconds=given(ttl_seconds),
                            x_tinker_weights_access_token=weights_access_token)
         return copied.map(lambda response: str(response.tinker_path))
 
@@ -210,7 +217,7 @@ class RestClient(SessionlessClient, RestClientOperations):
 
     # ---- sessions and samplers ----------------------------------------------------------
 
-    def iter_sessions(self, page_size: int = 20) -> Iterator[str]:
+    def iter_sessions(self, page_size: int | NotGiven = NOT_GIVEN) -> Iterator[str]:
         """All your session ids, fetching pages as needed."""
         return self._rest.iter_list_sessions(limit=page_size)
 

@@ -38,6 +38,7 @@ from tinkex.core.errors import (
 from tinkex.core.futures import APIFuture
 from tinkex.core.model.document import DispatchLimitSpec
 from tinkex.core.model.operations import OperationTable
+from tinkex.core.options import given
 from tinkex.core.retry import Backoff, RetryPolicy
 from tinkex.core.streaming import Stream
 from tinkex.paths import TinkerPath
@@ -210,7 +211,7 @@ class SamplingClient(Offloads, ResolvedClient):
         created = context.api.sampling.create_sampling_session(
             session_id=context.session_id,
             sampling_session_seq_id=context.next_number("sampling_session_seq_id"),
-            base_model=base_model, model_path=model_path)
+            base_model=given(base_model), model_path=given(model_path))
         return cls(context, created.sampling_session_id, base_model=base_model,
                    retry_config=retry_config, record_stability_info=record_stability_info)
 

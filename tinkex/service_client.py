@@ -13,6 +13,7 @@ from tinkex._twins import Offloads, awaiting, backgrounded
 from tinkex.core.errors import InvalidArgumentError, checking_arguments
 from tinkex.core.futures import APIFuture
 from tinkex.core.metrics import MetricsSnapshot
+from tinkex.core.options import NOT_GIVEN, given
 from tinkex.core.telemetry import TelemetryReporter
 from tinkex.core.transport import HTTPTransport
 from tinkex.loss_handle import LossHandle, PerDatumLossFn, make_handle
@@ -164,8 +165,8 @@ class ServiceClient(Offloads):
         created = ctx.api.training.create_model(
             session_id=ctx.session_id, model_seq_id=ctx.next_number("model_seq_id"),
             base_model=base_model, lora_config=lora,
-            user_metadata=dict(user_metadata) if user_metadata else None,
-            optimizer_config=optimizer).result()
+            user_metadata=dict(user_metadata) if user_metadata else NOT_GIVEN,
+            optimizer_config=given(optimizer)).result()
         return TrainingClient(ctx, created.model_id)
 
     create_lora_training_client_future = backgrounded(create_lora_training_client)

@@ -20,6 +20,7 @@ from tinkex._resolved import ResolvedClient
 from tinkex._twins import Offloads, awaiting, backgrounded, submitting
 from tinkex.core.errors import InvalidArgumentError, checking_arguments
 from tinkex.core.futures import APIFuture, CombinedFuture
+from tinkex.core.options import NOT_GIVEN, RequestOptions, given
 from tinkex.core.sequencing import SequenceBlock
 from tinkex.custom_loss import forward_backward_custom
 from tinkex.loss_handle import LossHandle
@@ -139,7 +140,7 @@ class TrainingClient(Offloads, ResolvedClient):
         """
         route = self._ctx.pass_wire.route(operation)
         call = functools.partial(self._ctx.engine.call, route.operation,
-                                 encode_body=route.encode_body)
+                                 RequestOptions(encode_body=route.encode_body))
         futures: list[APIFuture[ForwardBackwardOutput]] = []
         config: dict[str, float | str] | None = dict(loss_fn_config) if loss_fn_config else None
         for number, chunk in zip(numbers, chunks, strict=True):
@@ -217,8 +218,8 @@ class TrainingClient(Offloads, ResolvedClient):
         ``user_metadata`` is stored with the checkpoint.
         """
         future = self._ctx.api.training.save_weights(
-            model_id=self.model_id, path=name, ttl_seconds=ttl_seconds, overwrite=overwrite,
-            user_metadata=dict(user_metadata) if user_metadata else None)
+            model_id=self.model_id, path=name, ttl_seconds=given(ttl_seconds), overwrite=overwrite,
+            user_metadata=dict(user_metadata) if user_metadata else NOT_GIVEN)
         linked = future.map(self._linked)
         relay_queue_state(future, linked)
         return linked
@@ -251,7 +252,7 @@ class TrainingClient(Offloads, ResolvedClient):
         TinkerPath.parse(path)
         future = self._ctx.api.training.load_weights(
             model_id=self.model_id, path=path, optimizer=optimizer,
-            weights_access_token=weights_access_token)
+            weights_access_token=given(weights_access_token))
         return future
 
     def save_weights_for_sampler(self, name: str, ttl_seconds: int | None = None,
@@ -260,8 +261,9 @@ class TrainingClient(Offloads, ResolvedClient):
         """Save sampler weights as ``tinker://<run>/sampler_weights/<name>``."""
         future = (
             self._ctx.api.training.save_weights_for_sampler(
-                model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
-                user_metadata=dict(user_metadata) if user_metadata else None, kind="snapshot"))
+                model_id=self.model_id, path=name, ttl_seconds=given(ttl_seconds),
+                user_metadata=dict(user_metadata) if user_metadata else NOT_GIVEN,
+                kind="snapshot"))
         named = future.map(lambda saved: self._linked(_named_sampler_weights(saved)))
         relay_queue_state(future, named)
         return named
@@ -277,8 +279,8 @@ class TrainingClient(Offloads, ResolvedClient):
         export for them. Download it with :meth:`RestClient.get_external_weights_urls`.
         """
         future = self._ctx.api.training.save_weights_external(
-            model_id=self.model_id, path=name, ttl_seconds=ttl_seconds,
-            age_encryption_recipients=age_encryption_recipients)
+            model_id=self.model_id, path=name, ttl_seconds=given(ttl_seconds),
+            age_encryption_recipients=given(age_encryption_recipients))
         public = future.map(_external_weights)
         relay_queue_state(future, public)
         return public

@@ -10,12 +10,11 @@ import pytest
 
 from tinkex.core import sequencing
 from tinkex.core.engine import EncodedBody, Engine, EngineHooks
+from tinkex.core.options import RequestOptions
 
 from .loopback import LoopbackServer, Reply, Request, kennel_engine
 
 MEDIA = "application/x-kennel"
-
-
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def test_the_encoded_bytes_are_sent_with_their_media_type_and_headers(server, en
         return Reply(200, {"ticket": "t"})
 
     server.route("POST", "/walks", walk)
-    assert engine.call("start_walk", dog="rex", encode_body=tagged).ticket == "t"
+    assert engine.call("start_walk", RequestOptions(encode_body=tagged), dog="rex").ticket == "t"
     assert engine.call("start_walk", dog="rex").ticket == "t"  # JSON again, numbered on
     binary, plain = seen
     assert binary.body == b"rex:1"
@@ -55,7 +54,7 @@ def test_the_encoder_gets_validated_values_not_json(server, engine):
         return tagged(body)
 
     server.route("POST", "/walks", lambda r: Reply(200, {"ticket": "t"}))
-    engine.call("start_walk", dog="rex", meters=None, encode_body=keep)
+    engine.call("start_walk", RequestOptions(encode_body=keep), dog="rex", meters=None)
     assert got == {"dog": "rex", "step": 1}  # numbered by the sequencer, None left out
 
 
@@ -78,8 +77,9 @@ def test_encoding_happens_after_numbering_inside_the_turn(server, engine):
     first = threading.Thread(target=engine.call, args=("start_walk",), kwargs={"dog": "rex"})
     first.start()
     assert first_arrived.wait(5)
-    second = threading.Thread(target=engine.call, args=("start_walk",),
-                              kwargs={"dog": "rex", "encode_body": encode})
+    second = threading.Thread(target=engine.call,
+                              args=("start_walk", RequestOptions(encode_body=encode)),
+                              kwargs={"dog": "rex"})
     second.start()
     second.join(0.1)
     assert encoded_steps == []  # waiting for its turn
@@ -97,5 +97,5 @@ def test_a_block_claim_numbers_the_encoded_body(server, engine):
     with sequencer.reserve("start_walk", "rex", 2) as block:
         for number in reversed(block.numbers):  # chunks may go out in any order
             with block.claim(number):
-                engine.call("start_walk", dog="rex", encode_body=tagged)
+                engine.call("start_walk", RequestOptions(encode_body=tagged), dog="rex")
     assert [r.body for r in server.requests] == [b"rex:2", b"rex:1"]

@@ -195,7 +195,7 @@ def test_polls_carry_the_spec_fields_and_headers(make_poller):
     assert first["body"] == {"ticket": "t1", "summary_ok": True}
     assert first["headers"] == {"X-Poll-Round": "0", "X-Job-Kind": "Walk"}
     assert first["accept"] == "application/json"
-    assert first["timeout"] == 5.0
+    assert first["options"].timeout == 5.0
     assert second["headers"]["X-Poll-Round"] == "1"
     assert future.result() == MODELS.WalkReport(**REPORT)
 
@@ -281,7 +281,7 @@ def test_expired_and_other_client_errors_are_terminal(make_poller):
 
 def test_after_a_caller_poll_outlasts_its_wait_callers_leave_polls_to_the_pool(make_poller):
     def held_past_the_caller(kwargs: dict[str, Any]) -> Any:
-        if kwargs["timeout"] == futures.CALLER_POLL_TIMEOUT:  # the server holds the poll
+        if kwargs["options"].timeout == futures.CALLER_POLL_TIMEOUT:  # the server holds the poll
             return APITimeoutError("held", request=RequestInfo("POST", "http://kennel.test/r"))
         return resp(200, REPORT)
 
@@ -292,13 +292,13 @@ def test_after_a_caller_poll_outlasts_its_wait_callers_leave_polls_to_the_pool(m
     second = poller.resolve(WALK, {"ticket": "t2"}, 0.0)
     assert first._on_block is not None and second._on_block is not None
     first._on_block()  # what result() does before it blocks: the caller polls, then hands back
-    assert [p["timeout"] for p in engine.polls("t1")] == [futures.CALLER_POLL_TIMEOUT]
+    assert [p["options"].timeout for p in engine.polls("t1")] == [futures.CALLER_POLL_TIMEOUT]
     second._on_block()  # within the pause: this caller leaves its poll to the pool
     assert engine.polls("t2") == []
     poller.pool.max_threads = threads
     poller.pool.kick()
     assert first.result(5).meters == 42 and second.result(5).meters == 42
-    assert [p["timeout"] for p in engine.polls("t2")] == [poller.spec.poll_timeout]
+    assert [p["options"].timeout for p in engine.polls("t2")] == [poller.spec.poll_timeout]
 
 
 def test_bad_requests_are_retried_up_to_the_spec_limit(make_poller):

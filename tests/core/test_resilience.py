@@ -23,6 +23,7 @@ from tinkex.core.errors import (
     DocumentError,
     InternalServerError,
 )
+from tinkex.core.options import RequestOptions
 from tinkex.core.ratelimit import RateLimiterRegistry
 
 from .conftest import BASE, CANARY
@@ -91,7 +92,7 @@ def test_an_open_breaker_fails_inside_admission_and_after_the_rate_limiter(mock,
     for _ in range(3):
         mock.get(f"{BASE}/pets/1", status=500)
     with pytest.raises(InternalServerError):
-        engine.call("get_pet", pet_id=1, max_retries=2)
+        engine.call("get_pet", RequestOptions(max_retries=2), pet_id=1)
     log.clear()
     with pytest.raises(CircuitOpenError):
         engine.call("get_pet", pet_id=1)
@@ -203,7 +204,7 @@ def test_a_429_slows_every_client_of_the_same_key(mock, make_engine, clock):
     mock.post(f"{BASE}/pets", json=PET)
     start = clock.now
     with pytest.raises(APIStatusError):
-        first.call("create_pet", max_retries=0, **NEW_PET)
+        first.call("create_pet", RequestOptions(max_retries=0), **NEW_PET)
     # the other client of the key waits out the server's 2 s before sending anything
     second.call("get_pet", pet_id=1)
     assert clock.sleeps == pytest.approx([2.0]) and clock.now - start == pytest.approx(2.0)
@@ -266,7 +267,7 @@ def test_breaker_and_limiter_over_a_loopback_server(server, pet_table, pet_model
         assert len(server.received("/pets/1")) == 3
         assert second.call("get_pet", pet_id=1).id == 1  # breakers are per client
         with pytest.raises(APIStatusError):
-            first.call("create_pet", max_retries=0, **NEW_PET)
+            first.call("create_pet", RequestOptions(max_retries=0), **NEW_PET)
         rejected_at = server.received("/pets")[0].at
         second.call("create_pet", **NEW_PET)
         sent_at = server.received("/pets")[1].at

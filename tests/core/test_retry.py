@@ -23,6 +23,7 @@ from tinkex.core.errors import (
     InternalServerError,
     NotFoundError,
 )
+from tinkex.core.options import RequestOptions
 from tinkex.core.retry import Backoff, RetryLoop, RetryPolicy, StatusSet, retry_after_seconds
 from tinkex.core.transport import Headers, Response
 
@@ -195,7 +196,7 @@ def test_single_attempt_policy_raises_the_timeout_at_once(mock, make_engine):
 def test_retry_false_sends_exactly_once(mock, make_engine):
     mock.post(PETS, status=503)
     with pytest.raises(InternalServerError):
-        make_engine().send("create_pet", body=NEW_PET, retry=False)
+        make_engine().send("create_pet", body=NEW_PET, options=RequestOptions(retry=False))
     assert len(mock.calls) == 1
 
 
@@ -204,7 +205,7 @@ def test_per_call_max_retries_overrides_the_policy(mock, make_engine, max_retrie
     for _ in range(calls):
         mock.post(PETS, status=503)
     with pytest.raises(InternalServerError) as info:
-        make_engine().call("create_pet", max_retries=max_retries, **NEW_PET)
+        make_engine().call("create_pet", RequestOptions(max_retries=max_retries), **NEW_PET)
     assert len(mock.calls) == calls == info.value.attempts
 
 
@@ -223,7 +224,7 @@ def test_client_max_retries_applies_to_retrying_policies_only(mock, make_engine)
 def test_caller_idempotency_key_is_reused_by_every_retry(mock, make_engine):
     mock.post(PETS, status=502)
     mock.post(PETS, json=PET)
-    make_engine().call("create_pet", idempotency_key="mine-1", **NEW_PET)
+    make_engine().call("create_pet", RequestOptions(idempotency_key="mine-1"), **NEW_PET)
     assert _headers(mock, "Idempotency-Key") == ["mine-1", "mine-1"]
 
 

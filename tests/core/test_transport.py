@@ -10,6 +10,7 @@ import requests
 import responses
 
 from tinkex.core.errors import APIStatusError, ClientClosedError
+from tinkex.core.options import RequestOptions
 from tinkex.core.transport import Headers, PoolSpec, Response, Timeout, Transport, new_session
 
 from .conftest import BASE
@@ -74,8 +75,8 @@ def test_every_request_has_the_operation_timeout(make_engine):
         mock.post(f"{BASE}/jobs/poll")
         engine.call("get_pet", pet_id=1)
         engine.call("get_job", job_id="j")  # x-tinkex-timeout: {read: 5}
-        engine.call("get_pet", pet_id=1, timeout=3)
-        engine.call("get_pet", pet_id=1, timeout=(0.5, 30))
+        engine.call("get_pet", RequestOptions(timeout=3), pet_id=1)
+        engine.call("get_pet", RequestOptions(timeout=(0.5, 30)), pet_id=1)
         timeouts = [c.request.req_kwargs["timeout"] for c in mock.calls]
     assert len(timeouts) == 4 and timeouts == [(2.0, 10.0), (2.0, 5.0), (3.0, 3.0), (0.5, 30.0)]
 

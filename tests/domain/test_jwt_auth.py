@@ -11,6 +11,7 @@ import responses
 
 import tinkex
 from tinkex.core.errors import AuthenticationError, ConfigError
+from tinkex.core.options import RequestOptions
 
 BASE = "http://tinker.test"
 KEY = "tml-CANARY-0123456789"
@@ -157,7 +158,7 @@ class _NoRetry:
         self.config = engine.config
 
     def send(self, operation_id: str, **kwargs):
-        return self._engine.send(operation_id, retry=False, **kwargs)
+        return self._engine.send(operation_id, options=RequestOptions(retry=False), **kwargs)
 
 
 @responses.activate

@@ -16,7 +16,13 @@ from typing import Any
 from tinkex.core.model.document import HTTP_METHODS
 from tinkex.core.model.naming import CALL_OPTIONS
 from tinkex.core.model.operations import OperationTable, build_table
-from tinkex.core.model.signatures import Annotations, ApiClass, Method, api_shape
+from tinkex.core.model.signatures import (
+    Annotations,
+    ApiClass,
+    Method,
+    api_shape,
+    operation_params,
+)
 
 __all__ = ["CALL_OPTIONS", "Models", "Param", "generate_stub", "generated_class_names",
            "operations_by_group", "signature_of"]
@@ -45,8 +51,8 @@ def signature_of(doc: dict[str, Any], op: dict[str, Any], models: Models,
                  table: OperationTable | None = None) -> list[Param]:
     """Keyword-only parameters of an operation's method, as the runtime builds them."""
     operation = (table or build_table(doc))[op["operationId"]]
-    annotations = models.of_params(operation)
-    return [Param(p.name, annotations[p.name], p.required) for p in operation.params]
+    return [Param(p.name, p.annotation, p.required)
+            for p in operation_params(operation, models.of_params(operation))]
 
 
 def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -61,7 +67,8 @@ def operations_by_group(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _method(spec: Method) -> list[str]:
-    args = ["self", "*"] + [f"{p.name}: {p.annotation}" + ("" if p.required else " = ...")
+    args = ["self", "*"] + [f"{p.name}: {p.annotation}"
+                            + ("" if p.required else f" = {p.default_source}")
                             for p in spec.params]
     lines = [f"    def {spec.name}(", *[f"        {a}," for a in args],
              f"    ) -> {spec.returns}:"]
@@ -116,6 +123,7 @@ def generate_stub(doc: dict[str, Any], models_module: str, runtime_module: str,
         "",
         "from tinkex.core.engine import Engine",
         "from tinkex.core.futures import APIFuture",
+        "from tinkex.core.options import NOT_GIVEN, NotGiven",
         "from tinkex.core.raw import RawResponse",
         "from tinkex.core.streaming import Stream, StreamedRawResponse",
         "from tinkex.core.uploads import FileContent, FileInput",

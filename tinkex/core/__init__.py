@@ -37,6 +37,7 @@ from .errors import (
     UnprocessableEntityError,
 )
 from .model.operations import Operation, OperationTable
+from .options import DEFAULT_OPTIONS, NOT_GIVEN, NotGiven, Omit, RequestOptions, omit
 from .retry import RetryPolicy
 from .transport import Timeout
 
@@ -45,9 +46,10 @@ logging.getLogger("tinkex").addHandler(logging.NullHandler())
 __all__ = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
     "APITimeoutError", "AuthenticationError", "BadRequestError", "BillingError",
-    "CircuitOpenError", "ClientClosedError", "ClientConfig", "ConfigError", "Connection", "ConflictError", "DocumentError", "Engine",
-    "FutureExpiredError", "InternalServerError", "NotFoundError", "Operation", "OperationTable",
-    "PermissionDeniedError", "RateLimitError", "ErrorCategory", "RequestFailedError",
-    "Response", "RetryPolicy", "SDKError", "Timeout", "UnprocessableEntityError", "api_classes",
-    "build_api",
+    "CircuitOpenError", "ClientClosedError", "ClientConfig", "ConfigError", "Connection",
+    "ConflictError", "DEFAULT_OPTIONS", "DocumentError", "Engine", "ErrorCategory",
+    "FutureExpiredError", "InternalServerError", "NOT_GIVEN", "NotFoundError", "NotGiven", "Omit",
+    "Operation", "OperationTable", "PermissionDeniedError", "RateLimitError",
+    "RequestFailedError", "RequestOptions", "Response", "RetryPolicy", "SDKError", "Timeout",
+    "UnprocessableEntityError", "api_classes", "build_api", "omit",
 ]

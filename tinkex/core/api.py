@@ -20,6 +20,7 @@ from .model.document import Source
 from .model.naming import CALL_OPTIONS
 from .model.operations import OperationTable, load_table
 from .model.signatures import VIEWS, Annotations, ApiClass, Method, Property, api_shape
+from .options import split_options
 from .pagination import iter_items
 
 __all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "api_classes", "build_api",
@@ -38,7 +39,8 @@ def _method(spec: Method, class_name: str) -> Callable[..., Any]:
         op_id = op.id
 
         def method(self: Any, **kwargs: Any) -> Any:
-            return getattr(self._engine, engine_method)(op_id, **kwargs)
+            # The per-call options become one RequestOptions (the shared default when none).
+            return getattr(self._engine, engine_method)(op_id, split_options(kwargs), **kwargs)
     params = [_SELF] + [
         inspect.Parameter(p.name, _KW, annotation=p.annotation,
                           default=inspect.Parameter.empty if p.required else p.default)

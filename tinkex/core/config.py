@@ -81,55 +81,21 @@ class ClientConfig:
         document's server URL (the document's defaults otherwise).
         """
         env = os.environ if environ is None else environ
-        auth = table.auth
-        key = _first(api_key, env.get(auth.env) if auth.env else None)
-        per_scheme = {name: value for name, value in (credentials or {}).items() if value}
-        unknown = sorted(set(per_scheme) - set(table.security_schemes))
-        if unknown:
-            raise ConfigError(f"Unknown security scheme(s) in credentials: {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(table.security_schemes)) or 'none'}).")
-        source = "the api_key argument" if api_key else f"${auth.env}"
-        if key is None and require_api_key and not per_scheme:
-            where = f" or set {auth.env}" if auth.env else ""
-            raise ConfigError(f"No API key: pass api_key={where}.")
-        if key is not None and auth.prefix and not key.startswith(auth.prefix):
-            raise ConfigError(f"The API key from {source} must start with {auth.prefix!r}.")
-        url_env = table.api.env.get("base_url")
-        url = _first(base_url, env.get(url_env) if url_env else None) or table.api.base_url
-        url = _fill_server(url, {**table.server_variables, **(server_variables or {})})
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
-        _check_url(url)
-        headers: dict[str, str] = {}
-        secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS,
-                        *(s.header.lower() for s in table.security_schemes.values() if s.header),
-                        *(name.lower() for name in auth.secret_headers)}
-        secret_values = [v for v in (key, *per_scheme.values()) if v]
-        # a basic credential travels base64-encoded: that form is just as secret
-        secret_values += [base64.b64encode(v.encode()).decode() for v in list(secret_values)]
-        for extra in auth.env_headers:
-            value = _first(env.get(extra.env))
-            if value is not None:
-                headers[extra.header] = value
-            if extra.secret:
-                secret_names.add(extra.header.lower())
-                secret_values += [value] if value else []
-        for name, value in (default_headers or {}).items():
-            headers[name] = value
-            if name.lower() in secret_names:
-                secret_values.append(value)
+        key, per_scheme = _credentials(table, api_key, credentials, env, require_api_key)
+        url = _base_url(table, base_url, server_variables, env)
+        headers, redactor = _headers_and_redactor(table, key, per_scheme, default_headers, env)
         if max_retries is not None and max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0 (got {max_retries}).")
         template = user_agent or table.api.user_agent or f"{table.api.name}/{{sdk_version}}"
         return cls(
             base_url=url.rstrip("/"),
             api_key=Secret(key) if key is not None else None,
-            auth_header=auth.header,
+            auth_header=table.auth.header,
             headers=MappingProxyType(headers),
             user_agent=template.replace("{sdk_version}", sdk_version),
             timeout=None if timeout is None else Timeout.coerce(timeout, table.default_timeout),
             max_retries=max_retries,
-            redactor=Redactor(secret_values, secret_names),
+            redactor=redactor,
             circuit_breaker=circuit_breaker,
             tracing=tracing if tracing is not None else bool(
                 table.tracing is not None and table.tracing.enabled(env)),
@@ -144,6 +110,69 @@ class ClientConfig:
 
 
 _SERVER_VARIABLE = re.compile(r"\{([^}]+)\}")
+
+
+def _credentials(table: OperationTable, api_key: str | None,
+                 credentials: Mapping[str, str] | None, env: Mapping[str, str],
+                 require_api_key: bool) -> tuple[str | None, dict[str, str]]:
+    """The API key (argument, else its variable) and the per-scheme credentials, checked.
+
+    ConfigError for an unknown scheme, a missing key that is required, or a key
+    without the declared prefix (naming where the key came from, never the key).
+    """
+    auth = table.auth
+    key = _first(api_key, env.get(auth.env) if auth.env else None)
+    per_scheme = {name: value for name, value in (credentials or {}).items() if value}
+    unknown = sorted(set(per_scheme) - set(table.security_schemes))
+    if unknown:
+        raise ConfigError(f"Unknown security scheme(s) in credentials: {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(table.security_schemes)) or 'none'}).")
+    source = "the api_key argument" if api_key else f"${auth.env}"
+    if key is None and require_api_key and not per_scheme:
+        where = f" or set {auth.env}" if auth.env else ""
+        raise ConfigError(f"No API key: pass api_key={where}.")
+    if key is not None and auth.prefix and not key.startswith(auth.prefix):
+        raise ConfigError(f"The API key from {source} must start with {auth.prefix!r}.")
+    return key, per_scheme
+
+
+def _base_url(table: OperationTable, base_url: str | None,
+              server_variables: Mapping[str, str] | None, env: Mapping[str, str]) -> str:
+    """The base URL (argument, else its variable, else the document's), variables filled."""
+    url_env = table.api.env.get("base_url")
+    url = _first(base_url, env.get(url_env) if url_env else None) or table.api.base_url
+    url = _fill_server(url, {**table.server_variables, **(server_variables or {})})
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"The base URL must start with http:// or https:// (got {url!r}).")
+    _check_url(url)
+    return url
+
+
+def _headers_and_redactor(table: OperationTable, key: str | None, per_scheme: Mapping[str, str],
+                          default_headers: Mapping[str, str] | None, env: Mapping[str, str]
+                          ) -> tuple[dict[str, str], Redactor]:
+    """The headers of every request (the environment's, then the caller's) and the redactor
+    that hides every secret among them and the credentials (also base64-encoded)."""
+    auth = table.auth
+    headers: dict[str, str] = {}
+    secret_names = {auth.header.lower(), *ALWAYS_SECRET_HEADERS,
+                    *(s.header.lower() for s in table.security_schemes.values() if s.header),
+                    *(name.lower() for name in auth.secret_headers)}
+    secret_values = [v for v in (key, *per_scheme.values()) if v]
+    # a basic credential travels base64-encoded: that form is just as secret
+    secret_values += [base64.b64encode(v.encode()).decode() for v in list(secret_values)]
+    for extra in auth.env_headers:
+        value = _first(env.get(extra.env))
+        if value is not None:
+            headers[extra.header] = value
+        if extra.secret:
+            secret_names.add(extra.header.lower())
+            secret_values += [value] if value else []
+    for name, value in (default_headers or {}).items():
+        headers[name] = value
+        if name.lower() in secret_names:
+            secret_values.append(value)
+    return headers, Redactor(secret_values, secret_names)
 
 
 def _check_url(url: str) -> None:

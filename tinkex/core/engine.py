@@ -25,7 +25,6 @@ import functools
 import json
 import re
 import time
-import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager as ContextManager
@@ -59,8 +58,10 @@ from .model.operations import (
     Operation,
     OperationTable,
     Param,
+    allows_null,
     load_table,
 )
+from .options import DEFAULT_OPTIONS, NOT_GIVEN, Omit, RequestOptions
 from .paramstyle import cookie_header, cookie_pairs, header_value, path_value, query_pairs
 from .ratelimit import PROCESS_RATE_LIMITERS, RateLimiterRegistry
 from .raw import RawResponse
@@ -116,7 +117,7 @@ class EncodedBody(NamedTuple):
 
 
 BodyEncoder = Callable[[dict[str, Any]], EncodedBody]
-"""Encodes a call's body instead of JSON (``Engine.call(..., encode_body=...)``).
+"""Encodes a call's body instead of JSON (``RequestOptions(encode_body=...)``).
 
 It gets the validated body as a shallow mapping: top-level fields by wire name,
 values as validated Python objects (models are *not* dumped to JSON, which for a
@@ -179,8 +180,8 @@ class _Plan:
     event_model: type[pydantic.BaseModel] | None
     """The class of each event of a streaming operation."""
     needs_key: bool
-    required_nullable: tuple[str, ...]
-    """Required body fields that may be null: sent even when None."""
+    nullable: frozenset[str]
+    """Body fields (by wire name) whose schema allows null: an explicit None is sent."""
     by_wire: Mapping[tuple[str, str], Param]
     """Parameters by (location, wire name), for serialising values given by wire name."""
     auth_query: tuple[tuple[str, str], ...]
@@ -260,12 +261,11 @@ class Engine:
         if cfg.max_retries is not None and policy.retries:
             policy = policy.with_max_retries(cfg.max_retries)
         body_model = self.model(op.body_type) if op.body_type else None
-        required_nullable = tuple(
-            field.alias or name for name, field in (body_model.model_fields.items()
-                                                    if body_model is not None else ())
-            if field.is_required() and _accepts_none(field.annotation))
+        schemas = (self.table.document.get("components") or {}).get("schemas") or {}
+        nullable = frozenset(p.wire_name for p in op.params
+                             if p.location == "body" and allows_null(p.schema, schemas))
         return _Plan(
-            op=op, required_nullable=required_nullable, url=cfg.base_url + op.path, headers=headers,
+            op=op, nullable=nullable, url=cfg.base_url + op.path, headers=headers,
             timeout=(cfg.timeout or self.table.default_timeout).merged(op.timeout_override),
             policy=policy, params={p.name: p for p in op.params},
             required=frozenset(p.name for p in op.params if p.required),
@@ -289,29 +289,25 @@ class Engine:
     # ---- sending -----------------------------------------------------------------------
 
     def send(self, operation_id: str, *, path_params: Mapping[str, Any] | None = None,
-             query: Mapping[str, Any] | QueryParams | None = None, headers: Mapping[str, str | None] | None = None,
-             body: Any = None, content_type: str | None = None, accept: str | None = None,
-             timeout: float | tuple[float, float] | Timeout | None = None,
-             max_retries: int | None = None, idempotency_key: str | None = None,
-             retry: bool = True) -> Response:
+             query: Mapping[str, Any] | QueryParams | None = None,
+             headers: Mapping[str, str | None] | None = None, body: Any = None,
+             content_type: str | None = None, accept: str | None = None,
+             options: RequestOptions = DEFAULT_OPTIONS) -> Response:
         """Send one logical request under the operation's retry policy; return its 2xx response.
 
         ``body`` is a pydantic model, a JSON-ready value or bytes (then give
         ``content_type``). ``path_params`` and ``query`` are keyed by wire name
         and written in each parameter's style; ``query`` may also be ready
-        ``(name, value)`` pairs. Raises the mapped APIStatusError for any other
-        status, APIConnectionError / APITimeoutError when no response came.
-        A header given as None is not sent.
+        ``(name, value)`` pairs. A header given as None is not sent. ``options``
+        may add headers and query pairs; the body is given whole, so
+        ``extra_body`` and ``encode_body`` are refused. Raises the mapped
+        APIStatusError for any other status, APIConnectionError /
+        APITimeoutError when no response came.
         """
         plan = self._plan_for(operation_id)
-        if not retry:
-            policy = SINGLE_ATTEMPT
-        elif max_retries is not None:
-            policy = plan.op.retry.with_max_retries(max_retries)
-        else:
-            policy = plan.policy
-        response, _ = self._send(plan, policy, path_params, query, headers, body, content_type,
-                                 accept, timeout, idempotency_key)
+        request = self._request(plan, path_params, query, headers, body, content_type, accept,
+                                options)
+        response, _ = self._send(plan, _policy(plan, options), request, options)
         assert isinstance(response, Response)  # not streamed
         return response
 
@@ -319,33 +315,49 @@ class Engine:
                   query: Mapping[str, Any] | QueryParams | None = None,
                   headers: Mapping[str, str | None] | None = None, body: Any = None,
                   content_type: str | None = None, accept: str | None = None,
-                  timeout: float | tuple[float, float] | Timeout | None = None,
-                  idempotency_key: str | None = None) -> Response:
+                  options: RequestOptions = DEFAULT_OPTIONS) -> Response:
         """Exactly one attempt; the response whatever its status (for loops that retry themselves).
 
         Raises only APIConnectionError / APITimeoutError (no response at all).
+        ``options.max_retries`` and ``options.retry`` do not apply.
         """
         plan = self._plan_for(operation_id)
-        response, _ = self._send(plan, None, path_params, query, headers, body, content_type,
-                                 accept, timeout, idempotency_key)
+        request = self._request(plan, path_params, query, headers, body, content_type, accept,
+                                options)
+        response, _ = self._send(plan, None, request, options)
         assert isinstance(response, Response)  # not streamed
         return response
 
-    def _send(self, plan: _Plan, policy: RetryPolicy | None, path_params: Mapping[str, Any] | None,
-              query: Mapping[str, Any] | QueryParams | None,
-              extra_headers: Mapping[str, str | None] | None,
-              body: Any, content_type: str | None, accept: str | None,
-              timeout: float | tuple[float, float] | Timeout | None,
-              idempotency_key: str | None, *, stream: bool = False) -> tuple[Any, RetryReport]:
-        """The response, and how the retry loop got it (one attempt when ``policy`` is None).
+    def _request(self, plan: _Plan, path_params: Mapping[str, Any] | None,
+                 query: Mapping[str, Any] | QueryParams | None,
+                 headers: Mapping[str, str | None] | None, body: Any,
+                 content_type: str | None, accept: str | None,
+                 options: RequestOptions) -> _Request:
+        """The request of :meth:`send`: its arguments by wire name, and the options' extras."""
+        if options.extra_body is not None or options.encode_body is not None:
+            raise InvalidArgumentError(
+                f"{plan.op.id}: send() takes the body whole; extra_body and encode_body "
+                "are options of call()", field="extra_body" if options.extra_body is not None
+                else "encode_body")
+        pairs = _query(plan, query)
+        if options.extra_query:
+            pairs += _extra_query(options.extra_query)
+        if options.extra_headers:
+            headers = {**(headers or {}), **_header_values(options.extra_headers)}
+        return self._prepare(plan, path_params, pairs, headers, body, content_type, accept)
 
-        With ``stream`` a 2xx comes back as a :class:`StreamedResponse` (body unread).
+    def _prepare(self, plan: _Plan, path_params: Mapping[str, Any] | None,
+                 pairs: list[tuple[str, str]], call_headers: Mapping[str, str | None] | None,
+                 body: Any, content_type: str | None, accept: str | None) -> _Request:
+        """URL, query, headers and encoded body of one request, the plan's share included.
+
+        ``call_headers`` (the call's own, e.g. serialised header parameters and the
+        caller's extras) come last, so they may replace or (as None) remove any other.
         """
         op = plan.op
         if plan.needs_key:
             raise ConfigError(f"{op.id} needs an API key and none is configured.")
         url = _fill_path(plan, path_params) if "{" in plan.url else plan.url
-        pairs = _query(plan, query)
         params: QueryParams | None = pairs + list(plan.auth_query) if plan.auth_query else pairs
         headers: dict[str, str | None] = dict(plan.headers)
         if plan.auth_cookies:
@@ -354,19 +366,28 @@ class Engine:
         if content is not None and not isinstance(content, Upload):
             if content_type and op.request_media and content_type not in op.request_media:
                 raise InvalidArgumentError(f"{op.id} accepts {', '.join(op.request_media)}, "
-                                 f"not {content_type}")
+                                           f"not {content_type}")
             headers["Content-Type"] = content_type or JSON
         if accept:
             headers["Accept"] = accept
-        if extra_headers:
-            headers.update(extra_headers)
+        if call_headers:
+            headers.update(call_headers)
+        return _Request(url, params or None, headers, content)
+
+    def _send(self, plan: _Plan, policy: RetryPolicy | None, request: _Request,
+              options: RequestOptions, *, stream: bool = False) -> tuple[Any, RetryReport]:
+        """The response, and how the retry loop got it (one attempt when ``policy`` is None).
+
+        With ``stream`` a 2xx comes back as a :class:`StreamedResponse` (body unread).
+        """
+        op = plan.op
+        url, params, headers, content = request
         idem = self._idempotency
-        if idem is not None and (op.idempotent or idempotency_key):
-            headers[idem.header] = idempotency_key or f"{idem.prefix}{uuid.uuid4()}"
+        if idem is not None and (op.idempotent or options.idempotency_key):
+            headers[idem.header] = options.idempotency_key or f"{idem.prefix}{uuid.uuid4()}"
         count_header = idem.retry_count_header if idem is not None else None
-        call_timeout = Timeout.coerce(timeout, plan.timeout)
+        call_timeout = Timeout.coerce(options.timeout, plan.timeout)
         dispatcher = self.dispatcher if op.dispatch else None
-        pool, method, transport = op.pool, op.method, self.transport
         creds = self.token_auth
         if creds is not None and not (op.auth and creds.uses_token(op.id)):
             creds = None
@@ -374,26 +395,21 @@ class Engine:
         pool, method, transport, stack = op.pool, op.method, self.transport, self.resilience
         body_bytes = len(content) if content is not None else 0
         describe = f"{op.id} ({method} {url})"
-
-        def send_once() -> Response | StreamedResponse:
-            if stream:
-                return transport.open(pool, method, url, headers=headers, params=params or None,
-                                      content=content, timeout=call_timeout)
-            return transport.request(pool, method, url, headers=headers, params=params or None,
-                                     content=content, timeout=call_timeout)
+        send_one = transport.open if stream else transport.request
 
         def send() -> Response | StreamedResponse:
-            if creds is None:
-                return send_once()
-            headers[auth_header] = creds.token()
-            response = send_once()
-            if creds.is_invalid_token(response):  # type: ignore[arg-type]
+            if creds is not None:
+                headers[auth_header] = creds.token()
+            response = send_one(pool, method, url, headers=headers, params=params,
+                                content=content, timeout=call_timeout)
+            if creds is not None and creds.is_invalid_token(response):  # type: ignore[arg-type]
                 # The server refused the token itself: one replay with a fresh one.
                 close = getattr(response, "close", None)
                 if close is not None:
                     close()
                 headers[auth_header] = creds.replace(str(headers[auth_header]))
-                response = send_once()
+                response = send_one(pool, method, url, headers=headers, params=params,
+                                    content=content, timeout=call_timeout)
             return response
 
         def attempt(retries_taken: int) -> Response | StreamedResponse:
@@ -454,27 +470,24 @@ class Engine:
 
     # ---- the low-level API -------------------------------------------------------------
 
-    def call(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,
-             max_retries: int | None = None, idempotency_key: str | None = None,
-             extra_headers: Mapping[str, str] | None = None,
-             extra_query: Mapping[str, object] | None = None,
-             extra_body: Mapping[str, object] | None = None,
-             encode_body: BodyEncoder | None = None, **kwargs: Any) -> Any:
+    def call(self, operation_id: str, options: RequestOptions = DEFAULT_OPTIONS, /,
+             **kwargs: Any) -> Any:
         """Call an operation with its parameters and body fields as keywords; return its result.
 
         The result is parsed into the result model (APIResponseValidationError
         if it does not fit); a future operation's submit response goes through
-        ``future_resolver`` when one is attached. With ``encode_body`` the body
-        is sent as that function encodes it (see :data:`BodyEncoder`); it is
-        called after the sequencer numbered the body, so the number is in the
-        bytes and the submission keeps its turn.
+        ``future_resolver`` when one is attached. ``options`` (positional, so
+        no operation parameter can clash with it) says how the call is made; with
+        ``options.encode_body`` the body is sent as that function encodes it (see
+        :data:`BodyEncoder`), after the sequencer numbered it, so the number is in
+        the bytes and the submission keeps its turn. A keyword given as
+        :data:`~tinkex.core.options.NOT_GIVEN` is left out; None is sent as null
+        for a body field whose schema allows it and left out otherwise.
         """
         plan = self._plan_for(operation_id)
         started = self._clock()
         streaming = plan.op.stream is not None
-        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
-                                      extra_query, extra_body, encode_body, kwargs,
-                                      stream=streaming)
+        response, report = self._call(plan, options, kwargs, stream=streaming)
         if streaming:
             return self._events(plan, response, report)
         result = self._parse(plan, response)
@@ -482,12 +495,8 @@ class Engine:
             return self.future_resolver.resolve(plan.op, result, started)
         return result
 
-    def call_raw(self, operation_id: str, *, timeout: float | tuple[float, float] | None = None,
-                 max_retries: int | None = None, idempotency_key: str | None = None,
-                 extra_headers: Mapping[str, str] | None = None,
-                 extra_query: Mapping[str, object] | None = None,
-                 extra_body: Mapping[str, object] | None = None,
-                 encode_body: BodyEncoder | None = None, **kwargs: Any) -> RawResponse[Any]:
+    def call_raw(self, operation_id: str, options: RequestOptions = DEFAULT_OPTIONS, /,
+                 **kwargs: Any) -> RawResponse[Any]:
         """Like :meth:`call`, but return the :class:`~tinkex.core.raw.RawResponse` of the call.
 
         An error status still raises (as with :meth:`call`); ``parse()`` gives
@@ -495,20 +504,13 @@ class Engine:
         not polled).
         """
         plan = self._plan_for(operation_id)
-        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
-                                      extra_query, extra_body, encode_body, kwargs)
+        response, report = self._call(plan, options, kwargs)
         if plan.op.stream is not None:  # the whole body is in: its events, from memory
             return RawResponse(plan.op.id, response, report,
                                lambda r: self._events(plan, r, report))
         return RawResponse(plan.op.id, response, report, functools.partial(self._parse, plan))
 
-    def call_streamed(self, operation_id: str, *,
-                      timeout: float | tuple[float, float] | None = None,
-                      max_retries: int | None = None, idempotency_key: str | None = None,
-                      extra_headers: Mapping[str, str] | None = None,
-                      extra_query: Mapping[str, object] | None = None,
-                      extra_body: Mapping[str, object] | None = None,
-                      encode_body: BodyEncoder | None = None,
+    def call_streamed(self, operation_id: str, options: RequestOptions = DEFAULT_OPTIONS, /,
                       **kwargs: Any) -> StreamedRawResponse[Any]:
         """Like :meth:`call`, but return as soon as the headers are in, the body still unread.
 
@@ -517,8 +519,7 @@ class Engine:
         operation, else the typed result (a future operation's handle, not polled).
         """
         plan = self._plan_for(operation_id)
-        response, report = self._call(plan, timeout, max_retries, idempotency_key, extra_headers,
-                                      extra_query, extra_body, encode_body, kwargs, stream=True)
+        response, report = self._call(plan, options, kwargs, stream=True)
         if plan.op.stream is not None:
             return StreamedRawResponse(plan.op.id, response, report,
                                        lambda r: self._events(plan, r, report))
@@ -570,28 +571,26 @@ class Engine:
                                on_error=failed)
         return Stream(events, response, report, close)
 
-    def _call(self, plan: _Plan, timeout: float | tuple[float, float] | None,
-              max_retries: int | None, idempotency_key: str | None,
-              extra_headers: Mapping[str, str] | None, extra_query: Mapping[str, object] | None,
-              extra_body: Mapping[str, object] | None, encode_body: BodyEncoder | None,
-              kwargs: Mapping[str, Any], *, stream: bool = False) -> tuple[Any, RetryReport]:
+    def _call(self, plan: _Plan, options: RequestOptions, kwargs: Mapping[str, Any], *,
+              stream: bool = False) -> tuple[Any, RetryReport]:
         """Route the keywords, build and number the body, and send it under the retry policy."""
         op = plan.op
         path, query, headers, fields, payload = self._route(plan, kwargs)
-        if extra_query:
-            query += [pair for k, v in extra_query.items() for pair in query_pairs(k, v)]
-        if extra_headers:
-            headers.update(extra_headers)
+        if options.extra_query:
+            query += _extra_query(options.extra_query)
+        if options.extra_headers:
+            headers.update(_header_values(options.extra_headers))
+        policy = _policy(plan, options)
         if op.body_encoding is not None:
-            upload = self._upload(plan, op.body_encoding, fields, extra_body)
+            upload = self._upload(plan, op.body_encoding, fields, options.extra_body)
             headers["Content-Type"] = upload.content_type
-            return self._send(plan, self._policy(plan, max_retries), path, query or None,
-                              headers, upload, None, None, timeout, idempotency_key,
-                              stream=stream)
+            request = self._prepare(plan, path, query, headers, upload, None, None)
+            return self._send(plan, policy, request, options, stream=stream)
+        encode_body = options.encode_body
         # A number the caller chose (e.g. resubmitting the same request) is sent as is.
         chosen = op.sequence is not None and fields.get(op.sequence.field) is not None
-        body = (self._body(plan, fields, extra_body, dump=encode_body is None)
-                if payload is _UNSET else _whole_body(payload, extra_body))
+        body = (self._body(plan, fields, options.extra_body, dump=encode_body is None)
+                if payload is _UNSET else _whole_body(payload, options.extra_body))
         with self._turn(op, None if chosen else body):
             content: Any = body
             content_type = None
@@ -599,14 +598,8 @@ class Engine:
                 encoded = encode_body(body)
                 content, content_type = encoded.content, encoded.content_type
                 headers.update(encoded.headers)
-            return self._send(plan, self._policy(plan, max_retries), path, query or None,
-                              headers, content, content_type, None, timeout, idempotency_key,
-                              stream=stream)
-
-    @staticmethod
-    def _policy(plan: _Plan, max_retries: int | None) -> RetryPolicy:
-        return plan.op.retry.with_max_retries(max_retries) if max_retries is not None \
-            else plan.policy
+            request = self._prepare(plan, path, query, headers, content, content_type, None)
+            return self._send(plan, policy, request, options, stream=stream)
 
     def _upload(self, plan: _Plan, encoding: BodyEncoding, fields: dict[str, Any],
                 extra: Mapping[str, object] | None) -> Upload:
@@ -624,24 +617,28 @@ class Engine:
         return multipart_body(form, files)
 
     def _route(self, plan: _Plan, kwargs: Mapping[str, Any]
-               ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, str], dict[str, Any],
-                          Any]:
+               ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, str | None],
+                          dict[str, Any], Any]:
         """Split keyword arguments into path, query, header (cookies included), body fields
         and whole body, by the operation's params; query and headers already serialised."""
         missing = plan.required.difference(kwargs)
-        if missing:
-            raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() missing required "
-                            f"keyword argument(s): {', '.join(sorted(missing))}")
         values: dict[str, tuple[Param, Any]] = {p.name: (p, p.default) for p in plan.defaults}
         for name, value in kwargs.items():
             param = plan.params.get(name)
             if param is None:
                 raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() got an unexpected "
                                 f"keyword argument {name!r}")
+            if value is NOT_GIVEN:  # as if not passed: a default stays
+                if param.required:
+                    missing = missing | {name}
+                continue
             values[name] = (param, value)
+        if missing:
+            raise TypeError(f"{plan.op.sdk_group}.{plan.op.sdk_method}() missing required "
+                            f"keyword argument(s): {', '.join(sorted(missing))}")
         path: dict[str, Any] = {}
         query: list[tuple[str, str]] = []
-        headers: dict[str, str] = {}
+        headers: dict[str, str | None] = {}
         cookies: list[tuple[str, str]] = []
         fields: dict[str, Any] = {}
         payload: Any = _UNSET
@@ -668,7 +665,8 @@ class Engine:
 
     def _body(self, plan: _Plan, fields: dict[str, Any], extra: Mapping[str, object] | None,
               dump: bool = True) -> dict[str, Any] | None:
-        """The JSON-ready body: validated by the body model (defaults filled), Nones left out.
+        """The JSON-ready body: validated by the body model (defaults filled), Nones left out
+        except the ones given for a field whose schema allows null.
 
         Without ``dump`` the values stay validated Python objects (a shallow mapping
         by wire name), for a :data:`BodyEncoder`.
@@ -688,12 +686,14 @@ class Engine:
                 body = {info.alias or name: value
                         for name, info in type(model).model_fields.items()
                         if (value := getattr(model, name)) is not None}
-            for name in plan.required_nullable:  # a required null (e.g. "no expiry") is sent
-                body.setdefault(name, None)
         else:
             body = {k: v for k, v in fields.items() if v is not None}
             if dump:
                 body = pydantic_core.to_jsonable_python(body, exclude_none=True)
+        if plan.nullable:  # an explicit None where null is allowed is sent as null
+            for name, value in fields.items():
+                if value is None and name in plan.nullable:
+                    body[name] = None
         if extra:
             body.update(extra)
         return body
@@ -762,15 +762,38 @@ class Engine:
             self.metrics.reset_after_fork()
 
 
+class _Request(NamedTuple):
+    """One request, ready for its attempts (headers are changed per attempt)."""
+
+    url: str
+    params: QueryParams | None
+    headers: dict[str, str | None]
+    content: bytes | Upload | None
+
+
+def _policy(plan: _Plan, options: RequestOptions) -> RetryPolicy:
+    """The retry policy of one call: the plan's, unless the options change it."""
+    if not options.retry:
+        return SINGLE_ATTEMPT
+    if options.max_retries is not None:
+        return plan.op.retry.with_max_retries(options.max_retries)
+    return plan.policy
+
+
+def _extra_query(extra: Mapping[str, object]) -> list[tuple[str, str]]:
+    return [pair for name, value in extra.items() if value is not NOT_GIVEN
+            for pair in query_pairs(name, value)]
+
+
+def _header_values(extra: Mapping[str, str | None | Omit]) -> Mapping[str, str | None]:
+    """The caller's extra headers; :data:`~tinkex.core.options.omit` (like None) removes one."""
+    if any(isinstance(value, Omit) for value in extra.values()):
+        return {name: None if isinstance(value, Omit) else value for name, value in extra.items()}
+    return extra  # type: ignore[return-value]  # no Omit in it
+
+
 def _nothing() -> None:
     pass
-
-
-def _accepts_none(annotation: Any) -> bool:
-    """Whether a field's type admits None (``X | None``, ``Optional[X]``, ``Any``)."""
-    if annotation is Any or annotation is None or annotation is type(None):
-        return True
-    return any(_accepts_none(arg) for arg in typing.get_args(annotation))
 
 
 class _Unset:

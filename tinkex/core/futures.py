@@ -43,6 +43,7 @@ from tinkex.core.lifecycle import CLOSE_TIMEOUT, TaskPool, Ticket
 from tinkex.core.limits import ByteBudget
 from tinkex.core.model.document import FutureSpec
 from tinkex.core.model.operations import Operation
+from tinkex.core.options import RequestOptions
 from tinkex.core.transport import Response
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ class FuturePoller:
         try:
             response = self.engine.send_once(
                 spec.retrieve, body=body, headers=headers, accept=poll.accept,
-                timeout=spec.poll_timeout if timeout is None else timeout)
+                options=RequestOptions(timeout=spec.poll_timeout if timeout is None else timeout))
         except APITimeoutError:
             if timeout is not None:
                 raise _HandBack from None

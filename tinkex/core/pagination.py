@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .model.operations import Operation, python_name
+from .options import NOT_GIVEN, split_options
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -42,12 +43,13 @@ def iter_items(engine: Engine, operation: Operation, kwargs: Mapping[str, Any]) 
         raise TypeError(f"{operation.id} is not paginated")
     offset_name, limit_name = _keyword(operation, spec.offset), _keyword(operation, spec.limit)
     declared = {p.name: p.default for p in operation.params}
-    args: dict[str, Any] = dict(kwargs)
+    args: dict[str, Any] = {k: v for k, v in kwargs.items() if v is not NOT_GIVEN}
+    options = split_options(args)
     offset = int(args.pop(offset_name, None) or declared.get(offset_name) or 0)
     limit = args.get(limit_name, declared.get(limit_name))
     while True:
         args[offset_name] = offset
-        page = engine.call(operation.id, **args)
+        page = engine.call(operation.id, options, **args)
         items = list(value_at(page, spec.items) or ())
         if not items:
             return

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tinkex.core.errors import APIConnectionError, ClientClosedError, SDKError
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, join_threads, start_daemon
 from tinkex.core.model.document import SessionSpec
+from tinkex.core.options import RequestOptions
 
 if TYPE_CHECKING:
     from tinkex.core.engine import Engine
@@ -163,7 +164,7 @@ class SessionManager:
         elif path is None and self.spec.id_field and self.engine.table[hb.operation].body_type:
             body = {self.spec.id_field: self._session_id}
         return self.engine.send_once(hb.operation, path_params=path, body=body,
-                                     timeout=hb.timeout).status
+                                     options=RequestOptions(timeout=hb.timeout)).status
 
     # ---- ending -------------------------------------------------------------------------
 

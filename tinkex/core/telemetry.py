@@ -27,6 +27,7 @@ import pydantic_core
 from tinkex.core.errors import SDKError
 from tinkex.core.lifecycle import CLOSE_TIMEOUT, join_threads, start_daemon
 from tinkex.core.model.document import TelemetrySpec
+from tinkex.core.options import RequestOptions
 from tinkex.core.redact import Redactor, mask
 
 if TYPE_CHECKING:
@@ -139,7 +140,8 @@ class TelemetryReporter:
             body = pydantic_core.to_jsonable_python(self._build_payload(batch))
             # On the way out there is no time for retries: one attempt, then exit.
             self.engine.send(self.spec.operation, body=redact_payload(body, self._redactor),
-                             timeout=self.spec.timeout, max_retries=0 if final else None)
+                             options=RequestOptions(timeout=self.spec.timeout,
+                                                    max_retries=0 if final else None))
         except (SDKError, ValueError, TypeError) as exc:
             level = logging.DEBUG if self._failing else logging.WARNING
             self._failing = True  # one warning per outage, not one per batch

@@ -44,7 +44,8 @@ from .document import (
 from .naming import class_names, keyword_names, python_name
 from .pools import PoolSpec, Timeout, TimeoutOverride
 
-__all__ = ["JSON", "ChunkingSpec", "Operation", "ProtobufSpec", "OperationTable", "Param", "load_table", "python_name",
+__all__ = ["JSON", "ChunkingSpec", "Operation", "OperationTable", "Param", "ProtobufSpec",
+           "allows_null", "load_table", "python_name",
            "success_response"]
 
 JSON = "application/json"
@@ -434,6 +435,26 @@ def object_fields(schema: Any, schemas: Mapping[str, Any]
         return (props, required) if props else None
 
     return walk(schema)
+
+
+def allows_null(schema: Any, schemas: Mapping[str, Any], _seen: frozenset[str] = frozenset()
+                ) -> bool:
+    """Whether a JSON Schema admits null: ``type: null`` (alone or in a list), ``nullable``,
+    a null const or enum member, or an ``anyOf`` / ``oneOf`` / ``$ref`` that does."""
+    if not isinstance(schema, Mapping):
+        return False
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind) or schema.get("nullable"):
+        return True
+    if ("const" in schema and schema["const"] is None) or None in (schema.get("enum") or ()):
+        return True
+    if any(allows_null(s, schemas, _seen) for key in ("anyOf", "oneOf")
+           for s in schema.get(key) or ()):
+        return True
+    name = _ref_name(schema)
+    if name is not None and name not in _seen:
+        return allows_null(schemas.get(name), schemas, _seen | {name})
+    return False
 
 
 def _ref_name(schema: Any) -> str | None:

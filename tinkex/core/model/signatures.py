@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..options import NOT_GIVEN
 from .document import SCHEMA_PREFIX
 from .naming import CALL_OPTIONS
 from .operations import RAW_CONTENT, Operation, OperationTable
 
 __all__ = ["CALL_OPTIONS", "VIEWS", "Annotations", "ApiClass", "Method", "Param",
-           "PassThroughMethod", "Property", "View", "api_shape", "pass_through_methods"]
+           "PassThroughMethod", "Property", "View", "api_shape", "operation_params",
+           "pass_through_methods"]
 
 REQUIRED: Any = object()
 """The default of a parameter that has none (the caller must pass it)."""
@@ -98,7 +100,7 @@ class Annotations:
         """Annotation of each keyword of ``op`` (by Python name).
 
         An enum parameter takes its class or its values; an optional one without a
-        default takes None too (None is not sent).
+        default takes None too (sent as null where the schema allows it, else left out).
         """
         files = op.body_encoding.file_fields if op.body_encoding else frozenset()
         self._parameter = True
@@ -169,6 +171,15 @@ class Param:
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @property
+    def default_source(self) -> str:
+        """The default as a stub spells it: ``NOT_GIVEN``, a literal, or ``...``."""
+        if self.default is NOT_GIVEN:
+            return "NOT_GIVEN"
+        if self.default is None or isinstance(self.default, (bool, int, float, str)):
+            return repr(self.default)
+        return "..."
+
 
 @dataclass(frozen=True)
 class Method:
@@ -227,10 +238,21 @@ VIEWS = (
 )
 
 
+def operation_params(op: Operation, annotations: Mapping[str, str]) -> tuple[Param, ...]:
+    """An operation's keywords in a method signature: an optional one defaults to NOT_GIVEN.
+
+    The manifest's default of an optional parameter is not repeated in the
+    signature: the engine fills it in for an argument that is not given.
+    """
+    return tuple(Param(p.name, annotations[p.name]) if p.required
+                 else Param(p.name, f"{annotations[p.name]} | NotGiven", NOT_GIVEN)
+                 for p in op.params)
+
+
 def _params(op: Operation, annotations: Mapping[str, str]) -> tuple[Param, ...]:
-    own = [Param(p.name, annotations[p.name], REQUIRED if p.required else p.default)
-           for p in op.params]
-    return tuple(own + [Param(name, ann, None) for name, ann in CALL_OPTIONS])
+    """The operation's keywords, then the per-call options."""
+    return operation_params(op, annotations) + tuple(Param(name, ann, None)
+                                                     for name, ann in CALL_OPTIONS)
 
 
 def _group_methods(ops: list[Operation], types: Annotations, view: View | None
