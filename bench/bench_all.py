@@ -244,10 +244,10 @@ def probe_rows(pythons: dict[str, Path], url: str, rounds: int, quick: bool) -> 
 def emulator_rows(pythons: dict[str, Path], rounds: int) -> list[Row]:
     from tinkex.emulator.run.process import EmulatorProcess
 
-    seq = Row("emulator: sample sequential (server compute in)", "ms",
-              targets={"0.24.1": 1.0, "0.38.0": 1.0})
-    flight = Row("emulator: 256 samples in flight, sync", "/s", higher_is_better=True,
-                 targets={"0.24.1": 1.0, "0.38.0": 1.0})
+    # The emulator's numpy model sets these rates (about 8 ms a sample on micro-lm): the
+    # clients' differences drown in the server's, so the rows are shown without a target.
+    seq = Row("emulator: sample sequential (server compute in)", "ms")
+    flight = Row("emulator: 256 samples in flight, sync", "/s", higher_is_better=True)
     clients = ("tinkex", *OFFICIAL)
     with tempfile.TemporaryDirectory() as tmp, \
             EmulatorProcess(Path(tmp) / "data", args=["--workers", "2"]) as emulator:
@@ -271,7 +271,7 @@ def fwdbwd_rows(pythons: dict[str, Path], rounds: int, quick: bool) -> list[Row]
     rows: list[Row] = []
 
     def measure(row: Row, sequences: int, tinkex_case: str, official_case: str,
-                metric: str = "time", count: int = rounds) -> None:
+                metric: str = "time", count: int = max(rounds, 5)) -> None:
         args = argparse.Namespace(repeats=5, sequences=sequences, tokens=2048)
         for r in range(count):
             pair = [("tinkex", Path(sys.executable), tinkex_case),
