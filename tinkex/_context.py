@@ -221,7 +221,14 @@ def whoami_from_claims(claims: Mapping[str, Any]) -> WhoamiResponse:
 
 
 class ClientContext:
-    """Engine + background components of one client family, closed together."""
+    """Engine + background components of one client family, closed together.
+
+    Immutable once built: what changes while it runs lives in objects it owns
+    (:class:`SessionCounters`, :class:`ServerFacts`, the session manager, the
+    telemetry reporter), each with its own lock.
+    """
+
+    _built = False
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
                  user_metadata: Mapping[str, str] | None = None, project_id: str | None = None,
@@ -296,7 +303,13 @@ class ClientContext:
         self.telemetry = self.owner.own(TelemetryReporter(
             self.engine, functools.partial(_telemetry_payload, self.session, self._sessionless_id),
             environ=env))
+        self._built = True
         self.log_event("SESSION_START", severity="INFO")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._built:
+            raise AttributeError(f"a ClientContext is immutable once built (setting {name!r})")
+        object.__setattr__(self, name, value)
 
     # ---- session and counters -----------------------------------------------------------
 

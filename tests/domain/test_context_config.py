@@ -89,3 +89,17 @@ def test_types_are_exported_with_the_official_names():
                  "SampledSequence", "ForwardBackwardOutput", "LoraConfig", "Checkpoint",
                  "TrainingRun", "Cursor", "GetInfoResponse"):
         assert isinstance(getattr(types, name), type), name
+
+
+def test_a_built_context_is_immutable():
+    from tinkex._context import ClientContext
+
+    context = ClientContext(api_key="tml-immutable", base_url="http://127.0.0.1:9",
+                            with_session=False, environ={})
+    try:
+        with pytest.raises(AttributeError, match="immutable.*'engine'"):
+            context.engine = None  # type: ignore[assignment]
+        assert context.counters.next("model") == 0  # its changing state lives in owned objects
+        assert context.counters.next("model") == 1
+    finally:
+        context.close()

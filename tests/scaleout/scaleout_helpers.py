@@ -69,7 +69,7 @@ def sample_and_report_close(payload: bytes, marker: str) -> tuple[int, list[str]
         close(status)
         Path(marker).write_text(f"closed={context.closed} pid={os.getpid()}")
 
-    context.close = close_and_report  # type: ignore[method-assign]
+    object.__setattr__(context, "close", close_and_report)  # instrument the immutable context
     return os.getpid(), idle, tinkex_threads()
 
 
