@@ -41,13 +41,14 @@ __all__ = ["DEFAULT_OPTIONS", "NOT_GIVEN", "NotGiven", "NotGivenOr", "Omit", "Re
 _T = TypeVar("_T")
 
 
-class NotGiven:
-    """The type of :data:`NOT_GIVEN`: an argument the caller did not pass (falsy, a singleton)."""
+class _Sentinel:
+    """A falsy singleton that repr()s and unpickles as the module-level name ``_name``."""
 
-    _instance: NotGiven | None = None
+    _name = ""
+    _instance: _Sentinel | None = None
 
-    def __new__(cls) -> NotGiven:
-        if cls._instance is None:
+    def __new__(cls) -> Any:  # the one instance of the subclass
+        if cls.__dict__.get("_instance") is None:
             cls._instance = super().__new__(cls)
         return cls._instance
 
@@ -55,10 +56,16 @@ class NotGiven:
         return False
 
     def __repr__(self) -> str:
-        return "NOT_GIVEN"
+        return self._name
 
     def __reduce__(self) -> str:
-        return "NOT_GIVEN"  # unpickles to the module's singleton
+        return self._name  # unpickles to the module's singleton
+
+
+class NotGiven(_Sentinel):
+    """The type of :data:`NOT_GIVEN`: an argument the caller did not pass (falsy, a singleton)."""
+
+    _name = "NOT_GIVEN"
 
 
 NOT_GIVEN: Final = NotGiven()
@@ -68,24 +75,10 @@ NotGivenOr: TypeAlias = Union[_T, NotGiven]  # noqa: UP007 (a generic alias need
 """``NotGivenOr[int]`` is ``int | NotGiven``."""
 
 
-class Omit:
+class Omit(_Sentinel):
     """The type of :data:`omit`: removes a header the engine sends by default (falsy)."""
 
-    _instance: Omit | None = None
-
-    def __new__(cls) -> Omit:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> Literal[False]:
-        return False
-
-    def __repr__(self) -> str:
-        return "omit"
-
-    def __reduce__(self) -> str:
-        return "omit"
+    _name = "omit"
 
 
 omit: Final = Omit()
