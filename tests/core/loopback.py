@@ -419,30 +419,30 @@ operations:
 """
 
 
-@cache
-def kennel() -> tuple[OperationTable, ModuleType]:
-    """The kennel document as an operation table, and its generated models (built once)."""
-    with tempfile.TemporaryDirectory(prefix="kennel-") as out:
-        manifest = Path(out) / "kennel.yaml"
-        manifest.write_text(KENNEL_MANIFEST)
-        result = build(manifest, models_module="kennel_models", runtime_module="kennel_api")
-    models = ModuleType("kennel_models")
-    sys.modules["kennel_models"] = models  # pydantic resolves forward references through it
-    exec(compile(result.models_py, "kennel_models.py", "exec"), models.__dict__)
+def compile_manifest(text: str, name: str) -> tuple[OperationTable, ModuleType]:
+    """A manifest's operation table and its generated models, importable as ``<name>_models``."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as out:
+        manifest = Path(out) / f"{name}.yaml"
+        manifest.write_text(text)
+        result = build(manifest, models_module=f"{name}_models", runtime_module=f"{name}_api")
+    models = ModuleType(f"{name}_models")
+    sys.modules[models.__name__] = models  # pydantic resolves forward references through it
+    exec(compile(result.models_py, f"{name}_models.py", "exec"), models.__dict__)
     table = OperationTable.load(result.document,
                                 extension_schemas=json.loads(result.extensions_json))
     return table, models
 
 
+@cache
+def kennel() -> tuple[OperationTable, ModuleType]:
+    """The kennel document as an operation table, and its generated models (built once)."""
+    return compile_manifest(KENNEL_MANIFEST, "kennel")
+
+
 def kennel_variant(old: str, new: str) -> OperationTable:
     """The kennel document's table with ``old`` replaced by ``new`` in the manifest."""
     assert old in KENNEL_MANIFEST, old
-    with tempfile.TemporaryDirectory(prefix="kennel-") as out:
-        manifest = Path(out) / "kennel.yaml"
-        manifest.write_text(KENNEL_MANIFEST.replace(old, new))
-        result = build(manifest, models_module="kennel_models", runtime_module="kennel_api")
-    return OperationTable.load(result.document,
-                               extension_schemas=json.loads(result.extensions_json))
+    return compile_manifest(KENNEL_MANIFEST.replace(old, new), "kennel_variant")[0]
 
 
 def kennel_engine(base_url: str, hooks: EngineHooks | None = None, **config: Any) -> Engine:

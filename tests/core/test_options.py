@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-import sys
-import tempfile
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,7 +14,6 @@ import pytest
 import responses
 
 import tinkex
-from tinkex.codegen.build import build
 from tinkex.core.api import build_api
 from tinkex.core.config import ClientConfig
 from tinkex.core.engine import Engine
@@ -34,6 +30,8 @@ from tinkex.core.options import (
     omit,
     split_options,
 )
+
+from .loopback import compile_manifest
 
 BASE = "http://notes.test"
 KEY = "nt-key"
@@ -84,16 +82,7 @@ operations:
 
 @cache
 def notes() -> tuple[OperationTable, ModuleType]:
-    with tempfile.TemporaryDirectory(prefix="notes-") as out:
-        manifest = Path(out) / "notes.yaml"
-        manifest.write_text(MANIFEST)
-        result = build(manifest, models_module="notes_models", runtime_module="notes_api")
-    models = ModuleType("notes_models")
-    sys.modules["notes_models"] = models
-    exec(compile(result.models_py, "notes_models.py", "exec"), models.__dict__)
-    table = OperationTable.load(result.document,
-                                extension_schemas=json.loads(result.extensions_json))
-    return table, models
+    return compile_manifest(MANIFEST, "notes")
 
 
 @pytest.fixture
